@@ -1,0 +1,81 @@
+"""``video_pipeline``: [generate_image ->] i2v_<backend> -> cache_r2, recorded in the store and in Prefect."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from reelflow.catalog import load_catalog
+from reelflow.domain import MediaRef
+from reelflow.runs import prepare_run
+from reelflow.spec import image_params, parse_spec, video_params
+from reelflow.store import repo
+from reelflow.store.views import OutputView, RunView
+from tasks.cache_r2 import cache_r2
+from tasks.generate_image import generate_image
+from tasks.i2v_comfyui import i2v_comfyui
+from tasks.i2v_fal import i2v_fal
+from tasks.i2v_local import i2v_local
+
+I2V_TASKS = {"local": i2v_local, "fal": i2v_fal, "comfyui": i2v_comfyui}
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    model = (params.get("spec") or {}).get("model", "video")
+    return f"{model}-{(params.get('run_id') or 'new')[:12]}"
+
+
+def _media_of(output: OutputView) -> MediaRef:
+    return MediaRef(path=output.path, url=output.url if output.path is None else None,
+                    content_type=output.content_type)
+
+
+async def execute(run: RunView) -> RunView:
+    """Run the steps of a recorded run; the run ends completed, failed (with the reason) or cancelled."""
+    spec = parse_spec(run.spec)
+    catalog = load_catalog()
+    model = catalog.get(spec.model, kind="i2v")
+    run_id = run.run_id
+    repo.mark_run(run_id, "running", prefect_flow_run_id=str(flow_run.id) if flow_run.id else None)
+    try:
+        seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**32)
+        source = next((o for o in run.outputs if o.role in ("input", "image")), None)
+        if source is None:
+            image_model = catalog.get(spec.image_model, kind="t2i")
+            made = await generate_image(run_id, image_model.id, image_params(spec, image_model, seed))
+            source = await cache_r2(run_id, made, spec.storage)
+        size = (source.width or 16, source.height or 9)
+        produced = await I2V_TASKS[model.backend](run_id, model.id, _media_of(source),
+                                                  video_params(spec, model, size, seed))
+        await cache_r2(run_id, produced, spec.storage)
+        finished = repo.get_run(run_id)
+        cost = sum(step.cost_usd or 0.0 for step in finished.steps)
+        repo.mark_run(run_id, "completed", cost_usd=round(cost, 6))
+    except asyncio.CancelledError:
+        repo.mark_run(run_id, "cancelled", error="cancelled")
+        raise
+    except Exception as exc:
+        repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+        raise
+    return repo.get_run(run_id)
+
+
+@flow(name="video_pipeline", flow_run_name=_run_name, log_prints=True)
+async def video_pipeline(spec: dict[str, Any], run_id: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Make one video from ``spec`` (see ``reelflow.spec.PipelineSpec``). An identical finished run is
+    returned from the store unless ``force`` is set. ``run_id`` names a run already recorded by a caller."""
+    if run_id is None or repo.find_run(run_id) is None:
+        prepared = prepare_run(spec, force=force, run_id=run_id)
+        if prepared.cached:
+            return prepared.run.model_dump(mode="json")
+        run = prepared.run
+    else:
+        run = repo.get_run(run_id)
+        if run.status == "completed":
+            return run.model_dump(mode="json")
+    return (await execute(run)).model_dump(mode="json")

@@ -1,0 +1,177 @@
+"""Where Prefect runs: a server named by PREFECT_API_URL, or a local one reelflow starts once and reuses.
+
+Prefect's ephemeral mode starts a server subprocess in every Python process (6-18 s each time), so
+by default the CLI starts ``prefect server start`` in the background on first use, records it under
+``$REELFLOW_HOME/run/``, and later commands reuse it (``reelflow server stop`` ends it). Everything
+here must run before ``prefect`` is imported, because Prefect reads these variables at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from reelflow.errors import ReelflowError
+from reelflow.settings import Settings, get_settings
+
+STARTUP_TIMEOUT_S = 90.0
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+}
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    pid: int
+    url: str
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+
+def prepare_environment(settings: Settings | None = None) -> None:
+    """Put Prefect's home inside REELFLOW_HOME unless the user chose PREFECT_HOME or a server."""
+    settings = settings or get_settings()
+    if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
+        os.environ["PREFECT_HOME"] = str(settings.prefect_home)
+    for name, value in QUIET_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def ensure_api(settings: Settings | None = None) -> str | None:
+    """Make sure flows have a Prefect API to talk to; returns its URL (None in ephemeral mode)."""
+    settings = settings or get_settings()
+    prepare_environment(settings)
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if settings.prefect_mode == "ephemeral":
+        return None
+    if settings.prefect_mode == "server":
+        raise ReelflowError("REELFLOW_PREFECT_MODE=server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
+    server = running_server(settings) or start_server(settings)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    return server.api_url
+
+
+def _state_file(settings: Settings) -> Path:
+    return settings.run_dir / "prefect-server.json"
+
+
+def healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def running_server(settings: Settings | None = None) -> LocalServer | None:
+    settings = settings or get_settings()
+    try:
+        state = json.loads(_state_file(settings).read_text())
+        server = LocalServer(pid=int(state["pid"]), url=str(state["url"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    return server if _alive(server.pid) and healthy(server.api_url) else None
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise ReelflowError("no free TCP port for the Prefect server")
+
+
+def _prefect_command() -> list[str]:
+    exe = Path(sys.executable).with_name("prefect")
+    return [str(exe)] if exe.exists() else [shutil.which("prefect") or "prefect"]
+
+
+def start_server(settings: Settings | None = None, port: int | None = None) -> LocalServer:
+    """Start ``prefect server start`` in the background (once, even if two commands race) and wait for health."""
+    settings = settings or get_settings()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / "prefect-server.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        already = running_server(settings)
+        if already:
+            return already
+        port = _free_port(settings.prefect_port if port is None else port)
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PREFECT_HOME": str(settings.prefect_home), "PREFECT_SERVER_API_HOST": "127.0.0.1",
+               "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{url}/api"}
+        env.pop("PREFECT_API_URL", None)
+        log = (settings.run_dir / "prefect-server.log").open("ab")
+        process = subprocess.Popen(
+            [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+        server = LocalServer(pid=process.pid, url=url)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not healthy(server.api_url, timeout=1.0):
+            if process.poll() is not None:
+                raise ReelflowError(f"the Prefect server exited during start-up; see {log.name}")
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise ReelflowError(f"the Prefect server was not healthy after {STARTUP_TIMEOUT_S:.0f} s; "
+                                    f"see {log.name}")
+            time.sleep(0.2)
+        _state_file(settings).write_text(json.dumps({"pid": process.pid, "url": url}))
+        return server
+
+
+def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bool:
+    settings = settings or get_settings()
+    server = running_server(settings)
+    _state_file(settings).unlink(missing_ok=True)
+    if server is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(server.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+    return True
+
+
+def ui_url(flow_run_id: str | None) -> str | None:
+    """Link to a flow run in the Prefect UI, when the API is a local or known server."""
+    api = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL")
+    if not api or not flow_run_id:
+        return None
+    return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}"

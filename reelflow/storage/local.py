@@ -1,0 +1,67 @@
+"""Local-folder storage: the offline default, same keys as R2."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from reelflow.domain import StoredObject
+from reelflow.storage.keys import object_key
+
+CHUNK = 1024 * 1024
+
+
+class LocalStorage:
+    """Content-addressed files under one root folder; writes are atomic (temp file + rename)."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, key: str) -> Path:
+        return self.root / key
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject:
+        return self.put_stream([data], content_type, filename)
+
+    def put_file(self, path: Path, content_type: str) -> StoredObject:
+        def chunks() -> Iterable[bytes]:
+            with path.open("rb") as handle:
+                while block := handle.read(CHUNK):
+                    yield block
+
+        return self.put_stream(chunks(), content_type, path.name)
+
+    def put_stream(self, chunks: Iterable[bytes], content_type: str, filename: str | None = None) -> StoredObject:
+        """Copy a byte stream in, hashing on the way; an object already stored is kept as it is."""
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        fd, temp_name = tempfile.mkstemp(dir=staging)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    handle.write(chunk)
+            sha = digest.hexdigest()
+            key = object_key(sha, content_type, filename)
+            target = self.path_for(key)
+            if target.is_file() and target.stat().st_size == size:
+                os.unlink(temp_name)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp_name, target)
+        except BaseException:
+            if os.path.exists(temp_name):
+                os.unlink(temp_name)
+            raise
+        return StoredObject(key=key, sha256=sha, bytes=size, content_type=content_type, path=str(target),
+                            url=target.as_uri())

@@ -1,0 +1,190 @@
+"""Small repository functions over the store; each one is one short transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from reelflow.domain import ProviderOutput, StoredObject
+from reelflow.errors import RunNotFoundError
+from reelflow.store.db import session_scope
+from reelflow.store.models import Event, Output, Run, Step, utcnow
+from reelflow.store.views import EventView, OutputView, RunView, StepView
+
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+
+
+def _run_view(run: Run) -> RunView:
+    return RunView(
+        run_id=run.id, status=run.status, model=run.model_id, backend=run.backend, spec=run.spec,
+        idempotency_key=run.idempotency_key, cost_usd=run.cost_usd, error=run.error, progress=run.progress,
+        prefect_flow_run_id=run.prefect_flow_run_id, batch_id=run.batch_id, created_at=run.created_at,
+        started_at=run.started_at, finished_at=run.finished_at,
+        outputs=[OutputView.model_validate(o, from_attributes=True) for o in run.outputs],
+        steps=[StepView.model_validate(s, from_attributes=True) for s in run.steps],
+    )
+
+
+def _load(session, run_id: str) -> Run:
+    run = session.get(Run, run_id, options=[selectinload(Run.steps), selectinload(Run.outputs)])
+    if run is None:
+        raise RunNotFoundError(run_id)
+    return run
+
+
+def create_run(*, run_id: str, idempotency_key: str, spec: dict[str, Any], model_id: str, backend: str,
+               forced: bool = False, pipeline_id: str | None = None, batch_id: str | None = None) -> RunView:
+    with session_scope() as s:
+        run = Run(id=run_id, idempotency_key=idempotency_key, spec=spec, model_id=model_id, backend=backend,
+                  status="queued", forced=forced, pipeline_id=pipeline_id, batch_id=batch_id)
+        s.add(run)
+        s.flush()
+        s.add(Event(run_id=run_id, kind="status", message="queued", progress=0.0))
+        s.flush()
+        return _run_view(_load(s, run_id))
+
+
+def get_run(run_id: str) -> RunView:
+    with session_scope() as s:
+        return _run_view(_load(s, run_id))
+
+
+def find_run(run_id: str) -> RunView | None:
+    try:
+        return get_run(run_id)
+    except RunNotFoundError:
+        return None
+
+
+def find_completed_run(idempotency_key: str) -> RunView | None:
+    """The newest completed run with this key, if any."""
+    with session_scope() as s:
+        run_id = s.scalars(
+            select(Run.id).where(Run.idempotency_key == idempotency_key, Run.status == "completed")
+            .order_by(Run.finished_at.desc()).limit(1)
+        ).first()
+        return _run_view(_load(s, run_id)) if run_id else None
+
+
+def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
+              batch_id: str | None = None) -> tuple[list[RunView], int]:
+    with session_scope() as s:
+        query = select(Run)
+        if status:
+            query = query.where(Run.status == status)
+        if model:
+            query = query.where(Run.model_id == model)
+        if batch_id:
+            query = query.where(Run.batch_id == batch_id)
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.scalars(
+            query.options(selectinload(Run.steps), selectinload(Run.outputs))
+            .order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
+        ).all()
+        return [_run_view(r) for r in rows], total
+
+
+def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: float | None = None,
+             prefect_flow_run_id: str | None = None) -> None:
+    """Move a run to a new status and log it as an event; finished runs stay finished."""
+    with session_scope() as s:
+        run = _load(s, run_id)
+        if run.status in FINISHED and status != run.status and not (run.status == "failed" and status == "running"):
+            return
+        run.status = status
+        if prefect_flow_run_id:
+            run.prefect_flow_run_id = prefect_flow_run_id
+        if status == "running" and run.started_at is None:
+            run.started_at = utcnow()
+        if status == "running":
+            run.error = None
+        if status in FINISHED:
+            run.finished_at = utcnow()
+            run.error = error
+            if status == "completed":
+                run.progress = 1.0
+        if cost_usd is not None:
+            run.cost_usd = cost_usd
+        s.add(Event(run_id=run_id, kind="status", message=status if not error else f"{status}: {error}",
+                    progress=run.progress))
+
+
+def open_step(run_id: str, name: str, backend: str, *, prefect_task_run_id: str | None,
+              endpoint: str | None = None) -> tuple[int, str | None]:
+    """Start (or resume) the step ``name`` of a run. Returns its id and any provider job id already stored,
+    so that a retry or a restart polls the job it already paid for instead of submitting again."""
+    with session_scope() as s:
+        step = s.scalars(
+            select(Step).where(Step.run_id == run_id, Step.name == name, Step.status != "completed")
+            .order_by(Step.id.desc()).limit(1)
+        ).first()
+        if step is None:
+            step = Step(run_id=run_id, name=name, backend=backend, status="running",
+                        prefect_task_run_id=prefect_task_run_id, provider_endpoint=endpoint)
+            s.add(step)
+        else:
+            step.attempts += 1
+            step.status = "running"
+            step.error = None
+            step.prefect_task_run_id = prefect_task_run_id or step.prefect_task_run_id
+        s.flush()
+        return step.id, step.provider_job_id
+
+
+def set_step_job(step_id: int, provider_job_id: str, *, endpoint: str | None = None) -> None:
+    """Record the provider's job id; called the moment submit returns (or before, for client-chosen ids)."""
+    with session_scope() as s:
+        step = s.get(Step, step_id)
+        assert step is not None
+        step.provider_job_id = provider_job_id
+        if endpoint:
+            step.provider_endpoint = endpoint
+
+
+def close_step(step_id: int, status: str, *, cost_usd: float | None = None, error: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+    with session_scope() as s:
+        step = s.get(Step, step_id)
+        assert step is not None
+        step.status = status
+        step.finished_at = utcnow()
+        step.error = error
+        if cost_usd is not None:
+            step.cost_usd = cost_usd
+        if detail is not None:
+            step.detail = detail
+
+
+def add_output(run_id: str, step_id: int | None, stored: StoredObject, produced: ProviderOutput) -> OutputView:
+    with session_scope() as s:
+        row = Output(run_id=run_id, step_id=step_id, role=produced.role, key=stored.key, path=stored.path,
+                     url=stored.url, sha256=stored.sha256, bytes=stored.bytes, content_type=stored.content_type,
+                     width=produced.width, height=produced.height, fps=produced.fps, frames=produced.frames,
+                     duration_s=produced.duration_s)
+        s.add(row)
+        s.flush()
+        return OutputView.model_validate(row, from_attributes=True)
+
+
+def add_event(run_id: str, kind: str, message: str = "", *, step: str | None = None,
+              progress: float | None = None, data: dict[str, Any] | None = None) -> int:
+    with session_scope() as s:
+        if progress is not None:
+            run = s.get(Run, run_id)
+            if run is not None:
+                run.progress = progress
+        event = Event(run_id=run_id, kind=kind, message=message, step=step, progress=progress, data=data)
+        s.add(event)
+        s.flush()
+        return event.id
+
+
+def events_after(run_id: str | None, after_id: int = 0, limit: int = 500) -> list[EventView]:
+    with session_scope() as s:
+        query = select(Event).where(Event.id > after_id)
+        if run_id:
+            query = query.where(Event.run_id == run_id)
+        rows = s.scalars(query.order_by(Event.id).limit(limit)).all()
+        return [EventView.model_validate(e, from_attributes=True) for e in rows]

@@ -1,0 +1,71 @@
+"""Read models handed to callers (CLI, Python API, REST): plain pydantic, no ORM objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class OutputView(BaseModel):
+    role: str
+    key: str
+    path: str | None = None
+    url: str | None = None
+    sha256: str
+    bytes: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frames: int | None = None
+    duration_s: float | None = None
+
+
+class StepView(BaseModel):
+    name: str
+    backend: str
+    status: str
+    provider_job_id: str | None = None
+    prefect_task_run_id: str | None = None
+    attempts: int = 1
+    cost_usd: float | None = None
+    error: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+class RunView(BaseModel):
+    run_id: str
+    status: str
+    cached: bool = False
+    model: str
+    backend: str
+    spec: dict[str, Any]
+    idempotency_key: str
+    outputs: list[OutputView] = []
+    steps: list[StepView] = []
+    cost_usd: float | None = None
+    error: str | None = None
+    progress: float = 0.0
+    prefect_flow_run_id: str | None = None
+    batch_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def video(self) -> OutputView | None:
+        return next((o for o in self.outputs if o.role == "video"), None)
+
+
+class EventView(BaseModel):
+    id: int
+    run_id: str
+    step: str | None = None
+    kind: str
+    message: str
+    progress: float | None = None
+    data: dict[str, Any] | None = None
+    created_at: datetime
