@@ -1,0 +1,54 @@
+"""fal.ai provider: arguments per endpoint, a queue client with deadlines and resume, output parsing.
+
+No Prefect inside. ``fal_client`` is imported on first use, so a caller can still set
+``FAL_QUEUE_RUN_HOST``/``FAL_RUN_HOST`` (read by fal-client at import) after importing this package.
+"""
+
+from reelflow.providers.fal.arguments import SCHEMAS, EndpointSchema, build_arguments, schema_for
+from reelflow.providers.fal.errors import (
+    FalDeadlineError,
+    FalRequestError,
+    FalSubmitUncertainError,
+    describe_detail,
+)
+from reelflow.providers.fal.outputs import parse_image_output, parse_video_output
+from reelflow.providers.fal.queue import (
+    INLINE_IMAGE_LIMIT,
+    FalQueue,
+    OnUpdate,
+    RetryPolicy,
+    cancel,
+    image_reference,
+    submit,
+    wait,
+)
+from reelflow.providers.fal.translate import credentials_missing, is_transient
+from reelflow.providers.fal.updates import Completed, FalUpdate, InProgress, LogLine, Queued
+
+__all__ = [
+    "INLINE_IMAGE_LIMIT",
+    "SCHEMAS",
+    "Completed",
+    "EndpointSchema",
+    "FalDeadlineError",
+    "FalQueue",
+    "FalRequestError",
+    "FalSubmitUncertainError",
+    "FalUpdate",
+    "InProgress",
+    "LogLine",
+    "OnUpdate",
+    "Queued",
+    "RetryPolicy",
+    "build_arguments",
+    "cancel",
+    "credentials_missing",
+    "describe_detail",
+    "image_reference",
+    "is_transient",
+    "parse_image_output",
+    "parse_video_output",
+    "schema_for",
+    "submit",
+    "wait",
+]

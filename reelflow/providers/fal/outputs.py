@@ -1,0 +1,61 @@
+"""fal results turned into ProviderOutput; a result without a media URL is an error, never a success."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+from reelflow.domain import MediaRef, ProviderOutput
+from reelflow.providers.fal.errors import FalRequestError
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)
+
+
+def _file(result: Any, key: str, plural: str) -> dict[str, Any] | None:
+    if not isinstance(result, dict):
+        return None
+    item = result.get(key)
+    if item is None and isinstance(result.get(plural), list) and result[plural]:
+        item = result[plural][0]
+    return item if isinstance(item, dict) and isinstance(item.get("url"), str) and item["url"] else None
+
+
+def _missing(what: str, result: Any, request_id: str | None) -> FalRequestError:
+    keys = sorted(result) if isinstance(result, dict) else type(result).__name__
+    return FalRequestError(f"fal result has no {what} URL (result keys: {keys})", request_id=request_id)
+
+
+def _media(file: dict[str, Any], default_type: str) -> MediaRef:
+    url, name = file["url"], file.get("file_name")
+    guessed = mimetypes.guess_type(name or url.split("?")[0])[0]
+    content_type = file.get("content_type") or guessed or default_type
+    return MediaRef(url=url, content_type=content_type, filename=name)
+
+
+def parse_video_output(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
+    """``video.url`` plus width, height, fps, duration and num_frames when the endpoint reports them."""
+    video = _file(result, "video", "videos")
+    if video is None:
+        raise _missing("video", result, request_id)
+    return ProviderOutput(
+        media=_media(video, "video/mp4"), role="video",
+        width=_number(video.get("width"), int), height=_number(video.get("height"), int),
+        fps=_number(video.get("fps"), float), frames=_number(video.get("num_frames"), int),
+        duration_s=_number(video.get("duration"), float), provider_job_id=request_id,
+    )
+
+
+def parse_image_output(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
+    """``images[0].url`` (FLUX) with its width and height."""
+    image = _file(result, "image", "images")
+    if image is None:
+        raise _missing("image", result, request_id)
+    return ProviderOutput(
+        media=_media(image, "image/jpeg"), role="image",
+        width=_number(image.get("width"), int), height=_number(image.get("height"), int),
+        provider_job_id=request_id,
+    )

@@ -1,0 +1,230 @@
+"""A fal queue emulator over HTTPS on 127.0.0.1, with fault knobs and counters.
+
+In a test: ``with FalEmulator(port=..., cert_dir=...) as emu`` (``emu.base_host``, ``emu.ca_path``,
+``emu.config``, ``emu.stats()``). As a process: ``python -m tests.emulators.fal_emulator --port P
+--cert-dir D`` prints ``FAL_EMULATOR_READY {json}`` when it serves. Knobs are also settable over
+HTTP (``POST /_admin/config``, ``POST /_admin/reset``; counters at ``GET /_admin/stats``).
+
+fal-client reads its hosts when first imported: choose the port and write the cert first
+(``free_port``, ``prepare_fal_env``), then start the process that imports fal_client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import certifi
+import trustme
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.emulators.fal_media import MediaStore
+from tests.emulators.fal_queue import EmulatorConfig, QueueState
+
+__all__ = ["EmulatorConfig", "FalEmulator", "fast_fal_retries", "free_port", "point_fal_uploads_at",
+           "prepare_fal_env"]
+
+EMULATOR_KEY = "emulator-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_certs(cert_dir: Path) -> tuple[Path, Path]:
+    """CA file and server key+chain file in ``cert_dir`` (made once, reused after)."""
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    ca_path, server_path = cert_dir / "ca.pem", cert_dir / "server.pem"
+    if not (ca_path.exists() and server_path.exists()):
+        ca = trustme.CA()
+        ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(server_path))
+        ca.cert_pem.write_to_path(str(ca_path))
+        bundle = Path(certifi.where()).read_text() + "\n" + ca_path.read_text()
+        (cert_dir / "bundle.pem").write_text(bundle)
+    return ca_path, server_path
+
+
+def prepare_fal_env(port: int, cert_dir: Path | str) -> dict[str, str]:
+    """Environment for a process that will import fal_client and talk to the emulator on ``port``."""
+    make_certs(Path(cert_dir))
+    host = f"127.0.0.1:{port}"
+    return {"FAL_KEY": EMULATOR_KEY, "FAL_QUEUE_RUN_HOST": host, "FAL_RUN_HOST": f"{host}/run",
+            "SSL_CERT_FILE": str(Path(cert_dir) / "bundle.pem"),
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def fast_fal_retries(max_attempts: int = 3, base_delay: float = 0.01) -> None:
+    """Tests only: fewer fal-client retries (the async client has fixed 0.1 s backoff steps)."""
+    import fal_client.client
+
+    fal_client.client.MAX_ATTEMPTS = max_attempts
+    fal_client.client.BASE_DELAY = base_delay
+
+
+def point_fal_uploads_at(base_url: str) -> None:
+    """Tests only: send fal-client uploads (token + CDN) to the emulator. Call before the first upload."""
+    import fal_client.client
+
+    fal_client.client.REST_URL = base_url
+    fal_client.client.CDN_URL = base_url
+
+
+def _app(state: QueueState, media: MediaStore) -> Starlette:
+    async def admin_config(request: Request) -> JSONResponse:
+        return JSONResponse(state.configure(**await request.json()))
+
+    async def admin_reset(request: Request) -> JSONResponse:
+        state.reset()
+        return JSONResponse({"ok": True})
+
+    async def admin_stats(request: Request) -> JSONResponse:
+        return JSONResponse(state.stats())
+
+    async def media_file(request: Request) -> Response:
+        found = media.get(request.path_params["name"])
+        return Response(found[0], media_type=found[1]) if found else JSONResponse({"detail": "no such"}, 404)
+
+    async def upload_token(request: Request) -> JSONResponse:
+        return JSONResponse(media.token(state.base_url))
+
+    async def upload_file(request: Request) -> JSONResponse:
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return JSONResponse({"detail": "bad token"}, 401)
+        content_type = request.headers.get("content-type", "application/octet-stream")
+        name = media.put(await request.body(), content_type)
+        state.count_upload()
+        return JSONResponse({"access_url": f"{state.base_url}/media/{name}"})
+
+    async def queue(request: Request) -> Response:
+        return await state.handle(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def tick() -> None:
+            while True:
+                state.advance()
+                await asyncio.sleep(0.02)
+
+        task = asyncio.create_task(tick())
+        yield
+        task.cancel()
+
+    return Starlette(lifespan=lifespan, routes=[
+        Route("/_admin/config", admin_config, methods=["POST"]),
+        Route("/_admin/reset", admin_reset, methods=["POST"]),
+        Route("/_admin/stats", admin_stats, methods=["GET"]),
+        Route("/media/{name:path}", media_file, methods=["GET"]),
+        Route("/storage/auth/token", upload_token, methods=["POST"]),
+        Route("/files/upload", upload_file, methods=["POST"]),
+        Route("/{path:path}", queue, methods=["GET", "POST", "PUT"]),
+    ])
+
+
+class FalEmulator:
+    """The emulator served by uvicorn in a background thread."""
+
+    def __init__(self, port: int | None = None, cert_dir: Path | str | None = None,
+                 config: EmulatorConfig | None = None) -> None:
+        self.port = port or free_port()
+        self.cert_dir = Path(cert_dir) if cert_dir else Path(tempfile.mkdtemp(prefix="fal-emu-"))
+        self.ca_path, self._server_pem = make_certs(self.cert_dir)
+        self.media = MediaStore()
+        self.state = QueueState(self.base_url, config or EmulatorConfig(), self.media)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.base_host}"
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.state.config
+
+    def env(self) -> dict[str, str]:
+        return prepare_fal_env(self.port, self.cert_dir)
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        return self.state.configure(**knobs)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    def start(self) -> FalEmulator:
+        config = uvicorn.Config(_app(self.state, self.media), host="127.0.0.1", port=self.port,
+                                ssl_certfile=str(self._server_pem), ssl_keyfile=str(self._server_pem),
+                                log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fal-emulator", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"fal emulator did not start on {self.base_host}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FalEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _flag(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes", "on")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert-dir", type=Path, default=None)
+    for knob in fields(EmulatorConfig):
+        kind = _flag if isinstance(knob.default, bool) else type(knob.default)
+        parser.add_argument(f"--{knob.name.replace('_', '-')}", type=kind, default=knob.default)
+    args = parser.parse_args(argv)
+    config = EmulatorConfig(**{k.name: getattr(args, k.name) for k in fields(EmulatorConfig)})
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with FalEmulator(port=args.port or None, cert_dir=args.cert_dir, config=config) as emu:
+        ready = {"host": emu.base_host, "base_url": emu.base_url, "ca_path": str(emu.ca_path),
+                 "env": emu.env(), "config": asdict(emu.config)}
+        print("FAL_EMULATOR_READY " + json.dumps(ready), flush=True)
+        stop.wait()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
