@@ -1,0 +1,74 @@
+"""Finding the video file(s) a finished prompt wrote, whatever node wrote them."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reelflow.providers.comfyui.errors import NoVideoOutputError
+
+VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".webp": "image/webp",
+               ".mov": "video/quicktime", ".mkv": "video/x-matroska"}
+OUTPUT_KEYS = ("videos", "gifs", "images")
+
+
+class OutputFile(BaseModel):
+    """One file a prompt produced, addressed the way ``/view`` wants it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    filename: str
+    subfolder: str = ""
+    type: str = "output"
+    node_id: str | None = None
+
+    @property
+    def extension(self) -> str:
+        return posixpath.splitext(self.filename)[1].lower()
+
+    @property
+    def content_type(self) -> str:
+        return VIDEO_TYPES.get(self.extension, "application/octet-stream")
+
+
+def expected_output(filename_prefix: str, extension: str = ".mp4") -> OutputFile:
+    """The first file a save node writes for a never-used prefix: ``<dir>/<base>_00001_.<ext>``."""
+    subfolder, base = posixpath.split(filename_prefix)
+    return OutputFile(filename=f"{base}_00001_{extension}", subfolder=subfolder)
+
+
+def _is_video(item: dict[str, Any], animated: bool) -> bool:
+    extension = posixpath.splitext(str(item.get("filename", "")))[1].lower()
+    return extension in VIDEO_TYPES or animated or str(item.get("format", "")).startswith("video/")
+
+
+def _node_videos(node_id: str, node_output: dict[str, Any]) -> list[OutputFile]:
+    animated = any(bool(flag) for flag in node_output.get("animated") or [])
+    found = []
+    for key in OUTPUT_KEYS:
+        for item in node_output.get(key) or []:
+            if isinstance(item, dict) and item.get("filename") and _is_video(item, animated):
+                found.append(OutputFile(filename=item["filename"], subfolder=item.get("subfolder") or "",
+                                        type=item.get("type") or "output", node_id=node_id))
+    return found
+
+
+def find_outputs(history_entry: dict[str, Any], output_node: str | None = None) -> list[OutputFile]:
+    """Every video in ``images``/``gifs``/``videos`` of every output node, ``output_node``'s first.
+
+    Raises ``NoVideoOutputError`` when there is none.
+    """
+    outputs: dict[str, Any] = history_entry.get("outputs") or {}
+    order = sorted(outputs, key=lambda node_id: node_id != output_node)
+    videos = [video for node_id in order for video in _node_videos(str(node_id), outputs[node_id] or {})]
+    if not videos:
+        summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
+        raise NoVideoOutputError(f"the prompt finished without a video output (outputs: {summary or 'none'})")
+    return videos
+
+
+def find_video(history_entry: dict[str, Any], output_node: str | None = None) -> OutputFile:
+    """The one video to keep: from ``output_node`` when it has one, otherwise the first found."""
+    return find_outputs(history_entry, output_node)[0]

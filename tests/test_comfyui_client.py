@@ -1,0 +1,400 @@
+"""The ComfyUI client and workflows against the ComfyUI emulator (real HTTP + websocket on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+from PIL import Image
+
+from reelflow.domain import VideoParams
+from reelflow.errors import ProviderError, SpecError, TransientProviderError
+from reelflow.providers.comfyui import (
+    ComfyBusyError,
+    ComfyClient,
+    ComfyUnreachable,
+    DeadlineExceededError,
+    ExecutionError,
+    JobCancelledError,
+    JobLostError,
+    MissingModelsError,
+    MissingNodesError,
+    ProgressEvent,
+    PromptRejectedError,
+    SubmitOutcomeUnknown,
+    WorkflowError,
+    find_outputs,
+    load_custom_workflow,
+    new_prompt_id,
+    output_prefix,
+    render,
+    resume_job,
+    run_job,
+    wan22_i2v_template,
+)
+from tests.emulators.comfyui_emulator import ComfyEmulator
+
+POLL = 0.2
+WAN = wan22_i2v_template()
+PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=3.0,
+                     frames=49, fps=16, width=480, height=320, seed=1234)
+MAIN_ROOT = Path(__file__).resolve().parent.parent
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 90, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def emu() -> Iterator[ComfyEmulator]:
+    with ComfyEmulator(job_seconds=0.4, history_delay_s=0.1) as emulator:
+        yield emulator
+
+
+@pytest.fixture()
+async def client(emu: ComfyEmulator) -> AsyncIterator[ComfyClient]:
+    async with ComfyClient(emu.url) as comfy:
+        yield comfy
+
+
+async def run_wan(client: ComfyClient, **kwargs: Any) -> Any:
+    prompt_id = kwargs.pop("prompt_id", None) or new_prompt_id("job")
+    return await run_job(client, WAN, image=png_bytes(), params=PARAMS, prompt_id=prompt_id,
+                         client_id="worker-1", poll_interval_s=POLL, deadline_s=30, **kwargs)
+
+
+async def submit_wan(client: ComfyClient, prompt_id: str, template: Any = WAN) -> None:
+    name = await client.upload_image(png_bytes())
+    graph = render(template, image_name=name, params=PARAMS, filename_prefix=output_prefix(prompt_id))
+    await client.submit(graph, prompt_id, "worker-1")
+
+
+async def read_all(client: ComfyClient, result: Any) -> bytes:
+    return b"".join([chunk async for chunk in client.stream_view(result.output)])
+
+
+def frame_count(data: bytes) -> int:
+    with av.open(io.BytesIO(data)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def test_wan_graph_renders_injected_values() -> None:
+    graph = render(WAN, image_name="reelflow_ab.png", params=PARAMS, filename_prefix="reelflow/job-1")
+    assert graph["97"]["inputs"]["image"] == "reelflow_ab.png"
+    assert graph["93"]["inputs"]["text"] == PARAMS.prompt
+    assert graph["89"]["inputs"]["text"] == "blurry"
+    assert graph["86"]["inputs"]["noise_seed"] == 1234
+    assert (graph["98"]["inputs"]["width"], graph["98"]["inputs"]["height"]) == (480, 320)
+    assert graph["98"]["inputs"]["length"] == 49 and graph["94"]["inputs"]["fps"] == 16
+    assert graph["108"]["inputs"]["filename_prefix"] == "reelflow/job-1"
+    assert WAN.graph["93"]["inputs"]["text"] == "", "render must not touch the template"
+    folders = {ref.folder for ref in WAN.required_models()}
+    assert folders == {"diffusion_models", "loras", "text_encoders", "vae"}
+    with pytest.raises(SpecError, match="frames"):
+        render(WAN, image_name="x.png", params=PARAMS.model_copy(update={"frames": 48}), filename_prefix="a")
+    with pytest.raises(SpecError, match="width"):
+        render(WAN, image_name="x.png", params=PARAMS.model_copy(update={"width": 500}), filename_prefix="a")
+
+
+async def test_happy_path_with_tunnel_auth_progress_and_real_mp4() -> None:
+    auth = {"required_headers": {"Authorization": "Bearer tunnel"},
+            "required_cookies": {"CF_Authorization": "c"}}
+    with ComfyEmulator(job_seconds=0.4, history_delay_s=0.1, combo_form="v3", **auth) as emu:
+        async with ComfyClient(emu.url) as anonymous:
+            with pytest.raises(ComfyUnreachable, match=emu.url):
+                await anonymous.health()
+        events: list[ProgressEvent] = []
+        async with ComfyClient(emu.url, headers={"Authorization": "Bearer tunnel"},
+                               cookies={"CF_Authorization": "c"}) as client:
+            result = await run_wan(client, on_progress=events.append)
+            data = await read_all(client, result)
+        stats = emu.stats()
+    assert result.output.filename == f"{result.prompt_id}_00001_.mp4"
+    assert result.output.subfolder == "reelflow" and result.media.content_type == "video/mp4"
+    assert result.media.headers == {"Authorization": "Bearer tunnel", "Cookie": "CF_Authorization=c"}
+    assert result.media.url.startswith(f"{emu.url}/view?filename=")
+    assert frame_count(data) == 17
+    steps = [(event.node, event.value, event.max) for event in events if event.kind == "progress"]
+    assert ("86", 4, 4) in steps and ("85", 4, 4) in steps
+    assert stats["submits"] == [result.prompt_id] and stats["uploads"] == 1 and stats["ws_connects"] == 1
+    output = result.provider_output(PARAMS)
+    assert output.provider_job_id == result.prompt_id and output.duration_s == pytest.approx(49 / 16)
+
+
+async def test_missing_models_listed_in_one_error_without_submitting(emu: ComfyEmulator,
+                                                                      client: ComfyClient) -> None:
+    installed = emu.knobs.installed_models
+    unets = installed["diffusion_models"][:1]
+    emu.configure(installed_models={**installed, "vae": [], "diffusion_models": unets})
+    with pytest.raises(MissingModelsError) as caught:
+        await run_wan(client)
+    missing = {(ref.folder, ref.filename) for ref in caught.value.models}
+    assert missing == {("vae", "wan_2.1_vae.safetensors"),
+                       ("diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")}
+    assert "vae/wan_2.1_vae.safetensors" in str(caught.value) and emu.url in str(caught.value)
+    assert emu.stats()["submits"] == [] and "POST /prompt" not in emu.stats()["calls"]
+    with pytest.raises(MissingModelsError) as rejected:
+        await submit_wan(client, new_prompt_id("skip-preflight"))
+    assert {(ref.folder, ref.filename) for ref in rejected.value.models} == missing
+    assert emu.stats()["submits"] == []
+
+
+async def test_missing_custom_node_class(emu: ComfyEmulator, client: ComfyClient) -> None:
+    installed = emu.knobs.installed_models
+    emu.configure(missing_node_classes=["WanImageToVideo", "UNETLoader"],
+                  installed_models={**installed, "diffusion_models": installed["diffusion_models"][1:]})
+    with pytest.raises(MissingNodesError, match="UNETLoader, WanImageToVideo") as caught:
+        await client.preflight(WAN.graph)
+    assert [(ref.folder, ref.node_id) for ref in caught.value.models] == [("diffusion_models", "95")]
+    assert emu.stats()["calls"]["GET /models/diffusion_models"] == 1
+
+
+async def test_submit_http_failures_are_transient(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(prompt_status=500)
+    with pytest.raises(ComfyBusyError) as busy:
+        await submit_wan(client, "p-500")
+    assert isinstance(busy.value, TransientProviderError) and busy.value.status == 500
+    emu.configure(prompt_status=524)
+    with pytest.raises(SubmitOutcomeUnknown, match="call wait"):
+        await submit_wan(client, "p-524")
+    assert emu.stats()["submits"] == []
+
+
+async def test_identical_graph_is_served_from_cache(emu: ComfyEmulator, client: ComfyClient) -> None:
+    name = await client.upload_image(png_bytes())
+    graph = render(WAN, image_name=name, params=PARAMS, filename_prefix="reelflow/same")
+    entries = []
+    for prompt_id in ("same-1", "same-2"):
+        await client.submit(graph, prompt_id, "worker-1")
+        entries.append(await client.wait(prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10))
+    assert find_outputs(entries[0]) == find_outputs(entries[1])
+    assert len(emu.output_files()) == 1
+
+
+async def test_partial_acceptance_is_a_failure_and_is_cancelled(emu: ComfyEmulator,
+                                                                client: ComfyClient) -> None:
+    name = await client.upload_image(png_bytes())
+    graph = render(WAN, image_name=name, params=PARAMS, filename_prefix="a/b")
+    graph["200"] = {"class_type": "LoadImage", "inputs": {"image": "never-uploaded.png"}}
+    graph["201"] = {"class_type": "SaveImage", "inputs": {"images": ["200", 0], "filename_prefix": "extra"}}
+    emu.configure(job_seconds=5)
+    with pytest.raises(PromptRejectedError, match="partially_accepted") as caught:
+        await client.submit(graph, "partial-1", "worker-1")
+    assert caught.value.node_errors["200"]["dependent_outputs"] == ["201"]
+    stats = emu.stats()
+    assert stats["submits"] == ["partial-1"] and stats["queue_deletes"] == 1 and stats["interrupts"] == 1
+
+
+async def test_execution_error_names_node_and_exception(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(error_node="85")
+    with pytest.raises(ExecutionError) as caught:
+        await run_wan(client)
+    error = caught.value
+    assert (error.node_id, error.node_type, error.exception_type) == ("85", "KSamplerAdvanced",
+                                                                      "torch.OutOfMemoryError")
+    assert error.is_oom and "Allocation on device" in str(error)
+    assert "node 85 (KSamplerAdvanced)" in str(error)
+
+
+async def test_websocket_dropped_mid_job_completes_with_one_submit(emu: ComfyEmulator,
+                                                                   client: ComfyClient) -> None:
+    emu.configure(job_seconds=1.5, drop_websocket_after_s=0.2)
+    result = await run_wan(client)
+    stats = emu.stats()
+    assert stats["submits"] == [result.prompt_id] and stats["ws_connects"] >= 2
+    assert frame_count(await read_all(client, result)) == 17
+
+
+async def test_silent_websocket_completes_by_polling(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(silent_websocket=True)
+    result = await run_wan(client)
+    assert result.output.extension == ".mp4"
+    assert emu.stats()["calls"][f"GET /history/{result.prompt_id}"] >= 2
+
+
+async def test_restart_mid_job_is_job_lost(emu: ComfyEmulator, client: ComfyClient) -> None:
+    restarted = asyncio.Event()
+
+    async def restart_once(event: ProgressEvent) -> None:
+        if event.kind == "progress" and not restarted.is_set():
+            restarted.set()
+            await asyncio.to_thread(emu.restart)
+
+    emu.configure(job_seconds=2.0)
+    with pytest.raises(JobLostError, match="lost prompt"):
+        await run_wan(client, on_progress=restart_once)
+    assert emu.stats()["restarts"] == 1 and len(emu.stats()["submits"]) == 1
+
+
+async def test_resume_after_restart_recovers_written_output(emu: ComfyEmulator, client: ComfyClient) -> None:
+    result = await run_wan(client)
+    emu.restart()
+    resumed = await resume_job(client, result.prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10)
+    assert resumed.recovered and resumed.output.filename == result.output.filename
+    assert frame_count(await read_all(client, resumed)) == 17
+    assert len(emu.stats()["submits"]) == 1
+
+
+async def test_resume_after_orchestrator_crash_waits_without_resubmitting(emu: ComfyEmulator,
+                                                                           client: ComfyClient) -> None:
+    emu.configure(job_seconds=1.0)
+    prompt_id = new_prompt_id("crash")
+    crashed = asyncio.Event()
+
+    def crash(event: ProgressEvent) -> None:
+        if event.kind == "progress":
+            crashed.set()
+
+    first = asyncio.create_task(run_wan(client, prompt_id=prompt_id, on_progress=crash))
+    await crashed.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    resumed = await resume_job(client, prompt_id, "worker-2", output_node="108", poll_interval_s=POLL)
+    assert not resumed.recovered and resumed.output.node_id == "108"
+    assert emu.stats()["submits"] == [prompt_id]
+
+
+async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(job_seconds=3.0)
+    prompt_id = new_prompt_id("cancel")
+    seen_running: list[bool] = []
+
+    async def cancel_on_progress(event: ProgressEvent) -> None:
+        if event.kind == "progress" and not seen_running:
+            seen_running.append(prompt_id in (await client.queue_state()).running)
+            await client.cancel(prompt_id)
+
+    with pytest.raises(JobCancelledError):
+        await run_wan(client, prompt_id=prompt_id, on_progress=cancel_on_progress)
+    assert seen_running == [True]
+    assert emu.stats()["interrupts"] == 1 and emu.stats()["queue_deletes"] == 1
+    with pytest.raises(JobCancelledError, match="interrupted"):
+        await client.wait(prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10)
+    assert not (await client.queue_state()).busy
+    await client.free()
+    assert emu.stats()["frees"] == 1
+
+
+async def test_deadline_interrupts_and_raises(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(job_seconds=10.0)
+    prompt_id = new_prompt_id("slow")
+    await submit_wan(client, prompt_id)
+    with pytest.raises(DeadlineExceededError):
+        await client.wait(prompt_id, "worker-1", deadline_s=0.5, poll_interval_s=POLL)
+    assert emu.stats()["interrupts"] == 1
+
+
+@pytest.mark.parametrize("output_key", ["gifs", "images", "videos"])
+async def test_video_found_under_any_output_key(emu: ComfyEmulator, client: ComfyClient,
+                                                output_key: str) -> None:
+    emu.configure(output_key=output_key)
+    result = await run_wan(client)
+    assert result.output.filename.endswith(".mp4")
+    assert output_key in result.history["outputs"]["108"]
+
+
+def test_find_outputs_is_loud_without_video() -> None:
+    still = {"filename": "still_00001_.png", "subfolder": "", "type": "output"}
+    entry: dict[str, Any] = {"outputs": {"9": {"images": [still]}}}
+    with pytest.raises(ProviderError, match="without a video"):
+        find_outputs(entry)
+    entry["outputs"]["7"] = {"images": [{"filename": "a_00001_.webp", "subfolder": "v", "type": "output"}],
+                             "animated": [True]}
+    assert find_outputs(entry)[0].filename == "a_00001_.webp"
+
+
+async def test_finish_race_history_written_after_done(emu: ComfyEmulator, client: ComfyClient) -> None:
+    emu.configure(late_history_s=0.6, history_delay_s=0.2)
+    result = await run_job(client, WAN, image=png_bytes(), params=PARAMS, prompt_id=new_prompt_id("race"),
+                           client_id="worker-1", poll_interval_s=30, deadline_s=20)
+    assert result.output.node_id == "108" and not result.recovered
+
+
+async def test_upload_is_content_addressed_and_server_renames_conflicts(emu: ComfyEmulator,
+                                                                         client: ComfyClient) -> None:
+    first = await client.upload_image(png_bytes())
+    assert first.startswith("reelflow_") and first.endswith(".png")
+    assert await client.upload_image(png_bytes()) == first
+    renamed = await client.upload_image(png_bytes((1, 2, 3)), filename=first)
+    assert renamed == first.replace(".png", " (1).png")
+    with pytest.raises(SpecError, match="image"):
+        await client.upload_image(b"not an image")
+
+
+def write_custom_workflow(path: Path) -> Path:
+    graph = {
+        "_comment": "exported with Export (API)",
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15_tiny.safetensors"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "seed": 0, "steps": 4, "cfg": 1.0,
+                                                    "positive": ["3", 0], "latent_image": ["2", 0]}},
+        "5": {"class_type": "VAEDecode", "inputs": {"samples": ["4", 0], "vae": ["1", 2]}},
+        "6": {"class_type": "VHS_VideoCombine", "inputs": {
+            "images": ["5", 0], "frame_rate": 8, "filename_prefix": "AnimateDiff", "format": "video/h264-mp4",
+            "save_output": True}},
+    }
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    return path
+
+
+async def test_custom_workflow_file_runs(emu: ComfyEmulator, client: ComfyClient, tmp_path: Path) -> None:
+    path = write_custom_workflow(tmp_path / "animate.json")
+    template = load_custom_workflow(path, image="2.image", prompt="3.text", seed="4.seed", output_node="6",
+                                    filename_prefix="6.filename_prefix", fps="6.frame_rate")
+    assert "_comment" not in template.graph
+    result = await run_job(client, template, image=png_bytes(), params=PARAMS,
+                           prompt_id=new_prompt_id("custom"), client_id="worker-1", poll_interval_s=POLL,
+                           deadline_s=20)
+    assert "gifs" in result.history["outputs"]["6"] and result.output.node_id == "6"
+    submitted = result.history["prompt"][2]
+    assert submitted["4"]["inputs"]["seed"] == 1234 and submitted["6"]["inputs"]["frame_rate"] == 16
+    assert frame_count(await read_all(client, result)) == 17
+
+
+def test_custom_workflow_errors_are_clear(tmp_path: Path) -> None:
+    path = write_custom_workflow(tmp_path / "animate.json")
+    with pytest.raises(WorkflowError, match="output node '99'"):
+        load_custom_workflow(path, image="2.image", prompt="3.text", seed="4.seed", output_node="99")
+    with pytest.raises(WorkflowError, match="node 3 \\(CLIPTextEncode\\) has inputs"):
+        load_custom_workflow(path, image="2.image", prompt="3.prompt", seed="4.seed", output_node="6")
+    with pytest.raises(WorkflowError, match="is a link"):
+        load_custom_workflow(path, image="2.image", prompt="3.clip", seed="4.seed", output_node="6")
+    ui = tmp_path / "ui.json"
+    ui.write_text(json.dumps({"nodes": [], "links": []}), encoding="utf-8")
+    with pytest.raises(WorkflowError, match="Export \\(API\\)"):
+        load_custom_workflow(ui, image="2.image", prompt="3.text", seed="4.seed", output_node="6")
+
+
+async def test_emulator_as_subprocess_with_admin_endpoints() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.emulators.comfyui_emulator", "--port", "0",
+        "--knobs", json.dumps({"job_seconds": 0.3}), cwd=MAIN_ROOT, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line.startswith("COMFYUI_EMULATOR_READY "), line
+        url = json.loads(line.split(" ", 1)[1])["url"]
+        async with httpx.AsyncClient(base_url=url) as admin:
+            await admin.post("/_admin/config", json={"output_key": "gifs"})
+            async with ComfyClient(url) as client:
+                result = await run_wan(client)
+                assert "gifs" in result.history["outputs"]["108"]
+                await admin.post("/_admin/restart")
+                assert await client.history(result.prompt_id) is None
+            stats = (await admin.get("/_admin/stats")).json()
+        assert stats["submits"] == [result.prompt_id] and stats["restarts"] == 1
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
