@@ -22,7 +22,6 @@ app = typer.Typer(help="reelflow: images and prompts to videos, orchestrated by 
                   pretty_exceptions_enable=False)
 server_app = typer.Typer(help="The background Prefect server reelflow starts for local use.")
 app.add_typer(server_app, name="server")
-app.command("serve")(__import__("reelflow.cli.serve", fromlist=["serve"]).serve)
 err = Console(stderr=True)
 out = Console()
 
