@@ -13,18 +13,27 @@ from reelflow.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.media import probe_video
 from reelflow.providers.local_motion import render_kenburns
 from reelflow.settings import get_settings
+from reelflow.storage.source import url_chunks
 from tasks._steps import tracked_step
+
+
+def _download(image: MediaRef, target: Path) -> Path:
+    if not image.url:
+        raise ValueError("i2v_local needs the input image as a file or a URL")
+    with url_chunks(image.url, image.headers) as chunks, target.open("wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    return target
 
 
 @task(name="i2v_local", cache_policy=NO_CACHE, task_run_name="i2v_local-{run_id}")
 async def i2v_local(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
     """Render ``params.frames`` frames of eased pan/zoom over ``image`` to an H.264 MP4 (not an AI model)."""
-    if image.path is None:
-        raise ValueError("i2v_local needs a local input image path")
     work = get_settings().home / "work" / run_id
     work.mkdir(parents=True, exist_ok=True)
     out_path = work / "video.mp4"
     async with tracked_step(run_id, "i2v_local", "local", endpoint=model_id) as step:
+        source = Path(image.path) if image.path else await asyncio.to_thread(_download, image, work / "input")
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
 
@@ -35,7 +44,7 @@ async def i2v_local(run_id: str, model_id: str, image: MediaRef, params: VideoPa
 
         assert params.width and params.height and params.fps and params.frames
         try:
-            await asyncio.to_thread(render_kenburns, Path(image.path), out_path, width=params.width,
+            await asyncio.to_thread(render_kenburns, source, out_path, width=params.width,
                                     height=params.height, fps=params.fps, frames=params.frames, seed=params.seed,
                                     progress=on_frame, cancel=cancel)
         except asyncio.CancelledError:

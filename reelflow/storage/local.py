@@ -8,8 +8,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from reelflow.domain import StoredObject
+from reelflow.domain import MediaRef, StoredObject
 from reelflow.storage.keys import object_key
+from reelflow.storage.source import url_chunks
 
 CHUNK = 1024 * 1024
 
@@ -25,6 +26,9 @@ class LocalStorage:
     def path_for(self, key: str) -> Path:
         return self.root / key
 
+    def readable(self, key: str, content_type: str) -> MediaRef:
+        return MediaRef(path=str(self.path_for(key)), content_type=content_type)
+
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
 
@@ -38,6 +42,15 @@ class LocalStorage:
                     yield block
 
         return self.put_stream(chunks(), content_type, path.name)
+
+    def put_media(self, media: MediaRef) -> StoredObject:
+        """Copy a provider's output (local file, or URL with its auth headers) in, streaming."""
+        if media.path:
+            return self.put_file(Path(media.path), media.content_type)
+        if not media.url:
+            raise ValueError(f"nothing to store: {media.describe()}")
+        with url_chunks(media.url, media.headers) as chunks:
+            return self.put_stream(chunks, media.content_type, media.filename)
 
     def put_stream(self, chunks: Iterable[bytes], content_type: str, filename: str | None = None) -> StoredObject:
         """Copy a byte stream in, hashing on the way; an object already stored is kept as it is."""

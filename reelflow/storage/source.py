@@ -1,0 +1,53 @@
+"""Reading an output from its URL (provider CDN, ComfyUI /view with auth headers) as a stream of chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+import httpx
+
+from reelflow.storage.s3_stream import StorageError, describe
+
+TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+
+
+class SourceError(StorageError):
+    """The source URL failed; ``transient`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def redact(url: str) -> str:
+    """The URL without credentials or query string (signed provider URLs carry tokens there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+@contextmanager
+def url_chunks(url: str, headers: dict[str, str] | None = None) -> Iterator[Iterator[bytes]]:
+    """Open ``url`` and yield its body as an iterator of chunks; errors become ``SourceError``."""
+    try:
+        with httpx.Client(follow_redirects=True, timeout=TIMEOUT) as client, \
+                client.stream("GET", url, headers=headers) as response:
+            if response.status_code >= 400:
+                raise SourceError(f"{redact(url)} answered HTTP {response.status_code}",
+                                  transient=response.status_code in TRANSIENT_STATUS)
+            yield _guarded(response.iter_bytes(), url)
+    except httpx.TransportError as exc:
+        raise SourceError(f"reading {redact(url)} failed: {describe(exc)}", transient=True) from exc
+
+
+def _guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
+    received = 0
+    try:
+        for chunk in chunks:
+            received += len(chunk)
+            yield chunk
+    except httpx.TransportError as exc:
+        raise SourceError(f"reading {redact(url)} failed after {received} bytes: {describe(exc)}",
+                          transient=True) from exc
