@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reelflow-installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install panel system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP)
+system-deps:
+	bash scripts/install-system-deps.sh
+
+panel: system-deps
+	cd ui_ext && npm ci --no-audit --no-fund && npm run build
+
+test: $(STAMP) panel
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest; rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure" >&2; exit $$rc
 
 clean:
-	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) test-artifacts .pytest_cache .ruff_cache ui_ext/node_modules ui_ext/dist

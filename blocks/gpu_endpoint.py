@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -98,6 +100,31 @@ class GpuEndpoint(Block):
         if self.tunnel_auth_cookie is not None:
             headers["Cookie"] = self.tunnel_auth_cookie.get_secret_value()
         return headers
+
+    async def asave(self, name: str | None = None, overwrite: bool = False, client: Any = None) -> UUID:
+        """Save through the Prefect API, and note the non-secret fields locally (see ``reelflow.gpu.mirror``)."""
+        document_id = await super().asave(name, overwrite=overwrite, client=client)
+        self._note(name)
+        return document_id
+
+    def save(self, name: str | None = None, overwrite: bool = False, client: Any = None, **kwargs: Any) -> Any:
+        """Like ``Block.save`` (returns an awaitable in async code), plus the local note."""
+        result = super().save(name, overwrite=overwrite, client=client, **kwargs)
+        if not inspect.isawaitable(result):
+            self._note(name)
+            return result
+
+        async def noted() -> UUID:
+            document_id = await result
+            self._note(name)
+            return document_id
+
+        return noted()
+
+    def _note(self, name: str | None) -> None:
+        from reelflow.gpu.mirror import write_mirror
+
+        write_mirror(name or self._block_document_name or "default", self)
 
     def masked(self) -> dict[str, Any]:
         """Every field, with secrets shown as ``********`` (or None when unset)."""

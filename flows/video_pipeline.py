@@ -9,10 +9,12 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.fallback import run_i2v
 from reelflow.catalog import load_catalog
 from reelflow.domain import MediaRef
 from reelflow.runs import prepare_run
-from reelflow.spec import image_params, parse_spec, video_params
+from reelflow.spec import image_params, parse_spec
+from reelflow.storage import get_storage
 from reelflow.store import repo
 from reelflow.store.views import OutputView, RunView
 from tasks.cache_r2 import cache_r2
@@ -20,8 +22,9 @@ from tasks.generate_image import generate_image
 from tasks.i2v_comfyui import i2v_comfyui
 from tasks.i2v_fal import i2v_fal
 from tasks.i2v_local import i2v_local
+from tasks.i2v_swarmui import i2v_swarmui
 
-I2V_TASKS = {"local": i2v_local, "fal": i2v_fal, "comfyui": i2v_comfyui}
+I2V_TASKS = {"local": i2v_local, "fal": i2v_fal, "comfyui": i2v_comfyui, "swarmui": i2v_swarmui}
 
 
 def _run_name() -> str:
@@ -30,9 +33,11 @@ def _run_name() -> str:
     return f"{model}-{(params.get('run_id') or 'new')[:12]}"
 
 
-def _media_of(output: OutputView) -> MediaRef:
-    return MediaRef(path=output.path, url=output.url if output.path is None else None,
-                    content_type=output.content_type)
+def _media_of(output: OutputView, storage: str) -> MediaRef:
+    """How tasks and providers read a stored object: the local file, or a fresh presigned bucket URL."""
+    if output.path:
+        return MediaRef(path=output.path, content_type=output.content_type)
+    return get_storage(storage).readable(output.key, output.content_type)
 
 
 async def execute(run: RunView) -> RunView:
@@ -50,8 +55,7 @@ async def execute(run: RunView) -> RunView:
             made = await generate_image(run_id, image_model.id, image_params(spec, image_model, seed))
             source = await cache_r2(run_id, made, spec.storage)
         size = (source.width or 16, source.height or 9)
-        produced = await I2V_TASKS[model.backend](run_id, model.id, _media_of(source),
-                                                  video_params(spec, model, size, seed))
+        produced = await run_i2v(I2V_TASKS, run_id, model, _media_of(source, spec.storage), spec, size, seed)
         await cache_r2(run_id, produced, spec.storage)
         finished = repo.get_run(run_id)
         cost = sum(step.cost_usd or 0.0 for step in finished.steps)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PipelineSpec", "arun", "get", "run"]
+__all__ = ["PipelineSpec", "acancel", "arun", "asubmit", "await_run", "cancel", "get", "run", "submit", "wait"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run", "arun", "get"):
+    if name in ("run", "arun", "get", "submit", "asubmit", "wait", "await_run", "cancel", "acancel"):
         from reelflow import api
 
         return getattr(api, name)

@@ -1,15 +1,26 @@
-"""The Python API: ``run`` a pipeline and wait for it, ``get`` a run. See README "Python API"."""
+"""The Python API: ``run`` a pipeline and wait for it, or ``submit`` it and ``get``/``wait``/``cancel`` later.
+
+See README "Python API".
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
 
 from reelflow.prefect_runtime import ensure_api
 from reelflow.runs import prepare_run
 from reelflow.spec import PipelineSpec
 from reelflow.store import repo
 from reelflow.store.views import RunView
+
+if TYPE_CHECKING:
+    from reelflow.dispatch import Via
+
+POLL_S = 0.25
+RECONCILE_EVERY_S = 2.0
 
 
 async def arun(spec: dict[str, Any] | PipelineSpec, *, force: bool = False) -> RunView:
@@ -36,3 +47,84 @@ def run(spec: dict[str, Any] | PipelineSpec, *, force: bool = False) -> RunView:
 def get(run_id: str) -> RunView:
     """The run as stored now (status, outputs, steps, cost, error). Raises ``RunNotFoundError``."""
     return repo.get_run(run_id)
+
+
+async def asubmit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, via: Via = "auto") -> str:
+    """Record a run and start it without waiting; returns its run id (an identical finished run's id if cached).
+
+    ``via="auto"`` triggers the ``video-pipeline`` deployment when the Prefect server has it and a worker of
+    its pool is online, and otherwise runs the flow in a background thread of this process;
+    ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises before anything is recorded.
+    """
+    from reelflow import dispatch
+
+    prepared = prepare_run(spec, force=force)
+    if prepared.cached:
+        return prepared.run.run_id
+    ensure_api()
+    if await dispatch.resolve_via(via) == "deployment":
+        await dispatch.trigger(prepared.run, force=force)
+    else:
+        dispatch.start_local(prepared.run, force=force)
+    return prepared.run.run_id
+
+
+def submit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, via: Via = "auto") -> str:
+    """Blocking form of :func:`asubmit` (returns as soon as the run is queued)."""
+    return asyncio.run(asubmit(spec, force=force, via=via))
+
+
+async def await_run(run_id: str, timeout: float | None = None) -> RunView:  # noqa: ASYNC109
+    """Wait until the run is completed, failed or cancelled; ``TimeoutError`` after ``timeout`` seconds."""
+    from reelflow import dispatch
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    next_reconcile = time.monotonic()
+    while True:
+        found = repo.get_run(run_id)
+        if found.status not in repo.FINISHED and time.monotonic() >= next_reconcile:
+            found = await dispatch.reconcile(found)
+            next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+        if found.status in repo.FINISHED:
+            return found
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run {run_id} is still {found.status} after {timeout:g} s")
+        await asyncio.sleep(POLL_S)
+
+
+def wait(run_id: str, timeout: float | None = None) -> RunView:
+    """Blocking form of :func:`await_run`."""
+    return asyncio.run(await_run(run_id, timeout))
+
+
+async def acancel(run_id: str, timeout: float = 60.0) -> RunView:  # noqa: ASYNC109
+    """Cancel a queued or running run and its Prefect flow run; returns the run once it has ended.
+
+    A finished run is returned unchanged. The run ends ``cancelled`` (or as it ended, if it finished first).
+    """
+    from reelflow import dispatch
+
+    found = repo.get_run(run_id)
+    if found.status in repo.FINISHED:
+        return found
+    ensure_api()
+    if await asyncio.to_thread(dispatch.cancel_local, run_id, timeout):
+        found = repo.get_run(run_id)
+        if found.prefect_flow_run_id:
+            await dispatch.cancel_flow_run(found.prefect_flow_run_id, force_cancelled=True)
+        if found.status not in repo.FINISHED:
+            repo.mark_run(run_id, "cancelled", error="cancelled")
+        return repo.get_run(run_id)
+    deadline = time.monotonic() + timeout
+    if found.prefect_flow_run_id:
+        await dispatch.cancel_flow_run(found.prefect_flow_run_id)
+        with contextlib.suppress(TimeoutError):
+            found = await await_run(run_id, timeout)
+            await dispatch.await_flow_run_end(found.prefect_flow_run_id or "", max(0.0, deadline - time.monotonic()))
+    repo.mark_run(run_id, "cancelled", error="cancelled")
+    return repo.get_run(run_id)
+
+
+def cancel(run_id: str, timeout: float = 60.0) -> RunView:
+    """Blocking form of :func:`acancel`."""
+    return asyncio.run(acancel(run_id, timeout))

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from reelflow.catalog import ModelEntry
 from reelflow.errors import ModelUnavailableError
 
-BUILT_BACKENDS = {"local"}
+BUILT_BACKENDS = {"local", "fal", "comfyui", "swarmui"}
 
 
 class Availability(BaseModel):
@@ -21,7 +21,24 @@ def _local() -> list[str]:
     return []
 
 
-CHECKS: dict[str, Callable[[], list[str]]] = {"local": _local}
+def _fal() -> list[str]:
+    from reelflow.providers.fal.translate import credentials_missing
+
+    missing = credentials_missing()
+    return [missing] if missing else []
+
+
+def _gpu(backend: str) -> Callable[[], list[str]]:
+    def check() -> list[str]:
+        from reelflow.gpu.mirror import missing_for
+
+        return missing_for(backend)
+
+    return check
+
+
+CHECKS: dict[str, Callable[[], list[str]]] = {"local": _local, "fal": _fal, "comfyui": _gpu("comfyui"),
+                                              "swarmui": _gpu("swarmui")}
 
 
 def availability(model: ModelEntry) -> Availability:

@@ -92,6 +92,15 @@ class Catalog(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def load_catalog() -> Catalog:
+def builtin_catalog() -> Catalog:
     text = resources.files("reelflow").joinpath("catalog.toml").read_text(encoding="utf-8")
     return Catalog.model_validate(tomllib.loads(text))
+
+
+def load_catalog() -> Catalog:
+    """The built-in models plus ComfyUI workflows registered with ``reelflow workflows add`` (``comfyui:<name>``)."""
+    from reelflow.gpu.workflows import registered_models
+
+    extra = registered_models()
+    base = builtin_catalog()
+    return Catalog(models=[*base.models, *extra]) if extra else base

@@ -16,6 +16,10 @@ class SpecError(ReelflowError, ValueError):
         self.message = message
 
 
+class ImageTooLargeError(SpecError):
+    """An input image with more pixels than reelflow will decode."""
+
+
 class ModelUnavailableError(ReelflowError):
     """The model exists but cannot run here: its backend is not built or not configured."""
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from reelflow.errors import SpecError
+from reelflow.errors import ImageTooLargeError, SpecError
 from reelflow.netguard import check_public_url
 from reelflow.settings import get_settings
 
 MAX_REDIRECTS = 5
+MAX_PIXELS = 64_000_000
 IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
 
 
@@ -38,9 +39,16 @@ def load_image(source: str) -> InputImage:
 def inspect_image(data: bytes, source: str, field: str = "image") -> InputImage:
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageTooLargeError(field, f"'{source}' has too many pixels ({img.width}x{img.height}); "
+                                         f"at most {MAX_PIXELS} allowed")
             img.verify()
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height) = img.format, img.size
+    except SpecError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(field, f"'{source}' has too many pixels; at most {MAX_PIXELS} allowed") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise SpecError(field, f"'{source}' is not a readable image ({type(exc).__name__})") from None
     if fmt not in IMAGE_TYPES:

@@ -80,17 +80,22 @@ def healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def running_server(settings: Settings | None = None) -> LocalServer | None:
+def recorded_server(settings: Settings | None = None) -> LocalServer | None:
+    """The server this REELFLOW_HOME started, as recorded (alive or not, healthy or not)."""
     settings = settings or get_settings()
     try:
         state = json.loads(_state_file(settings).read_text())
-        server = LocalServer(pid=int(state["pid"]), url=str(state["url"]))
+        return LocalServer(pid=int(state["pid"]), url=str(state["url"]))
     except (OSError, ValueError, KeyError):
         return None
-    return server if _alive(server.pid) and healthy(server.api_url) else None
 
 
-def _alive(pid: int) -> bool:
+def running_server(settings: Settings | None = None) -> LocalServer | None:
+    server = recorded_server(settings)
+    return server if server is not None and pid_alive(server.pid) and healthy(server.api_url) else None
+
+
+def pid_alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -114,13 +119,17 @@ def _free_port(preferred: int) -> int:
     raise ReelflowError("no free TCP port for the Prefect server")
 
 
-def _prefect_command() -> list[str]:
+def prefect_command() -> list[str]:
     exe = Path(sys.executable).with_name("prefect")
     return [str(exe)] if exe.exists() else [shutil.which("prefect") or "prefect"]
 
 
-def start_server(settings: Settings | None = None, port: int | None = None) -> LocalServer:
-    """Start ``prefect server start`` in the background (once, even if two commands race) and wait for health."""
+def start_server(settings: Settings | None = None, port: int | None = None,
+                 database_url: str | None = None) -> LocalServer:
+    """Start ``prefect server start`` in the background (once, even if two commands race) and wait for health.
+
+    ``database_url`` (e.g. ``postgresql+asyncpg://user:pw@host/db``) replaces the SQLite file in Prefect's home.
+    """
     settings = settings or get_settings()
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     with (settings.run_dir / "prefect-server.lock").open("w") as lock:
@@ -133,9 +142,11 @@ def start_server(settings: Settings | None = None, port: int | None = None) -> L
         env = {**os.environ, "PREFECT_HOME": str(settings.prefect_home), "PREFECT_SERVER_API_HOST": "127.0.0.1",
                "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{url}/api"}
         env.pop("PREFECT_API_URL", None)
+        if database_url:
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
         log = (settings.run_dir / "prefect-server.log").open("ab")
         process = subprocess.Popen(
-            [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         server = LocalServer(pid=process.pid, url=url)
@@ -154,16 +165,16 @@ def start_server(settings: Settings | None = None, port: int | None = None) -> L
 
 def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bool:
     settings = settings or get_settings()
-    server = running_server(settings)
+    server = recorded_server(settings)
     _state_file(settings).unlink(missing_ok=True)
-    if server is None:
+    if server is None or not pid_alive(server.pid):
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while _alive(server.pid) and time.monotonic() < deadline:
+    while pid_alive(server.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(server.pid):
+    if pid_alive(server.pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
     return True

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     )
     fal_concurrency: int = Field(default=2, ge=1, le=1000)
     gpu_block: str = Field(default="default", description="Name of the GpuEndpoint block to use.")
+    comfyui_poll_interval_s: float = Field(default=15.0, gt=0, description="ComfyUI /history + /queue poll period.")
+    swarmui_poll_interval_s: float = Field(default=15.0, gt=0, description="SwarmUI recovery poll period.")
     storage_block: str | None = Field(default=None, description="Name of the R2 storage block, if any.")
+    api_token: SecretStr | None = Field(default=None, description="Bearer token the REST API requires on writes.")
 
     @property
     def db_url(self) -> str:

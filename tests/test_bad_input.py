@@ -76,3 +76,20 @@ def test_private_urls_refused_unless_allowed(good_image: Path, tmp_path: Path) -
                                     env={"REELFLOW_ALLOW_PRIVATE_URLS": "false"})
     assert code == 2 and result["field"] == "image"
     assert "non-public address" in result["error"]
+
+
+def test_decompression_bomb_is_refused_without_decoding() -> None:
+    import struct
+    import zlib
+
+    from reelflow.errors import SpecError
+    from reelflow.inputs import inspect_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    with pytest.raises(SpecError, match="too many pixels") as caught:
+        inspect_image(png, "bomb.png")
+    assert caught.value.field == "image"

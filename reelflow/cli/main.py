@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from reelflow import prefect_runtime
+from reelflow.cli import batch, gpu, resume, serve, stack, storage
 from reelflow.cli.output import print_json, print_run, run_json, runs_table
 from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 
@@ -22,6 +23,12 @@ app = typer.Typer(help="reelflow: images and prompts to videos, orchestrated by 
                   pretty_exceptions_enable=False)
 server_app = typer.Typer(help="The background Prefect server reelflow starts for local use.")
 app.add_typer(server_app, name="server")
+app.add_typer(stack.app)
+app.add_typer(batch.app)
+app.add_typer(gpu.app)
+app.add_typer(storage.app)
+app.command("serve")(serve.serve)
+app.command("resume")(resume.resume)
 err = Console(stderr=True)
 out = Console()
 

@@ -67,7 +67,10 @@ class Instance(BaseModel):
     num_gpus: int | None = None
     gpu_util: float | None = None
     dph_total: float | None = None
-    storage_cost: float | None = None
+    storage_cost: float | None = Field(default=None, description="Disk price, $ per GB-month.")
+    storage_total_cost: float | None = Field(default=None, description="Disk price, $ per hour, when given.")
+    disk_space: float | None = Field(default=None, description="Disk size, GB.")
+    start_date: float | None = Field(default=None, description="Unix time the instance last started.")
     public_ipaddr: str | None = None
     ports: dict[str, list[PortBinding]] = Field(default_factory=dict)
     label: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -47,9 +48,17 @@ def _check_schema_version(engine: Engine) -> None:
             raise RuntimeError(f"the store was written by a newer reelflow (schema {found} > {SCHEMA_VERSION})")
 
 
+_factory_lock = threading.Lock()
+
+
 @lru_cache(maxsize=4)
-def _factory(url: str) -> sessionmaker[Session]:
+def _make_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(make_engine(url), expire_on_commit=False)
+
+
+def _factory(url: str) -> sessionmaker[Session]:
+    with _factory_lock:  # the first callers may race from several threads (the web server)
+        return _make_factory(url)
 
 
 @contextmanager

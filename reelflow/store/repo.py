@@ -71,16 +71,11 @@ def find_completed_run(idempotency_key: str) -> RunView | None:
 def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
               batch_id: str | None = None) -> tuple[list[RunView], int]:
     with session_scope() as s:
-        query = select(Run)
-        if status:
-            query = query.where(Run.status == status)
-        if model:
-            query = query.where(Run.model_id == model)
-        if batch_id:
-            query = query.where(Run.batch_id == batch_id)
-        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        filters = [cond for cond, wanted in ((Run.status == status, status), (Run.model_id == model, model),
+                                             (Run.batch_id == batch_id, batch_id)) if wanted]
+        total = s.scalar(select(func.count(Run.id)).where(*filters)) or 0
         rows = s.scalars(
-            query.options(selectinload(Run.steps), selectinload(Run.outputs))
+            select(Run).where(*filters).options(selectinload(Run.steps), selectinload(Run.outputs))
             .order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset)
         ).all()
         return [_run_view(r) for r in rows], total

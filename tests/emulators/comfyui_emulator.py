@@ -208,7 +208,7 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
         client_id = websocket.query_params.get("clientId") or uuid.uuid4().hex
         await websocket.accept()
         state.stats.ws_connects += 1
-        silent = state.knobs.silent_websocket
+        silent = state.knobs.silent_websocket or (state.knobs.silent_reconnects and client_id in state.dropped)
         if not silent:
             state.sockets[client_id] = websocket
             await state.greet(client_id)

@@ -30,7 +30,9 @@ class ComfyKnobs:
     late_history_s: float = 0.0
     drop_websocket_after_s: float | None = None
     silent_websocket: bool = False
+    silent_reconnects: bool = False
     error_node: str | None = None
+    error_times: int | None = None
     error_type: str = "torch.OutOfMemoryError"
     error_message: str = "Allocation on device"
     combo_form: str = "v1"
@@ -99,6 +101,8 @@ class ComfyState:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sockets: dict[str, WebSocket] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.dropped: set[str] = set()
+        self.errors_raised = 0
         self._reset_memory()
 
     def _reset_memory(self) -> None:
@@ -271,6 +275,7 @@ class ComfyState:
         await asyncio.sleep(self.knobs.drop_websocket_after_s or 0)
         socket = self.sockets.pop(client_id or "", None)
         if socket is not None:
+            self.dropped.add(client_id or "")
             await self._close(socket, 1012)
 
     async def _pause(self, seconds: float, job: Job, node_id: str) -> None:
@@ -304,7 +309,9 @@ class ComfyState:
             self.current_node = node_id
             await self.send(job.client_id, "executing", {"node": node_id, "display_node": node_id,
                                                          "prompt_id": job.prompt_id})
-            if node_id == self.knobs.error_node:
+            if node_id == self.knobs.error_node and (self.knobs.error_times is None
+                                                     or self.errors_raised < self.knobs.error_times):
+                self.errors_raised += 1
                 raise self._failure(job, node_id, self.knobs.error_type, self.knobs.error_message)
             if class_type == "LoadImage":
                 self._check_image(job, node_id)

@@ -3,7 +3,8 @@
 In a test: ``with FalEmulator(port=..., cert_dir=...) as emu`` (``emu.base_host``, ``emu.ca_path``,
 ``emu.config``, ``emu.stats()``). As a process: ``python -m tests.emulators.fal_emulator --port P
 --cert-dir D`` prints ``FAL_EMULATOR_READY {json}`` when it serves. Knobs are also settable over
-HTTP (``POST /_admin/config``, ``POST /_admin/reset``; counters at ``GET /_admin/stats``).
+HTTP (``POST /_admin/config``, ``POST /_admin/reset``, ``POST /_admin/finish`` ends the jobs in
+progress now; counters at ``GET /_admin/stats``).
 
 fal-client reads its hosts when first imported: choose the port and write the cert first
 (``free_port``, ``prepare_fal_env``), then start the process that imports fal_client.
@@ -98,6 +99,9 @@ def _app(state: QueueState, media: MediaStore) -> Starlette:
     async def admin_stats(request: Request) -> JSONResponse:
         return JSONResponse(state.stats())
 
+    async def admin_finish(request: Request) -> JSONResponse:
+        return JSONResponse({"finished": state.finish_running()})
+
     async def media_file(request: Request) -> Response:
         found = media.get(request.path_params["name"])
         return Response(found[0], media_type=found[1]) if found else JSONResponse({"detail": "no such"}, 404)
@@ -131,6 +135,7 @@ def _app(state: QueueState, media: MediaStore) -> Starlette:
         Route("/_admin/config", admin_config, methods=["POST"]),
         Route("/_admin/reset", admin_reset, methods=["POST"]),
         Route("/_admin/stats", admin_stats, methods=["GET"]),
+        Route("/_admin/finish", admin_finish, methods=["POST"]),
         Route("/media/{name:path}", media_file, methods=["GET"]),
         Route("/storage/auth/token", upload_token, methods=["POST"]),
         Route("/files/upload", upload_file, methods=["POST"]),
@@ -171,6 +176,9 @@ class FalEmulator:
 
     def reset(self) -> None:
         self.state.reset()
+
+    def finish_running(self) -> int:
+        return self.state.finish_running()
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats()

@@ -79,6 +79,13 @@ def _short(value: Any) -> Any:
     return value[:80] + "..." if isinstance(value, str) and len(value) > 80 else value
 
 
+def _times(job: Job) -> dict[str, float | None]:
+    """Wall-clock start and end of the job's processing (the end is when processing_s ran out)."""
+    started = job.started_wall if job.started_at is not None else None
+    ended = started + job.processing_s if started is not None and job.status == "COMPLETED" else None
+    return {"started_wall": started, "ended_wall": ended}
+
+
 def validate(endpoint: str, body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         return [_detail("", "body must be a JSON object", "type_error.dict")]
@@ -129,6 +136,16 @@ class QueueState:
             self.jobs.clear()
             self.counters = Counters()
 
+    def finish_running(self) -> int:
+        """Let every job in progress finish now; returns how many there were."""
+        now = time.monotonic()
+        with self._lock:
+            running = [job for job in self.jobs.values() if job.status == "IN_PROGRESS"]
+            for job in running:
+                job.processing_s = max(0.0, now - (job.started_at or now))
+        self.advance()
+        return len(running)
+
     def count_upload(self) -> None:
         with self._lock:
             self.counters.uploads += 1
@@ -147,7 +164,8 @@ class QueueState:
                 "result_calls": c.result_calls, "rate_limited": c.rate_limited, "uploads": c.uploads,
                 "by_status": by_status,
                 "jobs": {j.id: {"endpoint": j.endpoint, "status": j.status,
-                                "arguments": {k: _short(v) for k, v in j.arguments.items()}}
+                                "arguments": {k: _short(v) for k, v in j.arguments.items()},
+                                **_times(j)}
                          for j in self.jobs.values()},
             }
 

@@ -65,12 +65,12 @@ class VastState:
 
     def add_instance(self, instance_id: int, *, running: bool = True, gpu_name: str = "RTX 4090",
                      dph_total: float = 0.42, gpu_util: float = 0.0, label: str | None = "reelflow",
-                     direct_ports: dict[int, int] | None = None) -> dict[str, Any]:
+                     direct_ports: dict[int, int] | None = None, uptime_s: float = 0.0) -> dict[str, Any]:
         ports = {8188: 41188, 7865: 41865, **(direct_ports or {})}
         inst = {"id": instance_id, "gpu_name": gpu_name, "num_gpus": 1, "gpu_ram": 24564,
                 "gpu_util": gpu_util,
-                "dph_total": dph_total, "dph_base": round(dph_total * 0.9, 4), "storage_cost": 0.15,
-                "public_ipaddr": "127.0.0.1", "label": label, "_ports": ports, "_started": time.time(),
+                "dph_total": dph_total, "dph_base": round(dph_total * 0.9, 4), "storage_cost": 0.15, "disk_space": 40.0,
+                "public_ipaddr": "127.0.0.1", "label": label, "_ports": ports, "_started": time.time() - uptime_s,
                 "_loading_left": 0, "intended_status": "running" if running else "stopped",
                 "actual_status": "running" if running else "exited", "status_msg": None}
         with self.lock:
@@ -84,6 +84,7 @@ class VastState:
         out["ports"] = {f"{c}/tcp": [{"HostIp": ip, "HostPort": str(h)} for ip in ("0.0.0.0", "::")]
                         for c, h in ports.items()} if running else None
         out["uptime_mins"] = round((time.time() - inst["_started"]) / 60, 3) if running else None
+        out["start_date"] = inst["_started"] if running else None
         out["gpu_util"] = inst["gpu_util"] if running else None
         return out
 

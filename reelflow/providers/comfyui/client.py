@@ -32,6 +32,7 @@ from reelflow.providers.comfyui.waiter import OnProgress, Waiter
 MAX_CALL_S = 60.0
 UNSURE_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530}
 IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+_KNOWN_CLASSES: dict[str, set[str]] = {}  # base URL -> node classes seen installed (custom nodes stay installed)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ComfyClient:
         self.auth_headers = dict(headers or {})
         if cookies:
             self.auth_headers["Cookie"] = "; ".join(f"{key}={value}" for key, value in cookies.items())
-        self._known_classes: set[str] = set()
+        self._known_classes = _KNOWN_CLASSES.setdefault(self.base_url, set())
         limit = min(timeout_s, MAX_CALL_S)
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.auth_headers,
                                        timeout=httpx.Timeout(limit, connect=min(10.0, limit)))
@@ -149,14 +150,14 @@ class ComfyClient:
     async def preflight(self, graph: Graph) -> None:
         """Raise one error listing every node class and model file this graph needs but the server lacks.
 
-        Loader classes are asked every time (model lists change); other classes once per client.
+        Loader classes are asked every time (model lists change); other classes once per process and server.
         """
         graph = nodes_only(graph)
         refs = required_models(graph)
         loaders = {class_of(graph, ref.node_id) for ref in refs}
         classes = sorted(loaders | {class_of(graph, node_id) for node_id in graph} - self._known_classes)
         infos = dict(zip(classes, await asyncio.gather(*(self.object_info(c) for c in classes)), strict=True))
-        self._known_classes |= {class_type for class_type, info in infos.items() if info}
+        self._known_classes.update(class_type for class_type, info in infos.items() if info)
         folders: dict[str, list[str]] = {}
         missing: list[ModelRef] = []
         for ref in refs:
@@ -225,6 +226,14 @@ class ComfyClient:
         pending = [str(item[1]) for item in sorted(body.get("queue_pending") or [], key=lambda item: item[0])]
         return QueueState(running, pending)
 
+    def waiter(self, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
+               poll_interval_s: float = 15.0, filename_prefix: str | None = None,
+               unreachable_grace_s: float = 300.0) -> Waiter:
+        """A waiter for one prompt. ``async with client.waiter(...) as w`` opens the websocket; submit inside
+        the block, then ``await w.run(deadline_s, interrupt_on_deadline=True)``."""
+        return Waiter(self, prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
+                      filename_prefix=filename_prefix, unreachable_grace_s=unreachable_grace_s)
+
     async def wait(self, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
                    deadline_s: float = 1800.0, poll_interval_s: float = 15.0,
                    filename_prefix: str | None = None, interrupt_on_deadline: bool = True,
@@ -236,8 +245,8 @@ class ComfyClient:
         ``JobLostError`` (gone from history and queue, no output file under ``filename_prefix``) or
         ``DeadlineExceededError``. An entry recovered from ``/view`` after a lost history has ``"recovered"``.
         """
-        waiter = Waiter(self, prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
-                        filename_prefix=filename_prefix, unreachable_grace_s=unreachable_grace_s)
+        waiter = self.waiter(prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
+                             filename_prefix=filename_prefix, unreachable_grace_s=unreachable_grace_s)
         return await waiter.run(deadline_s, interrupt_on_deadline=interrupt_on_deadline)
 
     def view_url(self, output: OutputFile) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from reelflow.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.providers.comfyui.client import ComfyClient
 from reelflow.providers.comfyui.outputs import OutputFile, find_video
-from reelflow.providers.comfyui.waiter import OnProgress
+from reelflow.providers.comfyui.waiter import OnProgress, Waiter
 from reelflow.providers.comfyui.workflow import WorkflowTemplate, render
 
 
@@ -43,10 +43,11 @@ class JobResult:
 
 async def resume_job(client: ComfyClient, prompt_id: str, client_id: str, *, output_node: str | None = None,
                      on_progress: OnProgress | None = None, deadline_s: float = 1800.0,
-                     poll_interval_s: float = 15.0) -> JobResult:
+                     poll_interval_s: float = 15.0, waiter: Waiter | None = None) -> JobResult:
     """Wait for a submitted prompt (after submit, or after an orchestrator restart) and find its video."""
-    entry = await client.wait(prompt_id, client_id, on_progress=on_progress, deadline_s=deadline_s,
-                              poll_interval_s=poll_interval_s, filename_prefix=output_prefix(prompt_id))
+    waiter = waiter or client.waiter(prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
+                                     filename_prefix=output_prefix(prompt_id))
+    entry = await waiter.run(deadline_s, interrupt_on_deadline=True)
     output = find_video(entry, output_node)
     return JobResult(prompt_id, output, client.download(output), entry)
 
@@ -54,11 +55,16 @@ async def resume_job(client: ComfyClient, prompt_id: str, client_id: str, *, out
 async def run_job(client: ComfyClient, template: WorkflowTemplate, *, image: bytes, params: VideoParams,
                   prompt_id: str, client_id: str, on_progress: OnProgress | None = None,
                   deadline_s: float = 1800.0, poll_interval_s: float = 15.0) -> JobResult:
-    """Run one job. Store ``prompt_id`` before calling; after a crash call ``resume_job`` with it instead."""
+    """Run one job. Store ``prompt_id`` before calling; after a crash call ``resume_job`` with it instead.
+
+    The websocket is connected before the prompt is submitted, so no early event is missed.
+    """
     await client.health()
     await client.preflight(template.graph)
     image_name = await client.upload_image(image)
     graph = render(template, image_name=image_name, params=params, filename_prefix=output_prefix(prompt_id))
-    await client.submit(graph, prompt_id, client_id)
-    return await resume_job(client, prompt_id, client_id, output_node=template.output_node,
-                            on_progress=on_progress, deadline_s=deadline_s, poll_interval_s=poll_interval_s)
+    async with client.waiter(prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
+                             filename_prefix=output_prefix(prompt_id)) as waiter:
+        await client.submit(graph, prompt_id, client_id)
+        return await resume_job(client, prompt_id, client_id, output_node=template.output_node,
+                                deadline_s=deadline_s, waiter=waiter)

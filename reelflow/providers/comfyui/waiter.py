@@ -52,15 +52,46 @@ class Waiter:
         self._last_event: ProgressEvent | None = None
         self._unreachable_since: float | None = None
         self._outcome: asyncio.Future[dict[str, Any]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    async def run(self, deadline_s: float, *, interrupt_on_deadline: bool) -> dict[str, Any]:
+    async def __aenter__(self) -> Waiter:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect the websocket; call before POST /prompt so no early event is missed.
+
+        Returns once the socket connected or its first attempt failed (at most ``ws_ready_s``).
+        """
+        if self._outcome is not None:
+            return
         self._outcome = asyncio.get_running_loop().create_future()
         attempted = asyncio.Event()
         listener = follow(self.client.ws_url(self.client_id), self.client.auth_headers,
                           on_message=self._on_message, on_connect=self._on_connect, attempted=attempted)
-        tasks = [asyncio.create_task(listener), asyncio.create_task(self._poll_loop(attempted))]
+        self._start(listener)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(attempted.wait(), self.ws_ready_s)
+
+    async def close(self) -> None:
+        tasks, self._tasks = self._tasks, []
         for task in tasks:
-            task.add_done_callback(self._task_done)
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    async def run(self, deadline_s: float, *, interrupt_on_deadline: bool) -> dict[str, Any]:
+        """Wait for the prompt (opening the socket first if needed); the history entry of a success."""
+        await self.open()
+        assert self._outcome is not None
+        self._start(self._poll_loop())
         try:
             async with asyncio.timeout(deadline_s):
                 entry = await self._outcome
@@ -70,9 +101,7 @@ class Waiter:
                     await self.client.cancel(self.prompt_id)
             raise DeadlineExceededError(self.prompt_id, deadline_s) from None
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
         check_history(entry, self.prompt_id)
         return entry
 
@@ -116,9 +145,7 @@ class Waiter:
         if self._connects > 1:
             self._poke.set()
 
-    async def _poll_loop(self, attempted: asyncio.Event) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(attempted.wait(), self.ws_ready_s)
+    async def _poll_loop(self) -> None:
         while True:
             self._poke.clear()
             entry = await self._reconcile_tolerantly()

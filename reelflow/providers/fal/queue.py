@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from fal_client import AsyncClient, AsyncRequestHandle, Status
 
 T = TypeVar("T")
+POLL_FRACTION = 0.05
 OnUpdate = Callable[[FalUpdate], Awaitable[None] | None]
 INLINE_IMAGE_LIMIT = 7 * 1024 * 1024
 
@@ -48,6 +50,12 @@ async def _notify(on_update: OnUpdate | None, update: FalUpdate) -> None:
         outcome = on_update(update)
         if inspect.isawaitable(outcome):
             await outcome
+
+
+def _interval(waited_s: float, minimum_s: float, maximum_s: float | None) -> float:
+    if maximum_s is None:
+        return minimum_s
+    return min(maximum_s, max(minimum_s, waited_s * POLL_FRACTION))
 
 
 @dataclass(frozen=True)
@@ -150,8 +158,13 @@ class FalQueue:
         return update
 
     async def wait(self, endpoint: str, request_id: str, *, on_update: OnUpdate | None = None,
-                   deadline_s: float, poll_interval_s: float = 3.0) -> dict[str, Any]:
+                   deadline_s: float, poll_interval_s: float = 3.0,
+                   poll_max_s: float | None = None) -> dict[str, Any]:
         """Poll until the request completes, then return its result JSON.
+
+        Polls every ``poll_interval_s``; with ``poll_max_s`` the interval grows with the time waited
+        (``POLL_FRACTION`` of it) up to that cap, so a finished job is noticed within a small share
+        of its run time without polling long jobs needlessly often.
 
         ``on_update`` gets ``Queued`` when the position changes, ``InProgress`` with the log lines
         not seen before, and ``Completed`` once. A failed result (e.g. 422) raises FalRequestError
@@ -160,6 +173,7 @@ class FalQueue:
         """
         handle = await self._handle(endpoint, request_id)
         tracker = UpdateTracker()
+        started = time.monotonic()
         scope = asyncio.timeout(deadline_s)
         try:
             async with scope:
@@ -170,7 +184,7 @@ class FalQueue:
                         await _notify(on_update, update)
                     if isinstance(status, fal_module().Completed):
                         break
-                    await asyncio.sleep(poll_interval_s)
+                    await asyncio.sleep(_interval(time.monotonic() - started, poll_interval_s, poll_max_s))
                 return await self._retrying(f"result of {request_id} on {endpoint}", endpoint, request_id,
                                             handle.get)
         except TimeoutError:
@@ -217,10 +231,11 @@ async def submit(endpoint: str, arguments: dict[str, Any]) -> str:
 
 
 async def wait(endpoint: str, request_id: str, *, on_update: OnUpdate | None = None, deadline_s: float,
-               poll_interval_s: float = 3.0, retry: RetryPolicy | None = None) -> dict[str, Any]:
+               poll_interval_s: float = 3.0, poll_max_s: float | None = None,
+               retry: RetryPolicy | None = None) -> dict[str, Any]:
     async with FalQueue(retry=retry) as fal:
         return await fal.wait(endpoint, request_id, on_update=on_update, deadline_s=deadline_s,
-                              poll_interval_s=poll_interval_s)
+                              poll_interval_s=poll_interval_s, poll_max_s=poll_max_s)
 
 
 async def cancel(endpoint: str, request_id: str) -> None:

@@ -1,0 +1,128 @@
+"""``reelflow batch``: many videos from a folder or a CSV/JSONL file, with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reelflow import prefect_runtime
+from reelflow.batch import ItemResult
+from reelflow.cli.output import print_json
+from reelflow.errors import ReelflowError, SpecError
+
+app = typer.Typer()
+err = Console(stderr=True)
+out = Console()
+COLOURS = {"completed": "green", "failed": "red", "rejected": "red", "cancelled": "yellow"}
+
+
+@app.command()
+def batch(
+    source: Annotated[str, typer.Argument(help="A folder of images, or a .csv / .jsonl file of specs.")],
+    model: Annotated[str | None, typer.Option(help="Video model for items that do not name one.")] = None,
+    prompt: Annotated[list[str] | None, typer.Option(help="Prompt; repeat for images × prompts.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds of video.")] = None,
+    fps: Annotated[int | None, typer.Option(help="Frames per second.")] = None,
+    resolution: Annotated[str | None, typer.Option(help="480p, 720p, 1080p or WIDTHxHEIGHT.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for repeatable results.")] = None,
+    storage: Annotated[str | None, typer.Option(help="auto, local or r2.")] = None,
+    batch_id: Annotated[str | None, typer.Option(help="Batch id (default: a hash of the items).")] = None,
+    via: Annotated[str, typer.Option(help="auto (workers if online), deployment or local.")] = "auto",
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Items queued or running at once.")] = 8,
+    force: Annotated[bool, typer.Option("--force", help="Render again even items that finished.")] = False,
+    submit: Annotated[bool, typer.Option("--submit", help="Hand the batch to the batch-pipeline deployment "
+                                         "and return at once.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Render every image × prompt (or every row) as its own pipeline run; finished items are reused."""
+    from reelflow import batch as batches
+
+    if via not in ("auto", "deployment", "local"):
+        raise typer.BadParameter("choose auto, deployment or local", param_hint="--via")
+    given = {"model": model, "duration": duration, "fps": fps, "resolution": resolution, "seed": seed,
+             "storage": storage}
+    defaults = {k: v for k, v in given.items() if v is not None}
+    resolved = str(Path(source).expanduser().resolve())
+    try:
+        items = batches.build_items(resolved, prompts=prompt, defaults=defaults)
+    except SpecError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    batch_id = batch_id or batches.batch_id_for(items)
+    params = {"source": resolved, "prompts": prompt, "defaults": defaults, "batch_id": batch_id, "via": via,
+              "max_in_flight": max_in_flight, "force": force}
+    prefect_runtime.ensure_api()
+    if submit:
+        flow_run_id = asyncio.run(_submit(params))
+        if as_json:
+            print_json({"batch_id": batch_id, "items": len(items), "prefect_flow_run_id": flow_run_id,
+                        "prefect_url": prefect_runtime.ui_url(flow_run_id)})
+        else:
+            out.print(f"batch {batch_id}: {len(items)} items submitted as flow run {flow_run_id}")
+            if link := prefect_runtime.ui_url(flow_run_id):
+                out.print(f"  prefect: {link}")
+        return
+    summary = _run(params, len(items), as_json)
+    if as_json:
+        print_json(summary)
+    else:
+        out.print(_table(summary))
+    if summary["counts"].get("completed", 0) != summary["total"]:
+        raise typer.Exit(1)
+
+
+async def _submit(params: dict[str, Any]) -> str:
+    from prefect.deployments import run_deployment
+
+    from reelflow.dispatch import BATCH_DEPLOYMENT
+
+    flow_run = await run_deployment(BATCH_DEPLOYMENT, parameters={**params, "via": "deployment"}, timeout=0)
+    return str(flow_run.id)
+
+
+def _run(params: dict[str, Any], total: int, quiet: bool) -> dict[str, Any]:
+    from flows.batch_pipeline import batch_pipeline
+    from reelflow import batch as batches
+
+    with Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, disable=quiet, transient=True) as progress:
+        bar = progress.add_task("", total=total)
+
+        def show(batch_id: str, result: ItemResult, finished: int, count: int) -> None:
+            if batch_id != params["batch_id"]:
+                return
+            progress.update(bar, completed=finished, description=f"{result.item[:40]} {result.status}")
+            if result.status != "completed":
+                progress.console.print(f"  [red]{result.item}: {result.status}[/] {result.error or ''}")
+
+        async def go() -> tuple[str, Any]:
+            state = await batch_pipeline(**params, return_state=True)
+            return f"{state.name}: {state.message}", await state.aresult(raise_on_failure=False)
+
+        unsubscribe = batches.subscribe(show)
+        try:
+            ended, summary = asyncio.run(go())
+        finally:
+            unsubscribe()
+    if not isinstance(summary, dict):
+        raise ReelflowError(f"the batch flow ended {ended} ({summary})")
+    return summary
+
+
+def _table(summary: dict[str, Any]) -> Table:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
+    table = Table(title=f"batch {summary['batch_id']}: {counts}; cost ${summary['cost_usd']:.4f}")
+    for column in ("item", "status", "cost", "video / error"):
+        table.add_column(column)
+    for row in summary["items"]:
+        colour = COLOURS.get(row["status"], "cyan")
+        status = row["status"] + (" (cached)" if row["cached"] else "")
+        cost = f"${row['cost_usd']:.4f}" if row["cost_usd"] is not None else "-"
+        table.add_row(row["item"], f"[{colour}]{status}[/]", cost, row["video"] or row["error"] or "")
+    return table

@@ -1,0 +1,38 @@
+"""Loading and saving the GpuEndpoint block (through the Prefect API) under the configured name."""
+
+from __future__ import annotations
+
+from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.errors import ModelUnavailableError
+from reelflow.gpu.mirror import write_mirror
+from reelflow.settings import get_settings
+
+
+def block_name(name: str | None = None) -> str:
+    return name or get_settings().gpu_block
+
+
+async def find_endpoint(name: str | None = None) -> GpuEndpoint | None:
+    """The saved block, or None when there is none under that name."""
+    name = block_name(name)
+    try:
+        gpu = await GpuEndpoint.aload(name)
+    except ValueError as exc:
+        if "Unable to find block document" in str(exc):
+            return None
+        raise
+    write_mirror(name, gpu)
+    return gpu
+
+
+async def load_endpoint(model_id: str, name: str | None = None) -> GpuEndpoint:
+    """The saved block; ``ModelUnavailableError`` (naming the fix) when nothing is configured."""
+    gpu = await find_endpoint(name)
+    if gpu is None:
+        raise ModelUnavailableError(model_id, [f"no GPU endpoint is saved as block '{block_name(name)}': "
+                                               "run `reelflow gpu set --comfyui-url URL` (see README)"])
+    return gpu
+
+
+async def save_endpoint(gpu: GpuEndpoint, name: str | None = None) -> None:
+    await gpu.asave(block_name(name), overwrite=True)

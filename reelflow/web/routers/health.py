@@ -1,0 +1,29 @@
+"""``/api/health``: is the API up, is auth on, where Prefect is, is the panel built."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Request
+
+from reelflow.store import repo
+from reelflow.web.auth import configured_token
+from reelflow.web.schemas import Health
+
+router = APIRouter(prefix="/api", tags=["health"])
+
+
+def _version() -> str:
+    try:
+        return version("reelflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("/health", response_model=Health)
+def health(request: Request) -> Health:
+    _, total = repo.list_runs(limit=1)
+    return Health(status="ok", version=_version(), auth_required=configured_token() is not None,
+                  prefect_api_url=os.environ.get("PREFECT_API_URL"), panel=request.app.state.panel_built,
+                  runs=total)

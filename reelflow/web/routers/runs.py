@@ -1,0 +1,59 @@
+"""``/api/runs``: create, list with paging and filters, get, cancel, retry."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from reelflow.store import repo
+from reelflow.web.auth import require_token
+from reelflow.web.launcher import Launcher
+from reelflow.web.present import run_out
+from reelflow.web.schemas import RunCreate, RunOut, RunPage, RunStatus
+from reelflow.web.submit import cancel_run, create_run, retry_run
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+RunId = Path(min_length=1, max_length=64, description="A run id.")
+ERRORS = {401: {"description": "Missing or wrong bearer token"}, 404: {"description": "No such run"},
+          409: {"description": "Not possible in the run's state, or the model is unavailable"},
+          422: {"description": "Bad input; 'field' names it"}}
+
+
+def launcher_of(request: Request) -> Launcher:
+    return request.app.state.launcher
+
+
+@router.post("", status_code=201, response_model=RunOut, dependencies=[Depends(require_token)],
+             responses={200: {"description": "An identical finished run, returned from cache"}, **ERRORS})
+def create(body: RunCreate, request: Request, response: Response) -> RunOut:
+    """Validate and record a run, then render it in the background (201); an identical finished run is
+    returned at once with ``cached: true`` (200) unless ``force`` is set."""
+    prepared = create_run(body, launcher_of(request))
+    if prepared.cached:
+        response.status_code = 200
+    return run_out(prepared.run)
+
+
+@router.get("", response_model=RunPage)
+def list_runs(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62),
+              status: RunStatus | None = None, model: str | None = Query(None, max_length=100),
+              batch_id: str | None = Query(None, max_length=64)) -> RunPage:
+    """Runs, newest first."""
+    runs, total = repo.list_runs(limit=limit, offset=offset, status=status, model=model, batch_id=batch_id)
+    return RunPage(total=total, limit=limit, offset=offset, runs=[run_out(r) for r in runs])
+
+
+@router.get("/{run_id}", response_model=RunOut, responses={404: ERRORS[404]})
+def get_run(run_id: str = RunId) -> RunOut:
+    return run_out(repo.get_run(run_id))
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut, dependencies=[Depends(require_token)], responses=ERRORS)
+def cancel(request: Request, run_id: str = RunId) -> RunOut:
+    """Cancel a queued or running run (409 when it has already finished)."""
+    return run_out(cancel_run(run_id, launcher_of(request)))
+
+
+@router.post("/{run_id}/retry", response_model=RunOut, dependencies=[Depends(require_token)], responses=ERRORS)
+def retry(request: Request, run_id: str = RunId) -> RunOut:
+    """Run a failed run again (same id, provider jobs resumed), or a cancelled one afresh (new id)."""
+    return run_out(retry_run(run_id, launcher_of(request)))

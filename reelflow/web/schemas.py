@@ -1,0 +1,244 @@
+"""Request and response bodies of the REST API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from reelflow.spec import MAX_SEED
+
+RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; the store writes UTC, so say so (RFC 3339)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class SpecFields(BaseModel):
+    """The settings of a pipeline (see ``reelflow.spec.PipelineSpec``); all optional here."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str | None = Field(default=None, max_length=100, description="Video model id (GET /api/models).")
+    image: str | None = Field(default=None, max_length=4096,
+                              description="An http(s) URL, or 'upload:<id>' from POST /api/uploads.")
+    image_prompt: str | None = Field(default=None, max_length=20000,
+                                     description="Generate the start image from this prompt instead.")
+    image_model: str | None = Field(default=None, max_length=100, description="Text-to-image model id.")
+    prompt: str | None = Field(default=None, max_length=20000)
+    negative_prompt: str | None = Field(default=None, max_length=5000)
+    duration: float | None = Field(default=None, description="Seconds of video (or give frames).")
+    frames: int | None = Field(default=None, description="Number of frames (or give duration).")
+    fps: int | None = None
+    resolution: str | None = Field(default=None, max_length=20, description="480p, 720p, 1080p or WIDTHxHEIGHT.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    storage: Literal["auto", "local", "r2"] | None = None
+
+
+class RunCreate(SpecFields):
+    """A new run: the spec fields, or a saved pipeline's spec with some fields overridden."""
+
+    pipeline_id: str | None = Field(default=None, max_length=64, description="Start from this saved pipeline.")
+    force: bool = Field(default=False, description="Render again even if an identical run finished.")
+
+
+class CompatVideoRequest(BaseModel):
+    """Body of the original system's ``/api/vastai/generate-video`` and ``/api/swarm/generate-video``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image: str | None = Field(default=None, max_length=4096, description="http(s) URL or 'upload:<id>'.")
+    image_url: str | None = Field(default=None, max_length=4096, description="Same as image (older name).")
+    prompt: str = Field(max_length=20000)
+    negative_prompt: str | None = Field(default=None, max_length=5000)
+    duration: float | None = None
+    frames: int | None = None
+    fps: int | None = None
+    resolution: str | None = Field(default=None, max_length=20)
+    width: int | None = Field(default=None, ge=1, le=8192)
+    height: int | None = Field(default=None, ge=1, le=8192)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    force: bool = False
+
+
+class OutputOut(BaseModel):
+    role: str
+    url: str | None = Field(description="Where the browser can fetch it: /api/media/<key> or a CDN URL.")
+    key: str
+    sha256: str
+    bytes: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frames: int | None = None
+    duration_s: float | None = None
+
+
+class StepOut(BaseModel):
+    name: str
+    backend: str
+    status: str
+    provider_job_id: str | None = None
+    attempts: int
+    cost_usd: float | None = None
+    error: str | None = None
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None = None
+
+
+class RunOut(BaseModel):
+    run_id: str
+    status: str
+    cached: bool
+    model: str
+    backend: str
+    spec: dict[str, Any]
+    progress: float
+    cost_usd: float | None = None
+    error: str | None = None
+    video_url: str | None = None
+    poster_url: str | None = None
+    input_url: str | None = None
+    prefect_flow_run_id: str | None = None
+    prefect_url: str | None = None
+    batch_id: str | None = None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
+    outputs: list[OutputOut]
+    steps: list[StepOut]
+
+
+class EventOut(BaseModel):
+    """One run event, as sent on the SSE streams."""
+
+    id: int
+    run_id: str
+    step: str | None = None
+    kind: str
+    message: str
+    progress: float | None = None
+    data: dict[str, Any] | None = None
+    created_at: UtcDateTime
+
+
+class RunPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    runs: list[RunOut]
+
+
+class PriceOut(BaseModel):
+    unit: str
+    text: str = Field(description="The price in words, e.g. '$0.10 per second at 720p'.")
+    estimate_usd: float | None = Field(description="Estimated cost of one job with the given inputs, if known.")
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    backend: str
+    ai: bool
+    description: str
+    speed_hint: str
+    inputs: dict[str, Any]
+    price: PriceOut
+    available: bool
+    missing: list[str]
+
+
+class PipelineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    spec: SpecFields
+
+
+class PipelinePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    spec: SpecFields | None = None
+
+
+class PipelineOut(BaseModel):
+    pipeline_id: str
+    name: str
+    spec: dict[str, Any]
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class PipelinePage(BaseModel):
+    total: int
+    pipelines: list[PipelineOut]
+
+
+class UploadOut(BaseModel):
+    upload_id: str = Field(description="The image's sha256.")
+    image: str = Field(description="Put this in a run's 'image' field: 'upload:<upload_id>'.")
+    url: str
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+
+
+class GpuConfigIn(BaseModel):
+    """Fields to change; leave a field out to keep it. Secrets sent as '********' are kept as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    gpu_provider: Literal["none", "local", "vastai"] | None = Field(default=None, description="Alias of provider.")
+    provider: Literal["none", "local", "vastai"] | None = None
+    comfyui_url: str | None = Field(default=None, max_length=2048)
+    swarmui_url: str | None = Field(default=None, max_length=2048)
+    vastai_instance_id: int | None = Field(default=None, ge=1)
+    vastai_api_key: str | None = Field(default=None, max_length=512)
+    vastai_api_url: str | None = Field(default=None, max_length=2048)
+    portal_token: str | None = Field(default=None, max_length=512)
+    tunnel_auth_header_name: str | None = Field(default=None, max_length=200)
+    tunnel_auth_header_value: str | None = Field(default=None, max_length=4096)
+    tunnel_auth_cookie: str | None = Field(default=None, max_length=4096)
+    comfyui_concurrency: int | None = Field(default=None, ge=1, le=64)
+    job_deadline_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    allow_resubmit_lost_jobs: bool | None = None
+    idle_stop_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    fallback_model: str | None = Field(default=None, max_length=100)
+
+
+class InstanceOut(BaseModel):
+    id: int
+    actual_status: str | None = None
+    intended_status: str | None = None
+    status_msg: str | None = None
+    gpu_name: str | None = None
+    num_gpus: int | None = None
+    gpu_util: float | None = None
+    dph_total: float | None = Field(default=None, description="Dollars per hour, all included.")
+    label: str | None = None
+    uptime_mins: float | None = None
+    selected: bool = Field(default=False, description="The instance the GPU settings point at.")
+
+
+class InstanceList(BaseModel):
+    instances: list[InstanceOut]
+    selected_id: int | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    auth_required: bool
+    prefect_api_url: str | None
+    panel: bool
+    runs: int

@@ -1,0 +1,189 @@
+"""prefect.yaml, `prefect deploy --all`, `reelflow setup` (idempotent) and `reelflow up` (the whole stack)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+
+from reelflow.prefect_runtime import prefect_command
+from reelflow.provision import project_dir
+from reelflow.stack import WORK_POOL, panel_available, worker_online
+from tests.deploy_fixtures import quiet_schedules, setup_stack
+from tests.helpers import REELFLOW
+
+DEPLOYMENTS = {"video_pipeline/video-pipeline", "batch_pipeline/batch-pipeline", "batch_pipeline/nightly-batch",
+               "gpu_janitor/gpu-janitor"}
+UP_TIMEOUT_S = 300
+
+
+async def _deployments(api_url: str) -> dict[str, object]:
+    async with PrefectClient(api_url) as client:
+        flows = {f.id: f.name for f in await client.read_flows()}
+        return {f"{flows[d.flow_id]}/{d.name}": d for d in await client.read_deployments()}
+
+
+async def _scheduled_runs(api_url: str, name: str) -> list:
+    async with PrefectClient(api_url) as client:
+        return await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+                any_=[StateType.SCHEDULED]))))
+
+
+def test_prefect_deploy_all_registers_every_deployment_and_its_schedule() -> None:
+    api_url = os.environ["PREFECT_API_URL"]
+    setup_stack(api_url)
+    env = {**os.environ, "PREFECT_API_URL": api_url}
+    done = subprocess.run([*prefect_command(), "--no-prompt", "deploy", "--all"], cwd=project_dir(), env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    try:
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        found = asyncio.run(_deployments(api_url))
+        assert set(found) >= DEPLOYMENTS
+        for name in DEPLOYMENTS:
+            deployment = found[name]
+            assert deployment.work_pool_name == WORK_POOL
+            assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+                "directory": "{{ $REELFLOW_PROJECT_DIR }}"}}]
+        nightly = found["batch_pipeline/nightly-batch"].schedules
+        assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in nightly] == [("0 2 * * *", "UTC", True)]
+        assert found["batch_pipeline/nightly-batch"].parameters["allow_empty"] is True
+        janitor = found["gpu_janitor/gpu-janitor"].schedules
+        assert [(s.schedule.interval.total_seconds(), s.active) for s in janitor] == [(300.0, True)]
+        assert not found["video_pipeline/video-pipeline"].schedules
+
+        deadline = time.monotonic() + 90
+        while not (runs := asyncio.run(_scheduled_runs(api_url, "nightly-batch"))):
+            assert time.monotonic() < deadline, "the server never scheduled the nightly batch"
+            time.sleep(0.5)
+        assert all((r.expected_start_time.hour, r.expected_start_time.minute) == (2, 0) for r in runs)
+    finally:
+        asyncio.run(quiet_schedules(api_url))
+
+
+async def _provisioned(api_url: str) -> tuple[dict[str, str], list[str], list[tuple[str, int]], list[str]]:
+    async with PrefectClient(api_url) as client:
+        flows = {f.id: f.name for f in await client.read_flows()}
+        ids = {f"{flows[d.flow_id]}/{d.name}": str(d.id) for d in await client.read_deployments()}
+        pools = [p.name for p in await client.read_work_pools()]
+        limits = [(gcl.name, gcl.limit) for gcl in await client.read_global_concurrency_limits()]
+        blocks = [(await client.read_block_type_by_slug(slug)).slug for slug in ("gpu-endpoint", "r2-bucket")]
+    return ids, pools, limits, blocks
+
+
+def test_setup_is_safe_to_run_twice() -> None:
+    api_url = os.environ["PREFECT_API_URL"]
+    first = setup_stack(api_url)
+    before = asyncio.run(_provisioned(api_url))
+    second = setup_stack(api_url)
+    after = asyncio.run(_provisioned(api_url))
+    assert "work pool: reelflow-local" in second and "already there" in second and "created" not in second
+    assert "deployments:" in first
+    ids, pools, limits, blocks = after
+    assert ids == before[0] and set(ids) >= DEPLOYMENTS
+    assert pools.count(WORK_POOL) == 1 and limits.count(("fal", 2)) == 1
+    assert blocks == ["gpu-endpoint", "r2-bucket"]
+
+
+class _Lines:
+    """Collects a subprocess's output lines in a thread, so the test can wait for one with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._queue.put(line)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines:
+                if found := re.search(pattern, line):
+                    return found
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no line matching {pattern!r} in:\n{''.join(self.lines)}"
+            with contextlib.suppress(queue.Empty):
+                self.lines.append(self._queue.get(timeout=min(remaining, 1.0)))
+
+
+def _up(home: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    env.update({"REELFLOW_HOME": str(home), "REELFLOW_PREFECT_PORT": "0", "COLUMNS": "200"})
+    return subprocess.Popen([*REELFLOW, "up", "--panel-port", "0", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+
+
+def _dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_up_starts_the_stack_refuses_a_second_up_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = _up(home)
+    output = _Lines(first)
+    try:
+        output.wait_for(r"all health checks green", UP_TIMEOUT_S)
+        ui = output.wait_for(r"Prefect UI: (http://127\.0\.0\.1:\d+)", 5).group(1)
+        if panel_available():
+            panel = output.wait_for(r"panel:\s+(http://127\.0\.0\.1:\d+)", 5).group(1)
+            assert httpx.get(f"{panel}/api/health", timeout=5).json()["status"] == "ok"
+        else:
+            output.wait_for(r"REST API \+ panel: not in this version", 5)
+        api_url = f"{ui}/api"
+        assert httpx.get(f"{api_url}/health", timeout=5).status_code == 200
+        workers = httpx.post(f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=5).json()
+        assert len(workers) == 1 and worker_online(api_url, workers[0]["name"])
+        found = asyncio.run(_deployments(api_url))
+        assert set(found) >= DEPLOYMENTS
+
+        second = _up(home)
+        second_out, _ = second.communicate(timeout=120)
+        assert second.returncode == 1 and "already running" in second_out, second_out
+        assert httpx.get(f"{api_url}/health", timeout=5).status_code == 200, "the second up disturbed the first"
+
+        state = json.loads((home / "run" / "up.json").read_text())
+        assert state["pid"] == first.pid and state["prefect_ui"] == ui
+        children = [p for p in (state["server_pid"], state["panel_pid"], *state["worker_pids"]) if p]
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=120) == 0, "".join(output.lines)
+        output.wait_for(r"^stopped", 10)
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{api_url}/health", timeout=2)
+        assert not (home / "run" / "up.json").exists()
+        deadline = time.monotonic() + 30
+        while not all(_dead(pid) for pid in children):
+            assert time.monotonic() < deadline, f"left running: {[p for p in children if not _dead(p)]}"
+            time.sleep(0.1)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)

@@ -1,0 +1,142 @@
+"""The panel end to end in headless Chromium (Debian's, driven by Playwright; no browser is downloaded):
+choose the local model, upload an image, submit, watch the run complete over SSE, play the video."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+from tests.helpers import make_image
+from tests.web_helpers import Served, serve_api
+
+UI = Path(__file__).resolve().parent.parent / "ui_ext"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RUN_TIMEOUT_MS = 120_000
+PREFECT_UI = os.environ["PREFECT_API_URL"].removesuffix("/api")
+
+
+def _stale(dist: Path) -> bool:
+    index = dist / "index.html"
+    if not index.is_file():
+        return True
+    built = index.stat().st_mtime
+    sources = [UI / "index.html", UI / "package-lock.json", *(UI / "src").rglob("*")]
+    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
+
+
+def build_panel() -> Path:
+    """``npm ci`` (when node_modules is missing) and ``npm run build`` when dist is missing or older than src."""
+    dist = UI / "dist"
+    if _stale(dist):
+        npm = shutil.which("npm")
+        assert npm, "npm is needed to build the panel (ui_ext): install Node.js 20+"
+        if not (UI / "node_modules").is_dir():
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=UI, check=True, timeout=600)
+        subprocess.run([npm, "run", "build"], cwd=UI, check=True, timeout=600)
+    return dist
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    build_panel()
+    with serve_api() as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).is_file(), "Debian's chromium is needed: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path, artifacts_dir: Path) -> None:
+    image = make_image(tmp_path / "beach.png", (480, 320))
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+    failures: list[str] = []
+    page.on("response", lambda response: failures.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+
+    page.goto(f"{served.url}/")
+    expect(page.get_by_role("heading", name="Make a video")).to_be_visible()
+    local = page.get_by_role("radio", name="Local pan & zoom (CPU)")
+    expect(local).to_be_enabled()
+    local.check()
+    unavailable = page.get_by_role("radio", name="Wan 2.5 image-to-video (fal)")
+    expect(unavailable).to_be_disabled()
+    expect(page.locator(".card.unavailable").first).to_contain_text("missing:")
+
+    page.get_by_label("Image file (PNG, JPEG or WebP)").set_input_files(str(image))
+    page.get_by_label("Prompt").fill("a slow drift along the beach")
+    page.get_by_label("Duration (s)").fill("2")
+    page.get_by_label("Frames per second").fill("12")
+    page.get_by_label("Resolution").fill("320x240")
+    page.get_by_label("Seed").fill("42")
+    page.screenshot(path=str(artifacts_dir / "panel-form.png"), full_page=True)
+    page.get_by_role("button", name="Make video").click()
+
+    page.wait_for_url("**/#/runs/*")
+    run_id = page.url.rsplit("/", 1)[-1]
+    status = page.get_by_test_id("run-status")
+    expect(status).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("run-cost")).to_have_text("free")
+    stored = httpx.get(f"{served.url}/api/runs/{run_id}", timeout=10).json()
+    assert stored["prefect_url"] == f"{PREFECT_UI}/runs/flow-run/{stored['prefect_flow_run_id']}"
+    expect(page.get_by_role("link", name="open this run in the Prefect UI")).to_have_attribute(
+        "href", stored["prefect_url"])
+
+    streams = [r for r in requests if r.url.endswith(f"/api/runs/{run_id}/events")]
+    assert streams and streams[0].resource_type == "eventsource", [r.url for r in requests]
+    polls = [r for r in requests if r.url.endswith(f"/api/runs/{run_id}")]
+    assert len(polls) <= 6, f"the page polled the run {len(polls)} times instead of listening"
+
+    video = page.get_by_test_id("run-video")
+    expect(video).to_be_visible()
+    assert video.get_attribute("poster")
+    page.evaluate("() => document.querySelector('[data-testid=run-video]').play()")
+    page.wait_for_function("() => { const v = document.querySelector('[data-testid=run-video]');"
+                           " return v.readyState >= 3 && v.currentTime > 0.3 && !v.paused; }", timeout=30_000)
+    width, height = page.evaluate("() => { const v = document.querySelector('[data-testid=run-video]');"
+                                  " return [v.videoWidth, v.videoHeight]; }")
+    assert (width, height) == (320, 240)
+    page.screenshot(path=str(artifacts_dir / "panel.png"), full_page=True)
+
+    page.get_by_role("link", name="Runs").click()
+    row = page.locator(f"tr[data-run-id='{run_id}']")
+    expect(row.locator(".status")).to_have_text("completed")
+    assert failures == []
+
+
+def test_run_list_updates_live(served: Served, page: Page, tmp_path: Path) -> None:
+    with page.expect_response(lambda response: response.url.endswith("/api/events")) as listening:
+        page.goto(f"{served.url}/#/runs")
+    assert listening.value.request.resource_type == "eventsource" and listening.value.status == 200
+    image = make_image(tmp_path / "lake.png", (320, 200))
+    with httpx.Client(base_url=served.url, timeout=60) as client:
+        uploaded = client.post("/api/uploads", files={"file": ("lake.png", image.read_bytes(), "image/png")}).json()
+        run = client.post("/api/runs", json={"model": "local-kenburns", "image": uploaded["image"], "duration": 1.0,
+                                             "fps": 8, "resolution": "160x96", "seed": 77}).json()
+    row = page.locator(f"tr[data-run-id='{run['run_id']}']")
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row.locator(".status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
+    expect(row.locator("progress")).to_have_attribute("value", "1")
+

@@ -1,0 +1,110 @@
+"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.slots``), on the session's Prefect server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from reelflow import slots
+from reelflow.limits import create_limit_if_missing, ensure_limit, provision_limits
+from reelflow.settings import reload_settings
+
+
+async def _active(name: str) -> tuple[int, int]:
+    async with get_client() as client:
+        found = await client.read_global_concurrency_limit_by_name(name)
+    return found.limit, found.active_slots
+
+
+@pytest.fixture()
+async def limit() -> AsyncIterator[str]:
+    name = f"test-slots-{uuid.uuid4().hex[:8]}"
+    await ensure_limit(name, 2)
+    yield name
+    async with get_client() as client:
+        await client.delete_global_concurrency_limit_by_name(name)
+
+
+async def _jobs(name: str, count: int, hold_s: float) -> tuple[int, set[str]]:
+    running, peak, leases = 0, 0, set()
+
+    async def job() -> None:
+        nonlocal running, peak
+        async with slots.hold_slot(name) as slot:
+            running += 1
+            peak = max(peak, running)
+            leases.add(str(slot.lease_id))
+            await asyncio.sleep(hold_s)
+            running -= 1
+
+    await asyncio.gather(*(job() for _ in range(count)))
+    return peak, leases
+
+
+async def test_jobs_of_one_process_hand_their_slots_on_without_exceeding_the_limit(limit: str) -> None:
+    peak, leases = await _jobs(limit, 6, 1.0)
+    assert peak == 2
+    assert len(leases) == 2, "each finished job handed its lease to a waiting one instead of asking the server"
+    assert await _active(limit) == (2, 0)
+
+
+async def test_after_the_fair_share_a_slot_goes_back_to_the_server(limit: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slots, "FAIR_SHARE_S", 0.0)
+    peak, leases = await _jobs(limit, 4, 0.3)
+    assert peak <= 2 and len(leases) == 4
+    assert await _active(limit) == (2, 0)
+
+
+async def test_a_waiter_cancelled_before_its_turn_leaks_nothing(limit: str) -> None:
+    await ensure_limit(limit, 1)
+    holding = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def holder() -> None:
+        async with slots.hold_slot(limit):
+            holding.set()
+            await finish.wait()
+
+    first = asyncio.create_task(holder())
+    await holding.wait()
+    waiter = asyncio.create_task(_jobs(limit, 1, 0.0))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    finish.set()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert await _active(limit) == (1, 0)
+
+
+async def test_a_missing_limit_is_an_error_not_an_unlimited_run() -> None:
+    with pytest.raises(slots.SlotLimitMissingError, match="does not exist"):
+        async with slots.hold_slot(f"test-missing-{uuid.uuid4().hex[:8]}"):
+            pass
+
+
+async def test_first_use_keeps_a_raised_limit_and_setup_applies_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"test-first-use-{uuid.uuid4().hex[:8]}"
+    await create_limit_if_missing(name, 2)
+    assert (await _active(name))[0] == 2
+    await ensure_limit(name, 5)
+    await create_limit_if_missing(name, 2)
+    assert (await _active(name))[0] == 5, "first use must not shrink a limit someone raised"
+    async with get_client() as client:
+        await client.delete_global_concurrency_limit_by_name(name)
+
+    monkeypatch.setenv("REELFLOW_FAL_CONCURRENCY", "3")
+    reload_settings()
+    try:
+        await provision_limits()
+        assert (await _active("fal"))[0] == 3
+    finally:
+        monkeypatch.delenv("REELFLOW_FAL_CONCURRENCY")
+        reload_settings()
+        await provision_limits()
+    assert (await _active("fal"))[0] == 2

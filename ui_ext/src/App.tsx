@@ -1,0 +1,62 @@
+import { useEffect, useState } from "react";
+import { api, token } from "./api";
+import { GpuSettings } from "./components/GpuSettings";
+import { NewRun } from "./components/NewRun";
+import { Pipelines } from "./components/Pipelines";
+import { RunDetail } from "./components/RunDetail";
+import { RunList } from "./components/RunList";
+import { useRoute, type Route } from "./router";
+
+const NAV: { href: string; label: string; views: Route["view"][] }[] = [
+  { href: "#/new", label: "Make a video", views: ["new"] },
+  { href: "#/runs", label: "Runs", views: ["runs", "run"] },
+  { href: "#/pipelines", label: "Pipelines", views: ["pipelines"] },
+  { href: "#/gpu", label: "GPU", views: ["gpu"] },
+];
+
+function TokenField() {
+  const [value, setValue] = useState(token.get());
+  return (
+    <form
+      className="token"
+      onSubmit={(event) => {
+        event.preventDefault();
+        token.set(value.trim());
+      }}
+    >
+      <label htmlFor="api-token">API token</label>
+      <input id="api-token" type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
+      <button type="submit">Save token</button>
+    </form>
+  );
+}
+
+export function App() {
+  const route = useRoute();
+  const [authRequired, setAuthRequired] = useState(false);
+  useEffect(() => {
+    api.health().then((health) => setAuthRequired(health.auth_required), () => undefined);
+  }, []);
+  return (
+    <>
+      <header className="top">
+        <h1>reelflow</h1>
+        <nav aria-label="Main">
+          {NAV.map((item) => (
+            <a key={item.href} href={item.href} aria-current={item.views.includes(route.view) ? "page" : undefined}>
+              {item.label}
+            </a>
+          ))}
+        </nav>
+        {authRequired && <TokenField />}
+      </header>
+      <main>
+        {route.view === "new" && <NewRun pipelineId={route.pipelineId} />}
+        {route.view === "runs" && <RunList />}
+        {route.view === "run" && <RunDetail runId={route.runId} />}
+        {route.view === "pipelines" && <Pipelines />}
+        {route.view === "gpu" && <GpuSettings />}
+      </main>
+    </>
+  );
+}
