@@ -5,23 +5,19 @@ process that reports its peak RSS growth (VmHWM after resetting it, cross-checke
 Modes, interleaved per round (medians reported):
 
 * ``boto3``      ``client.upload_file`` of the file from disk (managed transfer, 8 MiB parts, 10 threads);
-* ``url``        ``R2Storage.put_url``, default route: spool to an anonymous temp file while hashing, HEAD,
-                 multipart upload from the spool to the content key;
+* ``url``        ``R2Storage.put_url``: stream into ``staging/``, hash, HEAD, CopyObject, delete staging;
 * ``url-known``  ``put_url(expected_sha256=...)``: HEAD, then stream straight to the content key;
-* ``file``       ``put_file``: hash the file, HEAD, multipart upload to the content key;
-* ``url-staged`` (only with ``--fallback``) the route taken when the spool dir has no room: stream into
-                 ``staging/``, hash, HEAD, CopyObject, delete staging.
+* ``file``       ``put_file``: hash the file, HEAD, multipart upload to the content key.
 
 moto keeps bodies in RAM here (``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``) so its temp-file spooling adds no
 disk noise to either side; pass ``--moto-disk`` for moto's default.
 
-    .venv/bin/python -m benchmarks.cache_r2 [--size-mib 512] [--rounds 3] [--moto-disk] [--fallback]
+    .venv/bin/python -m benchmarks.cache_r2 [--size-mib 512] [--rounds 3] [--moto-disk]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -44,7 +40,6 @@ from tests.s3server import KEY_ID, SECRET, free_port, s3_client, spawn_moto, wai
 BUCKET = "bench"
 MiB = 1024 * 1024
 MODES = ("boto3", "url", "url-known", "file")
-FALLBACK = "url-staged"
 
 
 def status_kib(field: str) -> int:
@@ -82,27 +77,24 @@ class PeakRss:
         self.growth_mib = (peak - self.before) / 1024
 
 
-def timed(name: str) -> list[float]:
-    """Record how long each call of ``r2.<name>`` takes (``multipart_upload``, ``server_copy``)."""
+def timed_copy() -> list[float]:
+    """Record how long the server-side copy of the ``url`` route takes."""
     spent: list[float] = []
-    original = getattr(r2, name)
+    copy = r2.server_copy
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
         started = time.perf_counter()
-        original(*args, **kwargs)
+        copy(*args, **kwargs)
         spent.append(time.perf_counter() - started)
 
-    setattr(r2, name, wrapper)
+    r2.server_copy = wrapper
     return spent
 
 
 def child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dict[str, Any]:
-    transfer = r2.TransferSettings()
-    if mode == FALLBACK:
-        transfer = dataclasses.replace(transfer, spool_headroom=1 << 62)
-    storage = R2Bucket.for_s3_compatible(endpoint, BUCKET, KEY_ID, SECRET).storage(transfer)
+    storage = R2Bucket.for_s3_compatible(endpoint, BUCKET, KEY_ID, SECRET).storage()
     size = path.stat().st_size
-    copy_s, upload_s = timed("server_copy"), timed("multipart_upload")
+    copy_s = timed_copy()
     cpu_before = os.times()
     with PeakRss() as rss:
         started = time.perf_counter()
@@ -120,7 +112,7 @@ def child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dic
     assert storage.client.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == size
     storage.client.delete_object(Bucket=BUCKET, Key=key)
     return {"mode": mode, "seconds": elapsed, "mib_s": size / MiB / elapsed, "rss_growth_mib": rss.growth_mib,
-            "copy_s": sum(copy_s), "upload_s": sum(upload_s), "cpu_s": cpu_s}
+            "copy_s": sum(copy_s), "cpu_s": cpu_s}
 
 
 def run_child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dict[str, Any]:
@@ -146,15 +138,13 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--moto-disk", action="store_true")
-    parser.add_argument("--fallback", action="store_true", help=f"also run {FALLBACK} (staging + CopyObject)")
     parser.add_argument("--child", nargs=5, metavar=("MODE", "ENDPOINT", "SOURCE", "PATH", "SHA256"))
     args = parser.parse_args()
     if args.child:
         mode, endpoint, source, path, sha256 = args.child
         print(json.dumps(child(mode, endpoint, source, Path(path), sha256)))
         return
-    modes = (*MODES, FALLBACK) if args.fallback else MODES
-    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as folder, spawn_moto(in_memory=not args.moto_disk) as endpoint:
         path = Path(folder) / "bench.mp4"
         sha256 = make_file(path, args.size_mib)
@@ -165,7 +155,7 @@ def main() -> None:
             wait_for_port(port)
             source = f"http://127.0.0.1:{port}/{path.name}"
             for _ in range(args.rounds):
-                for mode in modes:
+                for mode in MODES:
                     results[mode].append(run_child(mode, endpoint, source, path, sha256))
         finally:
             server.terminate()
@@ -184,19 +174,13 @@ def report(results: dict[str, list[dict[str, Any]]], size_mib: int) -> None:
         ratio = statistics.median(r["mib_s"] / b["mib_s"] for r, b in zip(runs, base, strict=True))
         rss = max(r["rss_growth_mib"] for r in runs)
         cpu = statistics.median(r["cpu_s"] for r in runs)
-        print(f"  {mode:10s} {statistics.median(r['mib_s'] for r in runs):6.1f} MiB/s  ratio vs boto3 {ratio:.2f}"
+        print(f"  {mode:9s} {statistics.median(r['mib_s'] for r in runs):6.1f} MiB/s  ratio vs boto3 {ratio:.2f}"
               f"  peak RSS growth {rss:5.1f} MiB  CPU {cpu:5.2f} s  (MiB/s per round: {speeds})")
     url = results["url"]
-    upload_s = statistics.median(r["upload_s"] for r in url)
-    spool_s = statistics.median(r["seconds"] - r["upload_s"] for r in url)
-    print(f"  url: spool (download + sha256 + write) and HEADs {spool_s:.2f} s, upload from the spool "
-          f"{upload_s:.2f} s (medians)")
-    if staged := results.get(FALLBACK):
-        copy_s = statistics.median(r["copy_s"] for r in staged)
-        streaming = statistics.median(size_mib / (r["seconds"] - r["copy_s"]) / b["mib_s"]
-                                      for r, b in zip(staged, base, strict=True))
-        print(f"  {FALLBACK}: server-side CopyObject {copy_s:.2f} s (median); without it the ratio is "
-              f"{streaming:.2f}")
+    copy_s = statistics.median(r["copy_s"] for r in url)
+    streaming = statistics.median(size_mib / (r["seconds"] - r["copy_s"]) / b["mib_s"]
+                                  for r, b in zip(url, base, strict=True))
+    print(f"  url: server-side CopyObject {copy_s:.2f} s (median); without it the ratio is {streaming:.2f}")
 
 
 if __name__ == "__main__":

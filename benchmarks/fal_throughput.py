@@ -14,11 +14,7 @@ By default the flow runs are created one after another (``--no-pace``: all at on
 Prefect server answers concurrent flow-run creations with 503 and Prefect's client then backs off
 2, 4, 8... s), and the benchmark holds the limit's slots until every run waits for one, so that the
 makespan measures the hand-offs between jobs rather than how fast Prefect starts 24 flow runs
-(``--no-prequeue``: jobs start as their runs get there, so the makespan also includes the few
-seconds over which the first flow runs start). With ``--processes N`` the runs are shared among N
-flow processes (as with deployments, where every run is its own process); the benchmark then holds
-the slots in its own process until every run of every flow process waits, and slots freed in one
-process reach waiters in another through the Prefect server (``reelflow.slots``).
+(``--no-prequeue``: jobs start as their runs get there).
 """
 
 from __future__ import annotations
@@ -97,14 +93,12 @@ async def _hold_limit(limit: int, held: asyncio.Event, release: asyncio.Event) -
     await asyncio.gather(*(one() for _ in range(limit)))
 
 
-async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, prequeue: int = 0,
-                   announce: bool = False) -> list[str]:
+async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, prequeue: int = 0) -> list[str]:
     """Every spec as a pipeline run, at most ``in_flight`` alive at once (0: no cap).
 
     ``pace``: flow runs are created one after another (a SQLite Prefect server answers concurrent flow-run
     creations with 503, and Prefect's client then waits 2, 4, 8... s). ``prequeue``: hold that many slots
-    (the whole limit) until every run waits for one, then let them go. ``announce``: print ``QUEUED`` once
-    every run waits for a slot (the parent holds the slots of all flow processes).
+    (the whole limit) until every run waits for one, then let them go.
     """
     from reelflow import events
     from reelflow.api import arun
@@ -131,9 +125,6 @@ async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, preq
             return (await run).status
 
     runs = asyncio.gather(*(one(spec) for spec in specs))
-    if announce:
-        await watch.all_waiting.wait()
-        print("QUEUED", flush=True)
     if holder is not None:
         await watch.all_waiting.wait()
         release.set()
@@ -141,56 +132,24 @@ async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, preq
     return list(await runs)
 
 
-def child(specs_json: str, in_flight: int, pace: bool, announce: bool) -> None:
-    """One flow process: run its share of the specs and print their statuses, and how many slot releases by
-    other processes woke its waiters."""
-    from reelflow.limits import FAL_LIMIT
-    from reelflow.slots import releases_heard
-
-    statuses = asyncio.run(_run_all(json.loads(specs_json), in_flight, pace, announce=announce))
-    print(f"HEARD {releases_heard(FAL_LIMIT)}", flush=True)
+def child(specs_json: str, in_flight: int, pace: bool) -> None:
+    """One flow process: run its share of the specs and print their statuses."""
+    statuses = asyncio.run(_run_all(json.loads(specs_json), in_flight, pace))
     print("STATUSES " + json.dumps(statuses), flush=True)
 
 
-async def _run_child(args: list[str], queued: asyncio.Event, statuses: list[str], heard: list[int]) -> None:
-    process = await asyncio.create_subprocess_exec(sys.executable, __file__, *args, cwd=ROOT,
-                                                   stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    assert process.stdout is not None
-    found = ["crashed"]
-    async for raw in process.stdout:
-        line = raw.decode()
-        if line.startswith("QUEUED"):
-            queued.set()
-        elif line.startswith("HEARD "):
-            heard.append(int(line.split()[1]))
-        elif line.startswith("STATUSES "):
-            found = json.loads(line.removeprefix("STATUSES "))
-    await process.wait()
-    queued.set()  # a child that crashed before its runs queued must not hold the others back
-    statuses += found
-
-
-async def _run_processes(specs: list[dict[str, Any]], processes: int, in_flight: int, pace: bool,
-                         prequeue: int) -> tuple[list[str], list[int]]:
-    """Share the specs among flow processes; with ``prequeue``, hold the limit here until all their runs wait."""
+def _run_processes(specs: list[dict[str, Any]], processes: int, in_flight: int, pace: bool) -> list[str]:
     shares = [specs[i::processes] for i in range(processes)]
     per_process = -(-in_flight // processes) if in_flight else 0
-    held, release = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(_hold_limit(prequeue, held, release)) if prequeue else None
-    if holder is not None:
-        await held.wait()
-    queued = [asyncio.Event() for _ in shares]
+    children = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(share), "--in-flight",
+                                  str(per_process), *([] if pace else ["--no-pace"])], cwd=ROOT,
+                                 stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) for share in shares]
     statuses: list[str] = []
-    heard: list[int] = []
-    children = asyncio.gather(*(_run_child(["--child", json.dumps(share), "--in-flight", str(per_process),
-                                            *([] if pace else ["--no-pace"]), *(["--announce"] if prequeue else [])],
-                                           done, statuses, heard) for share, done in zip(shares, queued, strict=True)))
-    if holder is not None:
-        await asyncio.gather(*(done.wait() for done in queued))
-        release.set()
-        await holder
-    await children
-    return statuses, heard
+    for process in children:
+        out, _ = process.communicate()
+        lines = [line for line in out.splitlines() if line.startswith("STATUSES ")]
+        statuses += json.loads(lines[-1].removeprefix("STATUSES ")) if lines else ["crashed"]
+    return statuses
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -216,13 +175,12 @@ def main() -> None:
                         help="let jobs start as soon as their flow runs get there, not once all are queued")
     parser.add_argument("--timeline", action="store_true", help="print each job's start and end")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--announce", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.in_flight, args.pace, args.announce)
+        child(args.child, args.in_flight, args.pace)
         return
     in_flight = args.in_flight
-    prequeue = args.limit if args.prequeue and not in_flight else 0
+    prequeue = args.limit if args.prequeue and not in_flight and args.processes == 1 else 0
 
     root = Path(tempfile.mkdtemp(prefix="reelflow-fal-bench-"))
     port = free_port()
@@ -242,11 +200,10 @@ def main() -> None:
         asyncio.run(provision_limits())
         specs = _specs(args.runs, 0)
         wall = time.perf_counter()
-        heard: list[int] = []
         if args.processes == 1:
             statuses = asyncio.run(_run_all(specs, in_flight, args.pace, prequeue))
         else:
-            statuses, heard = asyncio.run(_run_processes(specs, args.processes, in_flight, args.pace, prequeue))
+            statuses = _run_processes(specs, args.processes, in_flight, args.pace)
         wall = time.perf_counter() - wall
         stats = httpx.get(f"https://127.0.0.1:{port}/_admin/stats", verify=str(root / "certs" / "ca.pem")).json()
     finally:
@@ -271,8 +228,6 @@ def main() -> None:
             print(f"  job {start - first:7.2f} -> {end - first:7.2f}")
     print(f"idle slot time {idle:.2f} s over {args.runs - args.limit} hand-offs "
           f"({idle / max(1, args.runs - args.limit):.3f} s each)")
-    if heard:
-        print(f"slot releases by another process that woke waiters, per flow process: {heard}")
 
 
 if __name__ == "__main__":

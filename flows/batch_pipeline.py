@@ -6,8 +6,6 @@ is reused, so a re-run renders only what did not complete). Items then run as fl
 retried, cancelled and logged on its own in the Prefect UI; provider slots are taken inside the tasks
 from the server's global concurrency limits, which hold across workers. Without workers they run here
 as subflows. ``max_in_flight`` caps how many items of this batch are queued or running at once.
-An item whose flow run crashed (infrastructure, not the item) is started again once; cancelling the
-batch cancels the item flow runs it started.
 """
 
 from __future__ import annotations
@@ -20,9 +18,6 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-from prefect.client.schemas.objects import FlowRun, State
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
@@ -38,7 +33,6 @@ from reelflow.store.views import RunView
 
 POLL_S = 0.5
 RECONCILE_EVERY_S = 10.0
-CRASH_RETRIES = 1
 
 
 def _run_name() -> str:
@@ -83,15 +77,13 @@ async def _run_here(pending: list[tuple[int, BatchItem, RunView]], tally: _Tally
 async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: _Tally, force: bool,
                           limit: int) -> None:
     queue, in_flight = list(pending), {}
-    crashes: dict[str, int] = {}
-    tags = (f"batch:{tally.batch_id}",)
     next_reconcile = time.monotonic() + RECONCILE_EVERY_S
     try:
         while queue or in_flight:
             while queue and len(in_flight) < limit:
                 index, item, run = queue.pop(0)
                 try:
-                    await dispatch.trigger(run, force=force, tags=tags)
+                    await dispatch.trigger(run, force=force, tags=(f"batch:{tally.batch_id}",))
                     in_flight[run.run_id] = (index, item)
                 except ReelflowError:
                     tally.done(index, result_of(item, repo.get_run(run.run_id)))
@@ -99,11 +91,6 @@ async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: 
             reconcile = time.monotonic() >= next_reconcile
             for run_id, (index, item) in list(in_flight.items()):
                 found = repo.get_run(run_id)
-                attempt = crashes.get(run_id, 0) + 1
-                if reconcile and attempt <= CRASH_RETRIES and await dispatch.retry_crashed(
-                        found, force=force, tags=tags, attempt=attempt):
-                    crashes[run_id] = attempt
-                    continue
                 if reconcile:
                     found = await dispatch.reconcile(found)
                 if found.status in repo.FINISHED:
@@ -118,26 +105,6 @@ async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: 
         for _, _, run in queue:
             repo.mark_run(run.run_id, "cancelled", error="batch cancelled")
         raise
-
-
-async def _cancel_items(flow: Any, flow_run: FlowRun, state: State) -> None:
-    """When a batch that ran on a worker is cancelled (the worker stops its process): cancel the item flow
-    runs it started, and mark its unfinished items cancelled in the store."""
-    async with get_client() as client:
-        children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run.id])))
-    for child in children:
-        await dispatch.cancel_flow_run(str(child.id))
-    params = flow_run.parameters
-    try:
-        items = batch.build_items(params["source"], prompts=params.get("prompts"), defaults=params.get("defaults"),
-                                  allow_empty=bool(params.get("allow_empty")))
-    except (ReelflowError, KeyError):
-        return
-    batch_id = params.get("batch_id") or batch.batch_id_for(items)
-    for status in ("queued", "running"):
-        for run in repo.list_runs(batch_id=batch_id, status=status, limit=max(1, len(items)))[0]:
-            repo.mark_run(run.run_id, "cancelled", error="batch cancelled")
 
 
 def _summary(batch_id: str, items: list[BatchItem], tally: _Tally) -> dict[str, Any]:
@@ -162,7 +129,7 @@ async def _publish(summary: dict[str, Any]) -> None:
                                              f"{counts}; cost ${summary['cost_usd']:.4f}")
 
 
-@flow(name="batch_pipeline", flow_run_name=_run_name, log_prints=True, on_cancellation=[_cancel_items])
+@flow(name="batch_pipeline", flow_run_name=_run_name, log_prints=True)
 async def batch_pipeline(source: str | list[str | dict[str, Any]], prompts: list[str] | None = None,
                          defaults: dict[str, Any] | None = None, batch_id: str | None = None, via: Via = "auto",
                          max_in_flight: int = 8, force: bool = False, allow_empty: bool = False) -> Any:

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import random
 import ssl
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -27,15 +26,6 @@ ATTEMPTS = 8
 FIRST_RETRY_S = 0.02
 MAX_RETRY_S = 1.0
 LOCKED = 423
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A lease on one slot, and the limit it belongs to (as the server described it when granting)."""
-
-    lease_id: UUID
-    limit_id: UUID
-    limit: int
 
 
 def _client() -> httpx.AsyncClient:
@@ -87,7 +77,7 @@ class SlotApi:
         raise AssertionError("unreachable")
 
     async def acquire(self, name: str, lease_s: float,
-                      holder: ConcurrencyLeaseHolder | None = None) -> Grant | float | None:
+                      holder: ConcurrencyLeaseHolder | None = None) -> UUID | float | None:
         """A lease on one slot; else the server's Retry-After (the limit is full); None if no such limit."""
         body: dict[str, Any] = {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": lease_s}
         if holder is not None:
@@ -100,10 +90,7 @@ class SlotApi:
                 return 1.0
         response.raise_for_status()
         answer = response.json()
-        if not answer.get("limits"):
-            return None
-        limit = answer["limits"][0]
-        return Grant(UUID(answer["lease_id"]), UUID(limit["id"]), int(limit["limit"]))
+        return UUID(answer["lease_id"]) if answer.get("limits") else None
 
     async def renew(self, lease_id: UUID, lease_s: float) -> None:
         response = await self._post(f"v2/concurrency_limits/leases/{lease_id}/renew", {"lease_duration": lease_s})

@@ -5,14 +5,10 @@ shows and resizes it), and a process never holds more leases than it was granted
 from ``prefect.concurrency.asyncio.concurrency`` is the waiting:
 
 - Prefect queues a process's waiters behind one that sleeps on the server's Retry-After, and a
-  slot released in the same process wakes nobody. Here the waiters of a process share one poller.
-  A slot released in this process wakes it at once; one released by another process wakes it
-  through the server's event stream (``reelflow.slot_events``: the releasing process emits
-  ``prefect.concurrency-limit.released``, and a process subscribes while its jobs wait). Polling
-  is the fallback for slots freed without an event (an expired lease, a raised limit): every
-  ``LISTENING_WAIT_S`` while the subscription is live; without it, within ``MAX_WAIT_S`` while
-  other processes hold every slot and every ``HOLDING_WAIT_S`` while this process holds some.
-  Each ask is a write to the server's database, so fewer asks spare a SQLite server.
+  slot released in the same process wakes nobody. Here the waiters of a process share one poller;
+  it asks the server again within ``MAX_WAIT_S`` while other processes hold every slot, and only
+  every ``HOLDING_WAIT_S`` while this process holds some (their release wakes it at once), which
+  spares the server's database a write per ask.
 - A job that ends while another job of the same process waits hands its lease straight to that
   job, with no server round trip (a SQLite Prefect server answers colliding writes with 503, and
   Prefect's client waits 2 s or more before trying again). After
@@ -40,15 +36,12 @@ from uuid import UUID
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 
 from reelflow.errors import ReelflowError
-from reelflow.slot_api import Grant, SlotApi
-from reelflow.slot_events import emit_released, listen
+from reelflow.slot_api import SlotApi
 
 LEASE_S = 60.0
 RENEW_EVERY_S = 20.0
 MAX_WAIT_S = 1.0
 HOLDING_WAIT_S = 3.0
-LISTENING_WAIT_S = 5.0
-LISTEN_RETRY_S = 30.0
 FAIR_SHARE_S = 120.0
 FAIR_HANDOVER_S = 1.5
 PARALLEL_ASKS = 4
@@ -71,7 +64,7 @@ class Slot:
 
 @dataclass(frozen=True)
 class _Lease:
-    grant: Grant
+    id: UUID
     granted_at: float
 
 
@@ -83,28 +76,13 @@ class _Local:
     poller: asyncio.Task[None] | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     held: int = 0
-    listener: asyncio.Task[None] | None = None
-    subscribed: asyncio.Event = field(default_factory=asyncio.Event)
-    listen_after: float = 0.0
-    releases_heard: int = 0
 
 
-_closing: set[asyncio.Task[None]] = set()
 _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Local]] = weakref.WeakKeyDictionary()
 
 
 def _local(name: str) -> _Local:
     return _loops.setdefault(asyncio.get_running_loop(), {}).setdefault(name, _Local())
-
-
-def releases_heard(name: str) -> int:
-    """How many slot releases by other processes this process's waiters for ``name`` were told of."""
-    return sum(limits[name].releases_heard for limits in list(_loops.values()) if name in limits)
-
-
-async def until_subscribed(name: str) -> None:
-    """Wait until this event loop listens for releases of ``name`` by other processes (while its jobs wait)."""
-    await _local(name).subscribed.wait()
 
 
 def _next_waiter(local: _Local) -> tuple[asyncio.Future[_Lease], ConcurrencyLeaseHolder | None] | None:
@@ -130,38 +108,18 @@ async def _ask(api: SlotApi, name: str, local: _Local) -> float | None:
     answers = await asyncio.gather(*(api.acquire(name, LEASE_S, holder) for _, holder in batch),
                                    return_exceptions=True)
     for answer in answers:
-        if isinstance(answer, Grant) and not _hand(local, _Lease(answer, time.monotonic())):
-            await api.release(answer.lease_id)
-            emit_released(name, answer.limit_id, answer.limit)
+        if isinstance(answer, UUID) and not _hand(local, _Lease(answer, time.monotonic())):
+            await api.release(answer)
     if failed := next((answer for answer in answers if isinstance(answer, BaseException)), None):
         raise failed
     if any(answer is None for answer in answers):
         raise SlotLimitMissingError(f"the Prefect concurrency limit '{name}' does not exist; "
                                     "run `reelflow setup` or create it with `prefect gcl create`")
     denied = [answer for answer in answers if isinstance(answer, float)]
-    log.debug("'%s': asked for %d slots, %d denied (%d held here)", name, len(batch), len(denied), local.held)
     if not denied:
         return None
     # Slots held here come back through a wake-up; only slots held elsewhere need asking for.
     return HOLDING_WAIT_S if local.held else min(max(min(denied), 0.0), MAX_WAIT_S)
-
-
-def _heard_release(local: _Local) -> None:
-    local.releases_heard += 1
-    local.wake.set()
-
-
-async def _listen(name: str, local: _Local) -> None:
-    await listen(name, lambda: _heard_release(local), local.subscribed)
-    local.listen_after = time.monotonic() + LISTEN_RETRY_S  # it failed: poll for a while before trying again
-
-
-def _stop_listening(local: _Local) -> None:
-    if local.listener is not None:
-        local.listener.cancel()  # it closes its websocket on its own; kept referenced until it has
-        _closing.add(local.listener)
-        local.listener.add_done_callback(_closing.discard)
-        local.listener = None
 
 
 async def _poll(name: str, local: _Local) -> None:
@@ -173,10 +131,6 @@ async def _poll(name: str, local: _Local) -> None:
             local.wake.clear()
             wait = await _ask(api, name, local)
             if wait is not None:
-                if local.listener is None and time.monotonic() >= local.listen_after:
-                    local.listener = asyncio.create_task(_listen(name, local))
-                if local.subscribed.is_set():
-                    wait = max(wait, LISTENING_WAIT_S)
                 with suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await local.wake.wait()
@@ -186,7 +140,6 @@ async def _poll(name: str, local: _Local) -> None:
             waiter[0].set_exception(exc)
     finally:
         local.poller = None  # before any await: a waiter arriving from now on starts a new poller
-        _stop_listening(local)
         if api is not None:
             await api.aclose()
 
@@ -196,7 +149,7 @@ async def _renew(name: str, lease: _Lease) -> None:
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
             try:
-                await api.renew(lease.grant.lease_id, LEASE_S)
+                await api.renew(lease.id, LEASE_S)
             except Exception as exc:  # the job keeps running; the next renewal may succeed
                 log.warning("could not renew the lease on a '%s' slot: %s", name, exc)
 
@@ -207,23 +160,14 @@ async def release_lease(lease_id: UUID | str) -> None:
         await api.release(UUID(str(lease_id)))
 
 
-def _announce(name: str, grant: Grant) -> Callable[[asyncio.Future[None]], None]:
-    """Once the server has the slot back (also after ``RELEASE_TIMEOUT_S``), tell waiting processes."""
-    def released(done: asyncio.Future[None]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            emit_released(name, grant.limit_id, grant.limit)
-    return released
-
-
 async def _give_back(name: str, local: _Local, lease: _Lease) -> None:
     """Hand the lease to a waiter here, or return it to the server. After ``FAIR_SHARE_S`` it goes back to
-    the server, and waiters here ask for it only after ``FAIR_HANDOVER_S``, so other processes (woken by the
-    release event, or asking at least every ``MAX_WAIT_S``) get their turn."""
+    the server, and waiters here ask for it only after ``FAIR_HANDOVER_S``, so other processes (which ask
+    at least every ``MAX_WAIT_S``) get their turn."""
     fair = time.monotonic() - lease.granted_at < FAIR_SHARE_S
     if fair and _hand(local, lease):
         return
-    release = asyncio.ensure_future(release_lease(lease.grant.lease_id))
-    release.add_done_callback(_announce(name, lease.grant))
+    release = asyncio.ensure_future(release_lease(lease.id))
     try:
         await asyncio.wait_for(asyncio.shield(release), RELEASE_TIMEOUT_S)
     except Exception as exc:
@@ -267,7 +211,7 @@ async def hold_slot(name: str, *, holder: ConcurrencyLeaseHolder | None = None,
     local.held += 1
     renewer = asyncio.create_task(_renew(name, lease))
     try:
-        yield Slot(limit=name, lease_id=lease.grant.lease_id, waited_s=time.monotonic() - started)
+        yield Slot(limit=name, lease_id=lease.id, waited_s=time.monotonic() - started)
     finally:
         renewer.cancel()
         local.held -= 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -18,9 +18,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterParentFlowRunId,
 )
-from prefect.client.schemas.objects import StateType
 
-from reelflow import dispatch, prefect_runtime
+from reelflow import prefect_runtime
 from reelflow.batch import batch_id_for, build_items
 from reelflow.errors import SpecError
 from reelflow.settings import Settings, get_settings
@@ -200,51 +199,3 @@ def test_a_submitted_batch_runs_on_a_worker_with_its_items_as_child_flow_runs(tm
     runs, total = repo.list_runs(batch_id=submitted["batch_id"])
     assert total == 2 and {r.status for r in runs} == {"completed"}
     assert {str(c.id) for c in children} == {r.prefect_flow_run_id for r in runs}
-
-
-async def _children(api_url: str, flow_run_id: str) -> list:
-    async with PrefectClient(api_url) as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(flow_run_id)])))
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float = BATCH_TIMEOUT_S) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, what
-        await asyncio.sleep(0.5)
-
-
-def test_cancelling_a_submitted_batch_cancels_the_items_it_started(fal_emulator: FalEmulator,
-                                                                     tmp_path: Path) -> None:
-    api_url = os.environ["PREFECT_API_URL"]
-    fal_emulator.reset()
-    fal_emulator.configure(processing_s=600)
-    fal_env = fal_emulator.env()
-    setup_stack(api_url, env=fal_env)
-    _images(tmp_path / "slow", 2)
-    try:
-        with workers(api_url, tmp_path / "logs", 1, limit=4, env=fal_env):
-            done = run_cli("batch", str(tmp_path / "slow"), "--model", "wan-2.5-i2v", "--seed", "21", "--prompt",
-                           "slow", "--submit", "--json", env={**fal_env, "PREFECT_API_URL": api_url})
-            assert done.returncode == 0, done.stderr
-            submitted = json.loads(done.stdout)
-            batch_run = submitted["prefect_flow_run_id"]
-
-            async def items_running() -> bool:
-                children = await _children(api_url, batch_run)
-                return len(children) == 2 and all(c.state.is_running() for c in children)
-
-            asyncio.run(_until(items_running, "the items never ran"))
-            asyncio.run(dispatch.cancel_flow_run(batch_run))
-
-            async def all_cancelled() -> bool:
-                states = [c.state.type for c in await _children(api_url, batch_run)]
-                return states == [StateType.CANCELLED] * 2
-
-            asyncio.run(_until(all_cancelled, "the items went on after their batch was cancelled", within=180))
-    finally:
-        fal_emulator.configure(processing_s=1.5)
-    runs, total = repo.list_runs(batch_id=submitted["batch_id"])
-    assert total == 2 and {r.status for r in runs} == {"cancelled"}
-    assert fal_emulator.stats()["completed"] == 0

@@ -2,43 +2,32 @@
 
 Key scheme: ``object_key(sha256, content_type)`` (``videos/ab/<sha256>.mp4``) under an optional prefix, so
 one output lands once. S3 needs the key before the first byte is sent, while a stream's hash is known only
-after the last one, so a write takes one of four routes:
+after the last one, so a write takes one of three routes:
 
 * hash known first (local file, bytes, or ``expected_sha256`` given): HEAD the content key and upload only
   if absent; the hash is checked before ``CompleteMultipartUpload``, so a wrong stream never lands;
 * stream that fits in the part buffers (``concurrency * part_size``, 64 MiB by default, the memory the
   upload uses anyway): read and hashed first, then HEAD + ``PutObject`` or a parallel multipart upload;
-* longer stream (the default for provider URLs): copied, as it is read and hashed, into an anonymous
-  temporary file (unlinked at creation, so nothing is left behind, even after a crash) in
-  ``TransferSettings.spool_dir`` (default: the system temp dir; a stream of unknown length is copied from
-  its first byte, one announced as longer than the buffers only if the dir has room for it). Then HEAD the
-  content key (already there: nothing is uploaded) and otherwise a parallel multipart upload from the
-  file, whose bytes are hashed again and checked before ``CompleteMultipartUpload``. A source retried
-  after a drop starts a fresh file. On a tmpfs temp dir the spool takes RAM: point ``spool_dir`` (or
-  TMPDIR) at a disk;
-* fallback, when the source announces a length the spool dir has no room for (keeping
-  ``spool_headroom`` free): multipart upload to ``staging/<uuid>`` while hashing, then HEAD the content
-  key and, if absent, a server-side copy (CopyObject; UploadPartCopy above 5 GiB) with the final headers;
-  the staging object is deleted either way. A crash in between can leave a ``staging/`` object.
+* longer stream: multipart upload to ``staging/<uuid>`` while hashing, then HEAD the content key; if absent,
+  a server-side copy (CopyObject; UploadPartCopy above 5 GiB) writes it with the final headers. The staging
+  object is deleted either way.
 
-Memory stays bounded by the part buffers on every route. Objects get ``Cache-Control: public,
-max-age=31536000, immutable``, an inline ``Content-Disposition`` (filename of the first write) and
-``x-amz-meta-sha256``. Give the bucket a lifecycle rule that aborts incomplete multipart uploads (and
-deletes ``staging/``) after a day, for crashes mid-upload.
+Nothing is held whole in memory or spooled to disk. Objects get ``Cache-Control: public, max-age=31536000,
+immutable``, an inline ``Content-Disposition`` (filename of the first write) and ``x-amz-meta-sha256``.
+A crash between staging and copy can leave a ``staging/`` object: give the bucket a lifecycle rule that
+deletes ``staging/`` and aborts incomplete multipart uploads after a day.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,7 +41,6 @@ from reelflow.storage.s3_stream import (
     Tally,
     TransferSettings,
     call,
-    describe,
     multipart_upload,
     server_copy,
 )
@@ -135,8 +123,8 @@ class R2Storage:
         attempt = 1
         while True:
             try:
-                with url_chunks(url, headers) as body:
-                    return self._put(body, content_type, filename, expected_sha256, Tally(), body.length)
+                with url_chunks(url, headers) as chunks:
+                    return self.put_stream(chunks, content_type, filename, expected_sha256=expected_sha256)
             except SourceError as exc:
                 if not exc.transient or attempt >= self.transfer.source_attempts:
                     raise
@@ -157,32 +145,20 @@ class R2Storage:
         return self._put(chunks, content_type, filename, expected_sha256, Tally())
 
     def _put(self, chunks: Iterable[bytes], content_type: str, filename: str | None,
-             expected_sha256: str | None, tally: Tally, length: int | None = None) -> StoredObject:
+             expected_sha256: str | None, tally: Tally) -> StoredObject:
         if expected_sha256 and (found := self._existing(expected_sha256, content_type, filename)):
             return found
         buffers = self.transfer.concurrency + 1
-        with contextlib.ExitStack() as cleanup:
-            spool = None if expected_sha256 or not self._spools(length) else cleanup.enter_context(self._spool())
-            parts = Parts(tally.watch(chunks, spool), self.transfer.part_size, buffers)
-            pieces = iter(parts)
-            head = list(islice(pieces, buffers))
-            if len(head) < buffers:
-                return self._put_buffered(head, parts, tally, content_type, filename, expected_sha256)
-            stream = chain(head, pieces)
-            del head
-            if expected_sha256:
-                return self._put_direct(stream, parts, tally, content_type, filename, expected_sha256)
-            if spool:
-                return self._put_spooled(stream, parts, tally, content_type, filename, spool)
-            return self._put_staged(stream, parts, tally, content_type, filename)
-
-    def _spools(self, length: int | None) -> bool:
-        """Whether a stream of unknown hash is copied to a spool file as it is read: when it may outgrow the
-        part buffers and the spool dir has room for it (an unknown length is assumed to fit)."""
-        if length is None:
-            return True
-        fits_buffers = length <= self.transfer.concurrency * self.transfer.part_size
-        return not fits_buffers and self._spool_room() >= length + self.transfer.spool_headroom
+        parts = Parts(tally.watch(chunks), self.transfer.part_size, buffers)
+        pieces = iter(parts)
+        head = list(islice(pieces, buffers))
+        if len(head) < buffers:
+            return self._put_buffered(head, parts, tally, content_type, filename, expected_sha256)
+        stream = chain(head, pieces)
+        del head
+        if expected_sha256:
+            return self._put_direct(stream, parts, tally, content_type, filename, expected_sha256)
+        return self._put_staged(stream, parts, tally, content_type, filename)
 
     def _put_buffered(self, head: list[bytearray], parts: Parts, tally: Tally, content_type: str,
                       filename: str | None, expected: str | None) -> StoredObject:
@@ -208,33 +184,6 @@ class R2Storage:
                          self._headers(key, expected, content_type, filename), self.transfer.concurrency,
                          parts.release, lambda: _check(tally, expected))
         return self._verified(key, tally, content_type)
-
-    def _put_spooled(self, pieces: Iterable[bytearray], parts: Parts, tally: Tally, content_type: str,
-                     filename: str | None, spool: BinaryIO) -> StoredObject:
-        """The stream has been copied to ``spool`` while hashing: upload from it only if the key is absent."""
-        _drain(pieces, parts)
-        key = object_key(tally.sha256, content_type, filename)
-        if self._size(self.object_name(key)) == tally.size:
-            return self._stored(key, tally.sha256, tally.size, content_type)
-        spool.seek(0)
-        reread = Tally(tally.sha256)  # our own unlinked file: count the bytes, do not hash them again
-        return self._put_direct(reread.watch(parts.read(spool)), parts, reread, content_type, filename,
-                                tally.sha256)
-
-    def _spool_dir(self) -> str:
-        return str(self.transfer.spool_dir or tempfile.gettempdir())
-
-    def _spool_room(self) -> int:
-        try:
-            return shutil.disk_usage(self._spool_dir()).free
-        except OSError as exc:
-            raise StorageError(f"spool dir {self._spool_dir()}: {describe(exc)}") from exc
-
-    def _spool(self) -> BinaryIO:
-        try:
-            return tempfile.TemporaryFile(dir=self._spool_dir())
-        except OSError as exc:
-            raise StorageError(f"cannot spool into {self._spool_dir()}: {describe(exc)}") from exc
 
     def _put_staged(self, pieces: Iterable[bytearray], parts: Parts, tally: Tally, content_type: str,
                     filename: str | None) -> StoredObject:
@@ -285,11 +234,6 @@ class R2Storage:
     def _delete_quietly(self, name: str) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):
             self.client.delete_object(Bucket=self.bucket, Key=name)
-
-
-def _drain(pieces: Iterable[bytearray], parts: Parts) -> None:
-    for piece in pieces:
-        parts.release(piece)
 
 
 def _check(tally: Tally, expected: str | None) -> None:

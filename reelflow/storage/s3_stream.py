@@ -1,9 +1,8 @@
 """Low-level S3 transfers: a stream cut into equal parts uploaded in parallel, and server-side copies.
 
 Memory is bounded by ``(concurrency + 1) * part_size``: at most ``concurrency`` parts in flight and one
-being filled, in reused buffers, whether the parts come from a stream or are read back from a spool file.
-Every part but the last has exactly ``part_size`` bytes (R2 requires equal parts). A multipart upload
-that fails for any reason is aborted: no half object, no orphan parts.
+being filled, in reused buffers. Every part but the last has exactly ``part_size`` bytes (R2 requires
+equal parts). A multipart upload that fails for any reason is aborted: no half object, no orphan parts.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,29 +36,21 @@ class TransferSettings:
     copy_part_size: int = 512 * MiB
     source_attempts: int = 3
     source_retry_wait_s: float = 1.0
-    spool_dir: Path | None = None  # where a long stream of unknown hash is spooled; None: the system temp dir
-    spool_headroom: int = 256 * MiB  # free space to leave there; with less, the staging route is taken
 
 
 class Tally:
-    """sha256 and byte count of everything that passed through ``watch``, optionally copied to a spool file
-    on the way (while each chunk is still hot in the CPU cache). Given ``known_sha256`` (a hash this
-    process has just computed itself), only the bytes are counted."""
+    """sha256 and byte count of everything that passed through ``watch``. Given ``known_sha256`` (a hash
+    this process has just computed itself), only the bytes are counted."""
 
     def __init__(self, known_sha256: str | None = None) -> None:
         self.known = known_sha256
         self.digest = None if known_sha256 else hashlib.sha256()
         self.size = 0
 
-    def watch(self, chunks: Iterable[bytes], copy_to: BinaryIO | None = None) -> Iterator[bytes]:
+    def watch(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             if self.digest:
                 self.digest.update(chunk)
-            if copy_to:
-                try:
-                    copy_to.write(chunk)
-                except OSError as exc:
-                    raise StorageError(f"spooling failed after {self.size} bytes: {describe(exc)}") from exc
             self.size += len(chunk)
             yield chunk
 
@@ -83,8 +73,6 @@ class Parts:
     def release(self, part: bytearray) -> None:
         if len(part) == self.part_size:
             self.free.put(part)
-        else:
-            self.spare += 1  # the short last part is not reused, so one more buffer may be made later
 
     def _take(self) -> bytearray:
         if self.spare:
@@ -110,21 +98,6 @@ class Parts:
         if buffer is not None:
             del buffer[filled:]
             yield buffer
-
-    def read(self, handle: BinaryIO) -> Iterator[bytearray]:
-        """Parts read from ``handle`` (a spool file) straight into the same buffers."""
-        while True:
-            buffer = self._take()
-            filled = handle.readinto(buffer)
-            if filled == self.part_size:
-                yield buffer
-                continue
-            if filled:
-                del buffer[filled:]
-                yield buffer
-            else:
-                self.release(buffer)
-            return
 
 
 def describe(exc: BaseException) -> str:

@@ -28,21 +28,8 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
-class Body(Iterator[bytes]):
-    """A response body as an iterator of chunks; ``length`` is its size when the source announced it."""
-
-    def __init__(self, response: httpx.Response, url: str) -> None:
-        declared = response.headers.get("Content-Length", "")
-        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
-        self.length = int(declared) if declared.isdigit() and not encoded else None
-        self.chunks = _guarded(response.iter_bytes(), url)
-
-    def __next__(self) -> bytes:
-        return next(self.chunks)
-
-
 @contextmanager
-def url_chunks(url: str, headers: dict[str, str] | None = None) -> Iterator[Body]:
+def url_chunks(url: str, headers: dict[str, str] | None = None) -> Iterator[Iterator[bytes]]:
     """Open ``url`` and yield its body as an iterator of chunks; errors become ``SourceError``."""
     try:
         with httpx.Client(follow_redirects=True, timeout=TIMEOUT) as client, \
@@ -50,7 +37,7 @@ def url_chunks(url: str, headers: dict[str, str] | None = None) -> Iterator[Body
             if response.status_code >= 400:
                 raise SourceError(f"{redact(url)} answered HTTP {response.status_code}",
                                   transient=response.status_code in TRANSIENT_STATUS)
-            yield Body(response, url)
+            yield _guarded(response.iter_bytes(), url)
     except httpx.TransportError as exc:
         raise SourceError(f"reading {redact(url)} failed: {describe(exc)}", transient=True) from exc
 
