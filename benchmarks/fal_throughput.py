@@ -9,12 +9,6 @@ the limit, so only reelflow's limit caps the jobs in progress). The stack is the
 starts by default: a fresh REELFLOW_HOME, the background Prefect server on SQLite, and the limit
 provisioned as ``reelflow setup`` does. Makespan = first job start -> last job end, from the
 emulator's own timestamps. Target (issue 3): makespan / ideal <= 1.08 and never above the limit.
-
-By default the flow runs are created one after another (``--no-pace``: all at once; a SQLite
-Prefect server answers concurrent flow-run creations with 503 and Prefect's client then backs off
-2, 4, 8... s), and the benchmark holds the limit's slots until every run waits for one, so that the
-makespan measures the hand-offs between jobs rather than how fast Prefect starts 24 flow runs
-(``--no-prequeue``: jobs start as their runs get there).
 """
 
 from __future__ import annotations
@@ -225,7 +219,7 @@ def main() -> None:
     if args.timeline:
         first = min(start for start, _ in jobs)
         for start, end in sorted(jobs):
-            print(f"  job {start - first:7.2f} -> {end - first:7.2f}")
+            print(f"  job {start - first:7.2f} -> {end - first:7.2f}  ABS {first:.3f}")
     print(f"idle slot time {idle:.2f} s over {args.runs - args.limit} hand-offs "
           f"({idle / max(1, args.runs - args.limit):.3f} s each)")
 

@@ -63,8 +63,7 @@ async def _mark_crashed(flow_run_id: str | None) -> None:
 
 
 def check_resumable(run: RunView) -> None:
-    """Refuse, before anything runs, a cancelled run or one whose models cannot run here."""
-    if run.status not in RESUMABLE:
+    if run.status not in RESUMABLE and run.status != "completed":
         raise RunNotResumableError(f"run {run.run_id} was {run.status}; start it again with `reelflow run ... --force`")
     spec = parse_spec(run.spec)
     catalog = load_catalog()

@@ -198,12 +198,9 @@ async def _submit_and_wait(job: FalJob, step: StepHandle, reporter: _Reporter,
                                 deadline_s=settings.deadline_for(job.model),
                                 poll_interval_s=settings.poll_min_s, poll_max_s=settings.poll_max_s)
     except BaseException as exc:
-        if not _run_cancelled(exc):
-            raise
-        await _cancel(fal, job, submitting, reporter.logger)
-        if isinstance(exc, asyncio.CancelledError):
-            raise
-        raise asyncio.CancelledError("the flow run was cancelled") from exc  # recorded as cancelled, like Prefect
+        if _run_cancelled(exc):
+            await _cancel(fal, job, submitting, reporter.logger)
+        raise
     return result, request_id
 
 

@@ -52,14 +52,6 @@ async def _notify(on_update: OnUpdate | None, update: FalUpdate) -> None:
             await outcome
 
 
-async def _result(handle: AsyncRequestHandle) -> Any:
-    """``GET response_url`` once the status said COMPLETED (``handle.get()`` would poll the status again first)."""
-    fal = fal_module().client
-    response = await handle.client.get(handle.response_url, timeout=fal.QUEUE_POLL_TIMEOUT)
-    fal._raise_for_status(response)
-    return response.json()
-
-
 def _interval(waited_s: float, minimum_s: float, maximum_s: float | None) -> float:
     if maximum_s is None:
         return minimum_s
@@ -194,7 +186,7 @@ class FalQueue:
                         break
                     await asyncio.sleep(_interval(time.monotonic() - started, poll_interval_s, poll_max_s))
                 return await self._retrying(f"result of {request_id} on {endpoint}", endpoint, request_id,
-                                            lambda: _result(handle))
+                                            handle.get)
         except TimeoutError:
             if not scope.expired():
                 raise
