@@ -108,15 +108,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _free_port(preferred: int) -> int:
+def free_port(preferred: int, purpose: str) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
     for port in (preferred, 0):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return sock.getsockname()[1]
-    raise ReelflowError("no free TCP port for the Prefect server")
+            return int(sock.getsockname()[1])
+    raise ReelflowError(f"no free TCP port for {purpose}")
 
 
 def prefect_command() -> list[str]:
@@ -137,7 +138,7 @@ def start_server(settings: Settings | None = None, port: int | None = None,
         already = running_server(settings)
         if already:
             return already
-        port = _free_port(settings.prefect_port if port is None else port)
+        port = free_port(settings.prefect_port if port is None else port, "the Prefect server")
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "PREFECT_HOME": str(settings.prefect_home), "PREFECT_SERVER_API_HOST": "127.0.0.1",
                "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{url}/api"}

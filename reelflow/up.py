@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import IO, Any
 
 from reelflow import prefect_runtime, stack
 from reelflow.errors import ReelflowError
-from reelflow.prefect_runtime import LocalServer
+from reelflow.prefect_runtime import LocalServer, free_port
 from reelflow.settings import Settings
 
 
@@ -120,7 +119,7 @@ class LocalStack:
             self.say("  REST API + panel: not in this version of reelflow (skipped)")
             return
         assert self.server is not None
-        self.panel = stack.start_panel(self.server.api_url, _free_port(self.options.panel_port),
+        self.panel = stack.start_panel(self.server.api_url, free_port(self.options.panel_port, "the panel"),
                                        self.settings.run_dir / "panel.log")
         stack.wait_for(lambda: stack.http_ok(f"{self.panel.url}/api/health"), "REST API + panel", child=self.panel)
 
@@ -167,14 +166,3 @@ class LocalStack:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
-
-
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise ReelflowError("no free TCP port for the panel")
