@@ -84,22 +84,31 @@ def measure(samples: int, batch: int, in_flight: int) -> dict:
     image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
     small = {"model": "local-kenburns", "image": image, "duration": 0.5, "fps": 8, "resolution": "96x64"}
 
-    async def started_after(flow_run_id: str, submitted_at: float) -> float:
+    async def started_after(flow_run_id: str, submitted_at: float) -> tuple[float, dict[str, float]]:
+        """Seconds to Running, and its parts from the run's state history: submit -> Scheduled (reelflow.submit),
+        -> Pending (the worker's poll and pick-up), -> Running (worker submit, process start, flow import)."""
         deadline = time.monotonic() + 300
         async with get_client() as client:
             while time.monotonic() < deadline:
                 flow_run = await client.read_flow_run(UUID(flow_run_id))
                 if flow_run.start_time is not None:
-                    return flow_run.start_time.timestamp() - submitted_at
+                    states = {s.type.value: s.timestamp.timestamp() for s in
+                              reversed(await client.read_flow_run_states(UUID(flow_run_id)))}
+                    running = flow_run.start_time.timestamp()
+                    scheduled, pending = states.get("SCHEDULED", submitted_at), states.get("PENDING", running)
+                    return running - submitted_at, {"submit": scheduled - submitted_at, "pick_up": pending - scheduled,
+                                                    "start": running - pending}
                 await asyncio.sleep(0.05)
         raise SystemExit(f"flow run {flow_run_id} did not start within 300 s")
 
-    latencies = []
+    latencies, parts = [], []
     for index in range(samples):
         submitted_at = time.time()
         run_id = reelflow.submit({**small, "seed": 1000 + index}, force=True, via="deployment")
         flow_run_id = reelflow.get(run_id).prefect_flow_run_id or ""
-        latencies.append(asyncio.run(started_after(flow_run_id, submitted_at)))
+        latency, breakdown = asyncio.run(started_after(flow_run_id, submitted_at))
+        latencies.append(latency)
+        parts.append(breakdown)
         assert reelflow.wait(run_id, timeout=300).status == "completed"
 
     async def leftovers() -> tuple[dict[str, int], int]:
@@ -119,8 +128,9 @@ def measure(samples: int, batch: int, in_flight: int) -> dict:
     if not isinstance(summary, dict):
         raise SystemExit(f"the batch flow ended {state.name}: {summary!r}")
     slots, unfinished = asyncio.run(leftovers())
-    return {"latencies": latencies, "batch_s": batch_s, "batch_counts": summary["counts"], "slots": slots,
-            "unfinished_flow_runs": unfinished}
+    errors = [row["error"] for row in summary["items"] if row["status"] != "completed"]
+    return {"latencies": latencies, "parts": parts, "batch_s": batch_s, "batch_counts": summary["counts"],
+            "slots": slots, "unfinished_flow_runs": unfinished, "batch_errors": errors}
 
 
 def run_one(database: str, samples: int, batch: int, in_flight: int, workers: int, limit: int,
@@ -157,9 +167,14 @@ def report(row: dict) -> None:
           f"Ctrl-C -> stopped: {row['down_s']:.1f} s")
     print(f"submit -> running on a worker: median {statistics.median(lat):.2f} s, min {min(lat):.2f}, "
           f"max {max(lat):.2f} (n={len(lat)}; target <= 4 s)")
+    if parts := row.get("parts"):
+        print("  medians: " + ", ".join(f"{name} {statistics.median(p[name] for p in parts):.2f} s"
+                                        for name in ("submit", "pick_up", "start")))
     print(f"batch of {sum(row['batch_counts'].values())} local items: {row['batch_s']:.1f} s, {row['batch_counts']}; "
           f"slots still taken: {sum(row['slots'].values())} {row['slots']}; "
           f"unfinished flow runs: {row['unfinished_flow_runs']}")
+    for error in row["batch_errors"]:
+        print(f"  item error: {error}")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ is reused, so a re-run renders only what did not complete). Items then run as fl
 retried, cancelled and logged on its own in the Prefect UI; provider slots are taken inside the tasks
 from the server's global concurrency limits, which hold across workers. Without workers they run here
 as subflows. ``max_in_flight`` caps how many items of this batch are queued or running at once.
+An item whose flow run crashed (infrastructure, not the item) is started again once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from reelflow.store.views import RunView
 
 POLL_S = 0.5
 RECONCILE_EVERY_S = 10.0
+CRASH_RETRIES = 1
 
 
 def _run_name() -> str:
@@ -77,13 +79,15 @@ async def _run_here(pending: list[tuple[int, BatchItem, RunView]], tally: _Tally
 async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: _Tally, force: bool,
                           limit: int) -> None:
     queue, in_flight = list(pending), {}
+    crashes: dict[str, int] = {}
+    tags = (f"batch:{tally.batch_id}",)
     next_reconcile = time.monotonic() + RECONCILE_EVERY_S
     try:
         while queue or in_flight:
             while queue and len(in_flight) < limit:
                 index, item, run = queue.pop(0)
                 try:
-                    await dispatch.trigger(run, force=force, tags=(f"batch:{tally.batch_id}",))
+                    await dispatch.trigger(run, force=force, tags=tags)
                     in_flight[run.run_id] = (index, item)
                 except ReelflowError:
                     tally.done(index, result_of(item, repo.get_run(run.run_id)))
@@ -91,6 +95,11 @@ async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: 
             reconcile = time.monotonic() >= next_reconcile
             for run_id, (index, item) in list(in_flight.items()):
                 found = repo.get_run(run_id)
+                attempt = crashes.get(run_id, 0) + 1
+                if reconcile and attempt <= CRASH_RETRIES and await dispatch.retry_crashed(
+                        found, force=force, tags=tags, attempt=attempt):
+                    crashes[run_id] = attempt
+                    continue
                 if reconcile:
                     found = await dispatch.reconcile(found)
                 if found.status in repo.FINISHED:

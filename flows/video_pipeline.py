@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prefect import flow
@@ -18,13 +20,27 @@ from reelflow.storage import get_storage
 from reelflow.store import repo
 from reelflow.store.views import OutputView, RunView
 from tasks.cache_r2 import cache_r2
-from tasks.generate_image import generate_image
-from tasks.i2v_comfyui import i2v_comfyui
-from tasks.i2v_fal import i2v_fal
-from tasks.i2v_local import i2v_local
-from tasks.i2v_swarmui import i2v_swarmui
 
-I2V_TASKS = {"local": i2v_local, "fal": i2v_fal, "comfyui": i2v_comfyui, "swarmui": i2v_swarmui}
+I2V_MODULES = {"local": "tasks.i2v_local", "fal": "tasks.i2v_fal", "comfyui": "tasks.i2v_comfyui",
+               "swarmui": "tasks.i2v_swarmui"}
+
+
+class _I2vTasks(Mapping[str, Any]):
+    """Each backend's i2v task (``tasks.i2v_<backend>.i2v_<backend>``), imported on first use, so that a flow run
+    loads only its own model's client libraries."""
+
+    def __getitem__(self, backend: str) -> Any:
+        name = I2V_MODULES[backend]
+        return getattr(importlib.import_module(name), name.rpartition(".")[2])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(I2V_MODULES)
+
+    def __len__(self) -> int:
+        return len(I2V_MODULES)
+
+
+I2V_TASKS = _I2vTasks()
 
 
 def _run_name() -> str:
@@ -51,6 +67,8 @@ async def execute(run: RunView) -> RunView:
         seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**32)
         source = next((o for o in run.outputs if o.role in ("input", "image")), None)
         if source is None:
+            from tasks.generate_image import generate_image
+
             image_model = catalog.get(spec.image_model, kind="t2i")
             made = await generate_image(run_id, image_model.id, image_params(spec, image_model, seed))
             source = await cache_r2(run_id, made, spec.storage)

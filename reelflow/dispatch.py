@@ -15,15 +15,19 @@ from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
 from prefect.client.schemas.objects import StateType, WorkPoolStatus
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelled, Cancelling
+from sqlalchemy import update
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reelflow.errors import ReelflowError
 from reelflow.store import repo
+from reelflow.store.db import session_scope
 from reelflow.store.links import link_flow_run
+from reelflow.store.models import Run
 from reelflow.store.views import RunView
 
 Via = Literal["auto", "deployment", "local"]
@@ -37,7 +41,7 @@ PREFECT_END = {StateType.CANCELLED: "cancelled", StateType.CRASHED: "failed", St
 
 
 async def deployment_ready(name: str = VIDEO_DEPLOYMENT) -> bool:
-    """True when a Prefect server is configured, has the deployment, and its work pool has a worker online."""
+    """True when a Prefect server is configured, has the deployment, and its work pool has a worker online now."""
     if not os.environ.get("PREFECT_API_URL"):
         return False
     async with get_client() as client:
@@ -46,9 +50,12 @@ async def deployment_ready(name: str = VIDEO_DEPLOYMENT) -> bool:
             if deployment.paused or not deployment.work_pool_name:
                 return False
             pool = await client.read_work_pool(deployment.work_pool_name)
+            online = await client.read_workers_for_work_pool(pool.name, worker_filter=WorkerFilter(
+                status=WorkerFilterStatus(any_=["ONLINE"])), limit=1)
         except ObjectNotFound:
             return False
-    return pool.status == WorkPoolStatus.READY
+    # the pool's READY status lags behind its workers: a pool whose last worker stopped stays READY for a while
+    return pool.status == WorkPoolStatus.READY and bool(online)
 
 
 async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["deployment", "local"]:
@@ -57,21 +64,22 @@ async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["
     return "deployment" if await deployment_ready(deployment) else "local"
 
 
-async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = ()) -> str:
+async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0) -> str:
     """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
 
     A busy server (5xx, connection errors) is retried with backoff; the flow run's idempotency key makes
     a retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
+    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``).
     """
     try:
-        async for attempt in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
-                                           wait=wait_exponential(multiplier=0.5, max=8),
-                                           retry=retry_if_exception(_server_busy)):
-            with attempt:
+        async for call in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
+                                        wait=wait_exponential(multiplier=0.5, max=8),
+                                        retry=retry_if_exception(_server_busy)):
+            with call:
                 flow_run = await run_deployment(
                     VIDEO_DEPLOYMENT, parameters={"spec": run.spec, "run_id": run.run_id, "force": force},
                     timeout=0, tags=["reelflow", f"model:{run.model}", *tags],
-                    idempotency_key=f"reelflow-run-{run.run_id}")
+                    idempotency_key=f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else ""))
     except ObjectNotFound:
         message = f"deployment '{VIDEO_DEPLOYMENT}' not found on the Prefect server; run `reelflow setup`"
         repo.mark_run(run.run_id, "failed", error=message)
@@ -80,8 +88,37 @@ async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = 
         message = f"could not create the flow run: {exc}"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from exc
-    link_flow_run(run.run_id, str(flow_run.id))
+    if attempt and run.prefect_flow_run_id:
+        _relink(run.run_id, run.prefect_flow_run_id, str(flow_run.id))
+    else:
+        link_flow_run(run.run_id, str(flow_run.id))
     return str(flow_run.id)
+
+
+def _relink(run_id: str, crashed_id: str, flow_run_id: str) -> None:
+    """Point the run at its new flow run, unless that flow run has already recorded itself."""
+    with session_scope() as s:
+        s.execute(update(Run).where(Run.id == run_id, Run.prefect_flow_run_id == crashed_id)
+                  .values(prefect_flow_run_id=flow_run_id))
+
+
+async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 1) -> bool:
+    """Start the run again when Prefect reports its flow run Crashed (the infrastructure failed: the worker
+    could not start it, or its process died) before the run finished; True if a new flow run was created.
+    A run that failed on its own (bad input, a model error) ends Failed in Prefect and is not retried."""
+    if run.status in repo.FINISHED or not run.prefect_flow_run_id:
+        return False
+    try:
+        if await flow_run_state(run.prefect_flow_run_id) != StateType.CRASHED:
+            return False
+    except (PrefectHTTPStatusError, httpx.HTTPError):
+        return False
+    repo.add_event(run.run_id, "retry", f"Prefect flow run {run.prefect_flow_run_id} crashed; starting it again")
+    try:
+        await trigger(run, force=force, tags=tags, attempt=attempt)
+    except ReelflowError:
+        return False
+    return True
 
 
 def _server_busy(exc: BaseException) -> bool:

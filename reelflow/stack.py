@@ -24,6 +24,7 @@ from reelflow.prefect_runtime import prefect_command
 
 WORK_POOL = "reelflow-local"
 WORKER_QUERY_SECONDS = 1
+WARM_WORKER_ENV = "REELFLOW_WARM_WORKER"
 PANEL_MODULES = ("reelflow.web", "reelflow.cli.serve")
 START_TIMEOUT_S = 90.0
 
@@ -82,14 +83,19 @@ def project_dir() -> Path:
 
 def worker_command(api_url: str, name: str, *, pool: str = WORK_POOL, limit: int | None = None,
                    env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str], Path]:
-    """Command, environment and folder of ``prefect worker start`` for the process pool, polling every second.
+    """Command, environment and folder of a process worker for the pool, polling every second.
 
+    The worker is ``reelflow.warm_worker`` (a Prefect process worker that keeps one flow-run interpreter
+    started ahead of time), or plain ``prefect worker start --type process`` with ``REELFLOW_WARM_WORKER=0``.
     ``REELFLOW_PROJECT_DIR`` is what the deployments' pull step changes into on this host.
     """
     root = project_dir()
     full_env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_QUERY_SECONDS),
                 "REELFLOW_PROJECT_DIR": str(root), **(env or {})}
-    command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+    if full_env.get(WARM_WORKER_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+    else:
+        command = [sys.executable, "-m", "reelflow.warm_worker", "--pool", pool, "--name", name]
     if limit:
         command += ["--limit", str(limit)]
     return command, full_env, root

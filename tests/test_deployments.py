@@ -26,10 +26,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
+from reelflow import dispatch
 from reelflow.prefect_runtime import prefect_command
 from reelflow.provision import project_dir
 from reelflow.stack import WORK_POOL, panel_available, worker_online
-from tests.deploy_fixtures import quiet_schedules, setup_stack
+from tests.deploy_fixtures import quiet_schedules, setup_stack, workers
 from tests.helpers import REELFLOW
 
 DEPLOYMENTS = {"video_pipeline/video-pipeline", "batch_pipeline/batch-pipeline", "batch_pipeline/nightly-batch",
@@ -104,6 +105,14 @@ def test_setup_is_safe_to_run_twice() -> None:
     assert ids == before[0] and set(ids) >= DEPLOYMENTS
     assert pools.count(WORK_POOL) == 1 and limits.count(("fal", 2)) == 1
     assert blocks == ["gpu-endpoint", "r2-bucket"]
+
+
+def test_auto_dispatch_stops_using_the_deployment_once_its_last_worker_stops(tmp_path: Path) -> None:
+    api_url = os.environ["PREFECT_API_URL"]
+    setup_stack(api_url)
+    with workers(api_url, tmp_path, 1):
+        assert asyncio.run(dispatch.resolve_via("auto")) == "deployment"
+    assert asyncio.run(dispatch.resolve_via("auto")) == "local", "runs would wait for a worker that is gone"
 
 
 class _Lines:

@@ -6,6 +6,7 @@ import http.server
 import io
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -98,12 +99,13 @@ def uploaded(client: httpx.Client, seed: int) -> str:
     return response.json()["image"]
 
 
-def follow_run(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
-    """Every event of the run from its SSE stream, until the stream's 'end'."""
+def follow_run(client: httpx.Client, run_id: str, within_s: float = 300.0) -> list[dict[str, Any]]:
+    """Every event of the run from its SSE stream, until the stream's 'end' (at most ``within_s``)."""
     events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + within_s
     with client.stream("GET", f"/api/runs/{run_id}/events") as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-        for message in sse_messages(response):
+        for message in sse_messages(response, deadline):
             if message.event == "end":
                 return events
             event = message.json()

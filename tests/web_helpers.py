@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ class SseMessage:
         return json.loads(self.data)
 
 
-def sse_messages(response: httpx.Response) -> Iterator[SseMessage]:
-    """Parse a text/event-stream response as it arrives (comments and pings are skipped)."""
+def sse_messages(response: httpx.Response, deadline: float | None = None) -> Iterator[SseMessage]:
+    """Parse a text/event-stream response as it arrives (comments and pings are skipped); with a
+    ``time.monotonic()`` deadline, fail on the first line (a ping included) that arrives after it."""
     event, data, last_id = "message", [], None
     for line in response.iter_lines():
+        assert deadline is None or time.monotonic() < deadline, f"the event stream was still open: {data}"
         if not line:
             if data:
                 yield SseMessage(event=event, data="\n".join(data), id=last_id)

@@ -1,10 +1,17 @@
-"""Engine and sessions: SQLite in WAL mode with a busy timeout, tables created on first use."""
+"""Engine and sessions: SQLite in WAL mode with a busy timeout, tables created on first use.
+
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first,
+waiting up to the busy timeout for it, so a transaction that reads and then writes can neither fail
+at once with "database is locked" nor act on a row another process changed in between. Read-only
+scopes (``session_scope(readonly=True)``) use a plain ``BEGIN`` and never wait for writers.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,9 +22,11 @@ from reelflow.settings import get_settings
 from reelflow.store.models import SCHEMA_VERSION, Base
 
 BUSY_TIMEOUT_MS = 10_000
+_begin = ContextVar("reelflow_sqlite_begin", default="BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # the driver emits no BEGIN of its own; _sqlite_begin does
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -26,11 +35,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql(_begin.get())
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
@@ -62,8 +76,9 @@ def _factory(url: str) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """A transaction: committed on success, rolled back on any error."""
+def session_scope(*, readonly: bool = False) -> Iterator[Session]:
+    """A transaction: committed on success, rolled back on any error. ``readonly`` scopes must not write."""
+    token = _begin.set("BEGIN" if readonly else "BEGIN IMMEDIATE")
     session = _factory(get_settings().db_url)()
     try:
         yield session
@@ -73,3 +88,4 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+        _begin.reset(token)

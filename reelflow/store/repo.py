@@ -47,7 +47,7 @@ def create_run(*, run_id: str, idempotency_key: str, spec: dict[str, Any], model
 
 
 def get_run(run_id: str) -> RunView:
-    with session_scope() as s:
+    with session_scope(readonly=True) as s:
         return _run_view(_load(s, run_id))
 
 
@@ -60,7 +60,7 @@ def find_run(run_id: str) -> RunView | None:
 
 def find_completed_run(idempotency_key: str) -> RunView | None:
     """The newest completed run with this key, if any."""
-    with session_scope() as s:
+    with session_scope(readonly=True) as s:
         run_id = s.scalars(
             select(Run.id).where(Run.idempotency_key == idempotency_key, Run.status == "completed")
             .order_by(Run.finished_at.desc()).limit(1)
@@ -70,7 +70,7 @@ def find_completed_run(idempotency_key: str) -> RunView | None:
 
 def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
               batch_id: str | None = None) -> tuple[list[RunView], int]:
-    with session_scope() as s:
+    with session_scope(readonly=True) as s:
         filters = [cond for cond, wanted in ((Run.status == status, status), (Run.model_id == model, model),
                                              (Run.batch_id == batch_id, batch_id)) if wanted]
         total = s.scalar(select(func.count(Run.id)).where(*filters)) or 0
@@ -177,7 +177,7 @@ def add_event(run_id: str, kind: str, message: str = "", *, step: str | None = N
 
 
 def events_after(run_id: str | None, after_id: int = 0, limit: int = 500) -> list[EventView]:
-    with session_scope() as s:
+    with session_scope(readonly=True) as s:
         query = select(Event).where(Event.id > after_id)
         if run_id:
             query = query.where(Event.run_id == run_id)

@@ -1,0 +1,158 @@
+"""The warm process worker (``reelflow.warm_worker``) against the session's Prefect server: a run is served by the
+interpreter started before it, cancelling kills that process, other Prefect settings start the run cold, and a
+warm interpreter that died while waiting costs the run nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+
+import reelflow
+from reelflow.stack import Child
+from tests.deploy_fixtures import setup_stack, workers
+from tests.helpers import make_image
+
+QUICK = {"model": "local-kenburns", "frames": 6, "fps": 6, "resolution": "128x96"}
+SLOW = {"model": "local-kenburns", "duration": 30.0, "fps": 30, "resolution": "1920x1080"}
+COLD_MARK = "starting it cold"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(make_image(tmp_path_factory.mktemp("warm-img") / "scene.png"))
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
+    api_url = os.environ["PREFECT_API_URL"]
+    setup_stack(api_url)
+    with workers(api_url, tmp_path_factory.mktemp("warm-workers"), 1) as started:
+        assert "reelflow.warm_worker" in started[0].process.args
+        yield started[0]
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _warm_children(worker: Child) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != worker.process.pid or _state(int(entry.name)) == "Z":
+                continue
+            if b"reelflow.warm_engine" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _idle_interpreter(worker: Child, timeout: float = 60.0) -> int:
+    """The pid of the one warm interpreter waiting for a run (earlier runs' processes have exited)."""
+    deadline = time.monotonic() + timeout
+    while len(children := _warm_children(worker)) != 1:
+        assert time.monotonic() < deadline, f"warm interpreters of the worker: {children}"
+        time.sleep(0.05)
+    return children[0]
+
+
+def _flow_run(flow_run_id: str) -> FlowRun:
+    async def read() -> FlowRun:
+        async with get_client() as client:
+            return await client.read_flow_run(UUID(flow_run_id))
+
+    return asyncio.run(read())
+
+
+def _final(flow_run_id: str, timeout: float = 180.0) -> FlowRun:
+    deadline = time.monotonic() + timeout
+    while not (flow_run := _flow_run(flow_run_id)).state or not flow_run.state.is_final():
+        assert time.monotonic() < deadline, f"flow run {flow_run_id} still {flow_run.state}"
+        time.sleep(0.1)
+    return flow_run
+
+
+def _until_gone(pid: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _state(pid) not in (None, "Z"):
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.05)
+
+
+def _log(worker: Child) -> str:
+    return worker.log.read_text(errors="replace")
+
+
+def test_a_run_is_served_by_the_interpreter_started_before_it(worker: Child, image: str) -> None:
+    idle = _idle_interpreter(worker)
+    done = reelflow.wait(reelflow.submit({**QUICK, "image": image, "seed": 11}, via="deployment"), timeout=180)
+    assert done.status == "completed", done.error
+    assert done.video is not None and Path(done.video.path or "").is_file()
+    flow_run = _final(done.prefect_flow_run_id or "")
+    assert flow_run.state.type == StateType.COMPLETED
+    assert flow_run.infrastructure_pid == str(idle)
+    assert COLD_MARK not in _log(worker)
+    assert _idle_interpreter(worker) != idle, "a fresh interpreter waits for the next run"
+
+
+def test_cancelling_a_warm_run_ends_cancelled_and_kills_its_process(worker: Child, image: str) -> None:
+    idle = _idle_interpreter(worker)
+    run_id = reelflow.submit({**SLOW, "image": image, "seed": 12}, via="deployment")
+    deadline = time.monotonic() + 120
+    while reelflow.get(run_id).status != "running":
+        assert time.monotonic() < deadline, reelflow.get(run_id)
+        time.sleep(0.05)
+    flow_run_id = reelflow.get(run_id).prefect_flow_run_id or ""
+    assert _flow_run(flow_run_id).infrastructure_pid == str(idle)
+
+    cancelled = reelflow.cancel(run_id, timeout=60)
+    assert cancelled.status == "cancelled" and cancelled.video is None
+    assert _final(flow_run_id).state.type == StateType.CANCELLED
+    _until_gone(idle)
+
+
+def _deployment_run(image: str, seed: int, job_variables: dict[str, Any]) -> str:
+    async def create() -> str:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name("video_pipeline/video-pipeline")
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment.id, parameters={"spec": {**QUICK, "image": image, "seed": seed}, "force": True},
+                job_variables=job_variables)
+            return str(flow_run.id)
+
+    return asyncio.run(create())
+
+
+def test_a_run_with_other_prefect_settings_starts_cold_and_completes(worker: Child, image: str) -> None:
+    idle = _idle_interpreter(worker)
+    flow_run_id = _deployment_run(image, 13, {"env": {"PREFECT_LOGGING_LEVEL": "DEBUG"}})
+    flow_run = _final(flow_run_id)
+    assert flow_run.state.type == StateType.COMPLETED, flow_run.state
+    assert flow_run.infrastructure_pid == str(idle), "the cold start replaces the warm process, same pid"
+    assert f"flow run {flow_run_id} needs other Prefect settings" in _log(worker)
+
+
+def test_a_warm_interpreter_that_died_while_waiting_does_not_lose_the_run(worker: Child, image: str) -> None:
+    idle = _idle_interpreter(worker)
+    os.kill(idle, signal.SIGKILL)
+    _until_gone(idle)
+    done = reelflow.wait(reelflow.submit({**QUICK, "image": image, "seed": 14}, via="deployment"), timeout=180)
+    assert done.status == "completed", done.error
+    flow_run = _final(done.prefect_flow_run_id or "")
+    assert flow_run.infrastructure_pid not in (None, str(idle))
+    assert worker.alive
