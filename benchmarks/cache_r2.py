@@ -5,7 +5,8 @@ process that reports its peak RSS growth (VmHWM after resetting it, cross-checke
 Modes, interleaved per round (medians reported):
 
 * ``boto3``      ``client.upload_file`` of the file from disk (managed transfer, 8 MiB parts, 10 threads);
-* ``url``        ``R2Storage.put_url``: stream into ``staging/``, hash, HEAD, CopyObject, delete staging;
+* ``url``        ``R2Storage.put_url(run_key=...)``, what ``cache_r2`` does with a provider URL: HEAD the run's
+                 key ``runs/<run_id>/video.mp4``, then stream straight into a multipart upload to it, hashing;
 * ``url-known``  ``put_url(expected_sha256=...)``: HEAD, then stream straight to the content key;
 * ``file``       ``put_file``: hash the file, HEAD, multipart upload to the content key.
 
@@ -27,14 +28,15 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import reelflow.storage.r2 as r2  # noqa: E402
 from blocks.r2_storage import R2Bucket  # noqa: E402
+from reelflow.storage.keys import RunKey  # noqa: E402
 from tests.s3server import KEY_ID, SECRET, free_port, s3_client, spawn_moto, wait_for_port  # noqa: E402
 
 BUCKET = "bench"
@@ -77,24 +79,9 @@ class PeakRss:
         self.growth_mib = (peak - self.before) / 1024
 
 
-def timed_copy() -> list[float]:
-    """Record how long the server-side copy of the ``url`` route takes."""
-    spent: list[float] = []
-    copy = r2.server_copy
-
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        started = time.perf_counter()
-        copy(*args, **kwargs)
-        spent.append(time.perf_counter() - started)
-
-    r2.server_copy = wrapper
-    return spent
-
-
 def child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dict[str, Any]:
     storage = R2Bucket.for_s3_compatible(endpoint, BUCKET, KEY_ID, SECRET).storage()
     size = path.stat().st_size
-    copy_s = timed_copy()
     cpu_before = os.times()
     with PeakRss() as rss:
         started = time.perf_counter()
@@ -103,16 +90,20 @@ def child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dic
             storage.client.upload_file(str(path), BUCKET, key, ExtraArgs={"ContentType": "video/mp4"})
         elif mode == "file":
             key = storage.put_file(path, "video/mp4").key
+        elif mode == "url-known":
+            key = storage.put_url(source, content_type="video/mp4", filename="bench.mp4", expected_sha256=sha256).key
         else:
-            known = sha256 if mode == "url-known" else None
-            key = storage.put_url(source, content_type="video/mp4", filename="bench.mp4", expected_sha256=known).key
+            run_key = RunKey(uuid.uuid4().hex, "video")
+            stored = storage.put_url(source, content_type="video/mp4", filename="bench.mp4", run_key=run_key)
+            assert stored.sha256 == sha256, "the hash computed on the way is wrong"
+            key = stored.key
         elapsed = time.perf_counter() - started
     cpu_after = os.times()
     cpu_s = cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system
     assert storage.client.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == size
     storage.client.delete_object(Bucket=BUCKET, Key=key)
     return {"mode": mode, "seconds": elapsed, "mib_s": size / MiB / elapsed, "rss_growth_mib": rss.growth_mib,
-            "copy_s": sum(copy_s), "cpu_s": cpu_s}
+            "cpu_s": cpu_s}
 
 
 def run_child(mode: str, endpoint: str, source: str, path: Path, sha256: str) -> dict[str, Any]:
@@ -176,11 +167,6 @@ def report(results: dict[str, list[dict[str, Any]]], size_mib: int) -> None:
         cpu = statistics.median(r["cpu_s"] for r in runs)
         print(f"  {mode:9s} {statistics.median(r['mib_s'] for r in runs):6.1f} MiB/s  ratio vs boto3 {ratio:.2f}"
               f"  peak RSS growth {rss:5.1f} MiB  CPU {cpu:5.2f} s  (MiB/s per round: {speeds})")
-    url = results["url"]
-    copy_s = statistics.median(r["copy_s"] for r in url)
-    streaming = statistics.median(size_mib / (r["seconds"] - r["copy_s"]) / b["mib_s"]
-                                  for r, b in zip(url, base, strict=True))
-    print(f"  url: server-side CopyObject {copy_s:.2f} s (median); without it the ratio is {streaming:.2f}")
 
 
 if __name__ == "__main__":

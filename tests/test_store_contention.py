@@ -1,4 +1,4 @@
-"""The SQLite store under many processes at once: every write is atomic, none fails with "database is locked"."""
+"""The SQLite store: many processes at once (atomic writes, never "database is locked"), and retried writes."""
 
 from __future__ import annotations
 
@@ -65,3 +65,17 @@ def test_processes_racing_to_finish_the_same_runs_finish_each_once(tmp_path: Pat
         ended_as.setdefault(run_id, set()).add(message.split(":")[0])
     assert ended_as == {run_id: {status} for run_id, status, _ in runs}, "a finished run was finished again"
     assert progress == RUNS * PROCESSES
+
+
+def test_a_retried_step_recording_the_same_output_again_keeps_one_row() -> None:
+    from reelflow.domain import MediaRef, ProviderOutput, StoredObject
+    from reelflow.store import repo
+
+    repo.create_run(run_id="r-output-twice", idempotency_key="k-output-twice", spec={}, model_id="local-kenburns",
+                    backend="local")
+    stored = StoredObject(key="runs/r-output-twice/video.mp4", sha256="a" * 64, bytes=10, content_type="video/mp4")
+    produced = ProviderOutput(media=MediaRef(url="https://provider.example/out.mp4", content_type="video/mp4"))
+    first = repo.add_output("r-output-twice", None, stored, produced)
+    assert repo.add_output("r-output-twice", None, stored, produced) == first
+    repo.add_output("r-output-twice", None, stored, produced.model_copy(update={"role": "poster"}))
+    assert [o.role for o in repo.get_run("r-output-twice").outputs] == ["video", "poster"]

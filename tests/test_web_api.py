@@ -21,6 +21,8 @@ from blocks.gpu_endpoint import MASK, GpuEndpoint
 from reelflow.media import probe_video
 from reelflow.runs import prepare_run
 from reelflow.settings import reload_settings
+from reelflow.storage import get_storage
+from reelflow.storage.keys import RunKey
 from reelflow.store import repo
 from reelflow.web.images import resolve_image
 from tests.emulators.comfyui_emulator import ComfyEmulator
@@ -281,8 +283,19 @@ def test_image_url_with_too_many_pixels_is_refused(client: httpx.Client, tmp_pat
 
 
 def test_media_refuses_anything_but_stored_keys(client: httpx.Client) -> None:
-    for key in ("../reelflow.db", "videos/00/" + "0" * 64 + ".mp4", "images/xx/abc.png", "%2e%2e/%2e%2e/etc/passwd"):
+    for key in ("../reelflow.db", "videos/00/" + "0" * 64 + ".mp4", "images/xx/abc.png", "%2e%2e/%2e%2e/etc/passwd",
+                "runs/../reelflow.db", "runs/r1/../../reelflow.db", "runs/r1/video.mp4"):
         error_of(client.get(f"/api/media/{key}"), 404)
+
+
+def test_media_serves_an_output_stored_under_its_run_key(client: httpx.Client, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(range(256)) * 8)
+    stored = get_storage("local").put_stream([clip.read_bytes()], "video/mp4", run_key=RunKey("r-media-test", "video"))
+    assert stored.key == "runs/r-media-test/video.mp4"
+    served = client.get(f"/api/media/{stored.key}")
+    assert served.status_code == 200 and served.content == clip.read_bytes()
+    assert served.headers["content-type"] == "video/mp4"
 
 
 # --- SSRF ------------------------------------------------------------------------------------------

@@ -10,19 +10,23 @@ from reelflow.domain import MediaRef, StoredObject
 from reelflow.errors import ReelflowError
 from reelflow.settings import get_settings
 from reelflow.storage.config import r2_block_name
+from reelflow.storage.keys import RunKey
 from reelflow.storage.local import LocalStorage
 
 
 class Storage(Protocol):
+    """Local folder or bucket, same keys (``reelflow.storage.keys``): a URL or stream given its run's ``RunKey``
+    lands at the run's key, everything else (files, bytes) at its content key."""
+
     name: str
 
     def exists(self, key: str) -> bool: ...
     def readable(self, key: str, content_type: str) -> MediaRef: ...
     def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject: ...
     def put_file(self, path: Path, content_type: str) -> StoredObject: ...
-    def put_media(self, media: MediaRef) -> StoredObject: ...
-    def put_stream(self, chunks: Iterable[bytes], content_type: str,
-                   filename: str | None = None) -> StoredObject: ...
+    def put_media(self, media: MediaRef, run_key: RunKey | None = None) -> StoredObject: ...
+    def put_stream(self, chunks: Iterable[bytes], content_type: str, filename: str | None = None, *,
+                   run_key: RunKey | None = None) -> StoredObject: ...
 
 
 def get_storage(target: str = "auto") -> Storage:

@@ -1,11 +1,25 @@
-"""The object key scheme shared by local storage and R2: content-addressed, so one output lands once."""
+"""The object key scheme shared by local storage and R2, so that one output lands once.
+
+* Content known before the write (a local file, bytes, an input, a poster, or a stream whose sha256 is given):
+  the content key ``videos/ab/<sha256>.mp4`` (``object_key``). The same bytes share one object.
+* A provider output streamed from its URL, whose hash is known only after the last byte: the run's key
+  ``runs/<run_id>/<role>[-<index>].mp4`` (``run_object_key``), so it can be written straight to its final
+  key. A run id stays the same across task retries and ``reelflow resume`` (so the output lands once) and is
+  new for a ``--force`` re-render (so a new render never meets an older one's object).
+"""
 
 from __future__ import annotations
 
 import mimetypes
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
 
 EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "image/png": ".png", "image/jpeg": ".jpg",
               "image/webp": ".webp", "image/gif": ".gif"}
+# Either kind of key, as ``object_key`` or ``run_object_key`` make them; group 1 is the extension.
+STORED_KEY = re.compile(r"^(?:(?:videos|images|files)/[0-9a-f]{2}/[0-9a-f]{64}|runs/[0-9A-Za-z_%-]{1,160}/"
+                        r"[0-9A-Za-z_%-]{1,64})(\.[a-z0-9]{1,8})$")
 
 
 def extension_for(content_type: str, filename: str | None = None) -> str:
@@ -21,3 +35,28 @@ def object_key(sha256: str, content_type: str, filename: str | None = None) -> s
     kind = content_type.split("/", 1)[0]
     folder = {"video": "videos", "image": "images"}.get(kind, "files")
     return f"{folder}/{sha256[:2]}/{sha256}{extension_for(content_type, filename)}"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Which output of which run: ``index`` numbers several outputs of one role in one run (0 for the first)."""
+
+    run_id: str
+    role: str
+    index: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}-{self.index}" if self.index else self.role
+
+
+def run_object_key(run_key: RunKey, content_type: str, filename: str | None = None) -> str:
+    """``runs/<run_id>/video.mp4`` (``video-1.mp4`` for a second video of the run)."""
+    return f"runs/{_segment(run_key.run_id)}/{_segment(run_key.label)}{extension_for(content_type, filename)}"
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded (dots too), so no id can reach outside its folder or look like another."""
+    if not value:
+        raise ValueError("an empty run id or role cannot name a stored object")
+    return quote(value, safe="-_").replace(".", "%2E")

@@ -1,21 +1,28 @@
-"""Content-addressed storage in an S3-compatible bucket (Cloudflare R2, MinIO, AWS); same keys as local.
+"""Objects in an S3-compatible bucket (Cloudflare R2, MinIO, AWS), under the same keys as the local folder.
 
-Key scheme: ``object_key(sha256, content_type)`` (``videos/ab/<sha256>.mp4``) under an optional prefix, so
-one output lands once. S3 needs the key before the first byte is sent, while a stream's hash is known only
-after the last one, so a write takes one of three routes:
+S3 needs an object's key before its first byte is sent, so the key scheme (``reelflow.storage.keys``, under an
+optional prefix) picks a key that is known then, and every write is a HEAD first, then one upload, straight to
+that final key:
 
-* hash known first (local file, bytes, or ``expected_sha256`` given): HEAD the content key and upload only
-  if absent; the hash is checked before ``CompleteMultipartUpload``, so a wrong stream never lands;
-* stream that fits in the part buffers (``concurrency * part_size``, 64 MiB by default, the memory the
-  upload uses anyway): read and hashed first, then HEAD + ``PutObject`` or a parallel multipart upload;
-* longer stream: multipart upload to ``staging/<uuid>`` while hashing, then HEAD the content key; if absent,
-  a server-side copy (CopyObject; UploadPartCopy above 5 GiB) writes it with the final headers. The staging
-  object is deleted either way.
+* content known first (local file, bytes, or ``expected_sha256`` given): the content key
+  ``videos/ab/<sha256>.mp4``; uploaded only if absent, and the hash is checked before the upload completes, so
+  a wrong stream never lands;
+* a provider output streamed from its URL, with its ``RunKey``: the run's key ``runs/<run_id>/video.mp4``,
+  hashed on the way. An object already there (a retried task whose upload had completed) is neither fetched
+  nor uploaded again; its sha256, which the object's metadata cannot carry (it is set before the hash is
+  known), is then read back from the bucket: a rare path that costs one GET of the object;
+* neither (``put_url`` or ``put_stream`` of unknown hash without a run key): the stream is read into the part
+  buffers; if it ends there its hash is known and it goes to its content key. A longer URL is read twice (to
+  hash it, then HEAD and upload as above); a longer plain stream is refused with ``HashNeededError``.
 
-Nothing is held whole in memory or spooled to disk. Objects get ``Cache-Control: public, max-age=31536000,
-immutable``, an inline ``Content-Disposition`` (filename of the first write) and ``x-amz-meta-sha256``.
-A crash between staging and copy can leave a ``staging/`` object: give the bucket a lifecycle rule that
-deletes ``staging/`` and aborts incomplete multipart uploads after a day.
+A single part goes up in one ``PutObject``, anything longer in a parallel multipart upload with bounded
+buffers (``(concurrency + 1) * part_size``, 72 MiB by default): nothing is held whole in memory or written to
+disk, and there is no staging object or server-side copy. Any failure (source, S3, hash check) aborts the
+multipart upload, so no half object appears under a key; a size check (HEAD) follows every upload. Objects
+get ``Cache-Control: public, max-age=31536000, immutable``, an inline ``Content-Disposition`` (the filename
+of the first write) and ``x-amz-meta-sha256`` (content keys) or ``x-amz-meta-run-id`` (run keys). A process
+killed mid-upload cannot abort: give the bucket a lifecycle rule that aborts incomplete multipart uploads
+after a day.
 """
 
 from __future__ import annotations
@@ -23,32 +30,33 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reelflow.domain import MediaRef, StoredObject
-from reelflow.storage.keys import object_key
-from reelflow.storage.s3_stream import (
-    MiB,
-    Parts,
-    StorageError,
-    Tally,
-    TransferSettings,
-    call,
-    multipart_upload,
-    server_copy,
-)
+from reelflow.storage.keys import RunKey, object_key, run_object_key
+from reelflow.storage.s3_stream import MiB, Parts, StorageError, Tally, TransferSettings, call, multipart_upload
 from reelflow.storage.source import SourceError, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 READ_URL_EXPIRY_S = 24 * 3600
 FILE_CHUNK = MiB
+T = TypeVar("T")
+
+
+class HashNeededError(StorageError):
+    """A stream longer than the part buffers came with neither its sha256 nor a run key: its content key is
+    known only now that it has been read to the end, too late to upload it without a copy."""
+
+    def __init__(self, sha256: str, buffered: int) -> None:
+        super().__init__(f"a stream longer than {buffered // MiB} MiB needs its sha256 (it is {sha256}) or a "
+                         "run key before it is uploaded")
+        self.sha256 = sha256
 
 
 def content_disposition(filename: str) -> str:
@@ -68,7 +76,7 @@ def sha256_of(path: Path) -> str:
 
 
 class R2Storage:
-    """Content-addressed objects in one bucket; hands out the public (CDN) URL or a presigned one."""
+    """Objects in one bucket under content or run keys; hands out the public (CDN) URL or a presigned one."""
 
     name = "r2"
 
@@ -109,107 +117,150 @@ class R2Storage:
         view = memoryview(data)
         chunks = (view[i:i + FILE_CHUNK] for i in range(0, len(view), FILE_CHUNK))
         sha256 = hashlib.sha256(data).hexdigest()
-        return self._put(chunks, content_type, filename, sha256, Tally(sha256))
+        return self._put_content(chunks, content_type, filename, sha256, Tally(sha256))
 
     def put_file(self, path: Path, content_type: str, filename: str | None = None) -> StoredObject:
         sha256 = sha256_of(path)
-        return self._put(file_chunks(path), content_type, filename or path.name, sha256, Tally(sha256))
+        return self._put_content(file_chunks(path), content_type, filename or path.name, sha256, Tally(sha256))
 
     def put_url(self, url: str, headers: dict[str, str] | None = None, content_type: str = "video/mp4",
-                filename: str | None = None, expected_sha256: str | None = None) -> StoredObject:
-        """Stream ``url`` into the bucket; transient source failures (drops, 5xx, 429) are tried again."""
-        if expected_sha256 and (found := self._existing(expected_sha256, content_type, filename)):
+                filename: str | None = None, expected_sha256: str | None = None, *,
+                run_key: RunKey | None = None) -> StoredObject:
+        """Stream ``url`` into the bucket: to the run's key given ``run_key``, else to its content key. An
+        object already there is not fetched or uploaded again; transient source failures (drops, 5xx, 429)
+        are tried again."""
+        if run_key is not None:
+            key = run_object_key(run_key, content_type, filename)
+            if found := self._existing_run(key, content_type):
+                return found
+            return self._from_source(url, headers,
+                                     lambda chunks: self._write_run(chunks, key, run_key, content_type, filename))
+        if expected_sha256 is None:
+            try:
+                return self._from_source(url, headers,
+                                         lambda chunks: self._put_unknown(chunks, content_type, filename))
+            except HashNeededError as needed:  # longer than the buffers: now hashed, read it again to upload
+                expected_sha256 = needed.sha256
+        sha256 = expected_sha256
+        if found := self._existing(sha256, content_type, filename):
             return found
+        return self._from_source(url, headers, lambda chunks: self._write_content(
+            chunks, content_type, filename, sha256, Tally()))
+
+    def put_media(self, media: MediaRef, run_key: RunKey | None = None) -> StoredObject:
+        """Copy a provider's output in: a local file to its content key, a URL (with its headers) to the
+        run's key when ``run_key`` is given."""
+        if media.path:
+            return self.put_file(Path(media.path), media.content_type, media.filename)
+        if media.url:
+            return self.put_url(media.url, media.headers, media.content_type, media.filename, run_key=run_key)
+        raise StorageError(f"nothing to store: {media.describe()}")
+
+    def put_stream(self, chunks: Iterable[bytes], content_type: str, filename: str | None = None,
+                   expected_sha256: str | None = None, *, run_key: RunKey | None = None) -> StoredObject:
+        """Copy a byte stream in, hashing on the way; an object already stored is not uploaded again."""
+        if run_key is not None:
+            key = run_object_key(run_key, content_type, filename)
+            if found := self._existing_run(key, content_type):
+                return found
+            return self._write_run(chunks, key, run_key, content_type, filename)
+        if expected_sha256 is None:
+            return self._put_unknown(chunks, content_type, filename)
+        return self._put_content(chunks, content_type, filename, expected_sha256, Tally())
+
+    def _from_source(self, url: str, headers: dict[str, str] | None, write: Callable[[Iterator[bytes]], T]) -> T:
         attempt = 1
         while True:
             try:
                 with url_chunks(url, headers) as chunks:
-                    return self.put_stream(chunks, content_type, filename, expected_sha256=expected_sha256)
+                    return write(chunks)
             except SourceError as exc:
                 if not exc.transient or attempt >= self.transfer.source_attempts:
                     raise
             time.sleep(self.transfer.source_retry_wait_s * 2 ** (attempt - 1))
             attempt += 1
 
-    def put_media(self, media: MediaRef) -> StoredObject:
-        """Copy a provider's output (local file or URL with headers) into the bucket."""
-        if media.path:
-            return self.put_file(Path(media.path), media.content_type, media.filename)
-        if media.url:
-            return self.put_url(media.url, media.headers, media.content_type, media.filename)
-        raise StorageError(f"nothing to store: {media.describe()}")
-
-    def put_stream(self, chunks: Iterable[bytes], content_type: str, filename: str | None = None,
-                   expected_sha256: str | None = None) -> StoredObject:
-        """Copy a byte stream in, hashing on the way; an object already stored is not uploaded again."""
-        return self._put(chunks, content_type, filename, expected_sha256, Tally())
-
-    def _put(self, chunks: Iterable[bytes], content_type: str, filename: str | None,
-             expected_sha256: str | None, tally: Tally) -> StoredObject:
-        if expected_sha256 and (found := self._existing(expected_sha256, content_type, filename)):
+    def _put_content(self, chunks: Iterable[bytes], content_type: str, filename: str | None, sha256: str,
+                     tally: Tally) -> StoredObject:
+        if found := self._existing(sha256, content_type, filename):
             return found
-        buffers = self.transfer.concurrency + 1
-        parts = Parts(tally.watch(chunks), self.transfer.part_size, buffers)
-        pieces = iter(parts)
-        head = list(islice(pieces, buffers))
-        if len(head) < buffers:
-            return self._put_buffered(head, parts, tally, content_type, filename, expected_sha256)
-        stream = chain(head, pieces)
-        del head
-        if expected_sha256:
-            return self._put_direct(stream, parts, tally, content_type, filename, expected_sha256)
-        return self._put_staged(stream, parts, tally, content_type, filename)
+        return self._write_content(chunks, content_type, filename, sha256, tally)
 
-    def _put_buffered(self, head: list[bytearray], parts: Parts, tally: Tally, content_type: str,
-                      filename: str | None, expected: str | None) -> StoredObject:
-        """The whole stream sits in the part buffers, so its hash is known before anything is sent."""
-        _check(tally, expected)
+    def _write_content(self, chunks: Iterable[bytes], content_type: str, filename: str | None, sha256: str,
+                       tally: Tally) -> StoredObject:
+        key = object_key(sha256, content_type, filename)
+        headers = self._headers(key, content_type, filename, {"sha256": sha256})
+        return self._write(key, chunks, tally, content_type, headers, lambda: _check(tally, sha256))
+
+    def _write_run(self, chunks: Iterable[bytes], key: str, run_key: RunKey, content_type: str,
+                   filename: str | None) -> StoredObject:
+        headers = self._headers(key, content_type, filename, {"run-id": run_key.run_id})
+        return self._write(key, chunks, Tally(), content_type, headers)
+
+    def _put_unknown(self, chunks: Iterable[bytes], content_type: str, filename: str | None) -> StoredObject:
+        """Read the stream into the part buffers: if it ends there, its hash and so its content key are known."""
+        tally = Tally()
+        watched = tally.watch(chunks)
+        buffers = self.transfer.concurrency + 1
+        parts = Parts(watched, self.transfer.part_size, buffers)
+        head = list(islice(parts, buffers))
+        if len(head) == buffers:
+            del head
+            for _ in watched:  # hash the rest, keeping nothing
+                pass
+            raise HashNeededError(tally.sha256, buffers * self.transfer.part_size)
         key = object_key(tally.sha256, content_type, filename)
         name = self.object_name(key)
         if self._size(name) == tally.size:
             return self._stored(key, tally.sha256, tally.size, content_type)
-        headers = self._headers(key, tally.sha256, content_type, filename)
-        if len(head) > 1:
-            multipart_upload(self.client, self.bucket, name, head, headers, self.transfer.concurrency,
-                             parts.release)
-        else:
+        self._send(name, iter(head), self._headers(key, content_type, filename, {"sha256": tally.sha256}),
+                   parts.release)
+        return self._verified(key, tally, content_type)
+
+    def _write(self, key: str, chunks: Iterable[bytes], tally: Tally, content_type: str, headers: dict[str, Any],
+               check: Callable[[], None] = lambda: None) -> StoredObject:
+        parts = Parts(tally.watch(chunks), self.transfer.part_size, self.transfer.concurrency + 1)
+        self._send(self.object_name(key), iter(parts), headers, parts.release, check)
+        return self._verified(key, tally, content_type)
+
+    def _send(self, name: str, pieces: Iterator[bytearray], headers: dict[str, Any],
+              release: Callable[[bytearray], None], check: Callable[[], None] = lambda: None) -> None:
+        """One ``PutObject`` for a single part, else a parallel multipart upload; ``check`` runs before the
+        object becomes visible, and any failure aborts the upload."""
+        head = list(islice(pieces, 2))
+        if len(head) < 2:
+            check()
             call(f"PutObject {name}", self.client.put_object, Bucket=self.bucket, Key=name,
                  Body=head[0] if head else b"", **headers)
-        return self._verified(key, tally, content_type)
-
-    def _put_direct(self, pieces: Iterable[bytearray], parts: Parts, tally: Tally, content_type: str,
-                    filename: str | None, expected: str) -> StoredObject:
-        key = object_key(expected, content_type, filename)
-        multipart_upload(self.client, self.bucket, self.object_name(key), pieces,
-                         self._headers(key, expected, content_type, filename), self.transfer.concurrency,
-                         parts.release, lambda: _check(tally, expected))
-        return self._verified(key, tally, content_type)
-
-    def _put_staged(self, pieces: Iterable[bytearray], parts: Parts, tally: Tally, content_type: str,
-                    filename: str | None) -> StoredObject:
-        staging = self.object_name(f"staging/{uuid.uuid4().hex}")
-        multipart_upload(self.client, self.bucket, staging, pieces, {"ContentType": content_type},
-                         self.transfer.concurrency, parts.release)
-        key = object_key(tally.sha256, content_type, filename)
-        name = self.object_name(key)
-        try:
-            if self._size(name) == tally.size:
-                return self._stored(key, tally.sha256, tally.size, content_type)
-            headers = self._headers(key, tally.sha256, content_type, filename)
-            server_copy(self.client, self.bucket, staging, name, tally.size, headers, self.transfer)
-        finally:
-            self._delete_quietly(staging)
-        return self._verified(key, tally, content_type)
+            return
+        multipart_upload(self.client, self.bucket, name, chain(head, pieces), headers, self.transfer.concurrency,
+                         release, check)
 
     def _existing(self, sha256: str, content_type: str, filename: str | None) -> StoredObject | None:
         key = object_key(sha256, content_type, filename)
         size = self._size(self.object_name(key))
         return None if size is None else self._stored(key, sha256, size, content_type)
 
-    def _headers(self, key: str, sha256: str, content_type: str, filename: str | None) -> dict[str, Any]:
+    def _existing_run(self, key: str, content_type: str) -> StoredObject | None:
+        """The object a previous attempt of this run wrote, hashed by reading it back (see the module notes)."""
+        name = self.object_name(key)
+        if (size := self._size(name)) is None:
+            return None
+        tally = Tally()
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
+            with contextlib.closing(body):
+                for _ in tally.watch(body.iter_chunks(FILE_CHUNK)):
+                    pass
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"GetObject {name} failed: {exc}") from exc
+        if tally.size != size:
+            raise StorageError(f"{name} gave {tally.size} bytes, its HEAD said {size}")
+        return self._stored(key, tally.sha256, size, content_type)
+
+    def _headers(self, key: str, content_type: str, filename: str | None, metadata: dict[str, str]) -> dict[str, Any]:
         return {"ContentType": content_type, "CacheControl": CACHE_CONTROL,
-                "ContentDisposition": content_disposition(filename or key.rsplit("/", 1)[1]),
-                "Metadata": {"sha256": sha256}}
+                "ContentDisposition": content_disposition(filename or key.rsplit("/", 1)[1]), "Metadata": metadata}
 
     def _size(self, name: str) -> int | None:
         try:
@@ -231,12 +282,7 @@ class R2Storage:
         return StoredObject(key=key, sha256=sha256, bytes=size, content_type=content_type, path=None,
                             url=self.url_for(key))
 
-    def _delete_quietly(self, name: str) -> None:
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self.client.delete_object(Bucket=self.bucket, Key=name)
-
 
 def _check(tally: Tally, expected: str | None) -> None:
     if expected and tally.sha256 != expected:
         raise StorageError(f"content hash {tally.sha256} does not match the expected {expected}")
-

@@ -1,4 +1,4 @@
-"""Low-level S3 transfers: a stream cut into equal parts uploaded in parallel, and server-side copies.
+"""Low-level S3 transfers: a stream cut into equal parts uploaded in parallel as one multipart upload.
 
 Memory is bounded by ``(concurrency + 1) * part_size``: at most ``concurrency`` parts in flight and one
 being filled, in reused buffers. Every part but the last has exactly ``part_size`` bytes (R2 requires
@@ -21,7 +21,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reelflow.errors import ReelflowError
 
 MiB = 1024 * 1024
-GiB = 1024 * MiB
 
 
 class StorageError(ReelflowError):
@@ -32,8 +31,6 @@ class StorageError(ReelflowError):
 class TransferSettings:
     part_size: int = 8 * MiB
     concurrency: int = 8
-    multipart_copy_threshold: int = 5 * GiB
-    copy_part_size: int = 512 * MiB
     source_attempts: int = 3
     source_retry_wait_s: float = 1.0
 
@@ -170,28 +167,3 @@ def _abort(client: Any, bucket: str, key: str, upload_id: str) -> None:
     with contextlib.suppress(ClientError, BotoCoreError):
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
-
-def server_copy(client: Any, bucket: str, source: str, target: str, size: int, extra: dict[str, Any],
-                settings: TransferSettings) -> None:
-    """Copy inside the bucket with new headers: CopyObject, or UploadPartCopy ranges above the 5 GiB limit."""
-    copy_source = {"Bucket": bucket, "Key": source}
-    if size <= settings.multipart_copy_threshold:
-        call(f"CopyObject {source} -> {target}", client.copy_object, Bucket=bucket, Key=target,
-             CopySource=copy_source, MetadataDirective="REPLACE", **extra)
-        return
-    created = call(f"CreateMultipartUpload {target}", client.create_multipart_upload, Bucket=bucket,
-                   Key=target, **extra)
-    upload_id = created["UploadId"]
-    try:
-        etags = []
-        for number, start in enumerate(range(0, size, settings.copy_part_size), start=1):
-            end = min(start + settings.copy_part_size, size) - 1
-            answer = call(f"UploadPartCopy {number} {source} -> {target}", client.upload_part_copy,
-                          Bucket=bucket, Key=target, UploadId=upload_id, PartNumber=number,
-                          CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}")
-            etags.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
-        call(f"CompleteMultipartUpload {target}", client.complete_multipart_upload, Bucket=bucket, Key=target,
-             UploadId=upload_id, MultipartUpload={"Parts": etags})
-    except BaseException:
-        _abort(client, bucket, target, upload_id)
-        raise

@@ -153,7 +153,12 @@ def close_step(step_id: int, status: str, *, cost_usd: float | None = None, erro
 
 
 def add_output(run_id: str, step_id: int | None, stored: StoredObject, produced: ProviderOutput) -> OutputView:
+    """Record a stored output; recording the same object in the same role again (a retried step) is a no-op."""
     with session_scope() as s:
+        row = s.scalars(select(Output).where(Output.run_id == run_id, Output.role == produced.role,
+                                             Output.key == stored.key).limit(1)).first()
+        if row is not None:
+            return OutputView.model_validate(row, from_attributes=True)
         row = Output(run_id=run_id, step_id=step_id, role=produced.role, key=stored.key, path=stored.path,
                      url=stored.url, sha256=stored.sha256, bytes=stored.bytes, content_type=stored.content_type,
                      width=produced.width, height=produced.height, fps=produced.fps, frames=produced.frames,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
 from reelflow.settings import get_settings
-from reelflow.storage.keys import EXTENSIONS
+from reelflow.storage.keys import EXTENSIONS, STORED_KEY
 from reelflow.web.errors import ApiError
 
 router = APIRouter(prefix="/api/media", tags=["media"])
-KEY = re.compile(r"^(videos|images|files)/[0-9a-f]{2}/[0-9a-f]{64}(\.[a-z0-9]{1,8})$")
 TYPES = {ext: content_type for content_type, ext in EXTENSIONS.items()}
 
 
@@ -20,10 +17,10 @@ TYPES = {ext: content_type for content_type, ext in EXTENSIONS.items()}
             responses={200: {"content": {"video/mp4": {}, "image/jpeg": {}, "image/png": {}}},
                        404: {"description": "No such stored object"}})
 def media(key: str = Path(max_length=200)) -> FileResponse:
-    """A stored object by its content-addressed key (as in a run's outputs)."""
-    match = KEY.match(key)
+    """A stored object by its key (content key or run key, as in a run's outputs)."""
+    match = STORED_KEY.match(key)
     path = get_settings().storage_path / key
     if match is None or not path.is_file():
         raise ApiError(404, f"no stored object '{key[:200]}'", "key")
-    return FileResponse(path, media_type=TYPES.get(match.group(2), "application/octet-stream"),
+    return FileResponse(path, media_type=TYPES.get(match.group(1), "application/octet-stream"),
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})
