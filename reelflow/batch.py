@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from reelflow.errors import SpecError
+from reelflow.listeners import Listeners
 from reelflow.spec import PipelineSpec
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
@@ -149,26 +148,6 @@ def _label(index: int, spec: dict[str, Any]) -> str:
     return f"{index + 1}: {subject}" + (f" · {prompt[:40]}" if prompt else "")
 
 
-Listener = Callable[[str, ItemResult, int, int], None]
-_listeners: list[Listener] = []
-_lock = threading.Lock()
-
-
-def subscribe(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(batch_id, result, finished, total)`` whenever an item of a batch in this process ends."""
-    with _lock:
-        _listeners.append(listener)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return unsubscribe
-
-
-def notify(batch_id: str, result: ItemResult, finished: int, total: int) -> None:
-    with _lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        listener(batch_id, result, finished, total)
+_listeners: Listeners[[str, ItemResult, int, int]] = Listeners()
+subscribe = _listeners.subscribe  # listener(batch_id, result, finished, total) whenever an item here ends
+notify = _listeners.notify

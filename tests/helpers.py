@@ -51,12 +51,18 @@ def files_under(root: Path) -> set[Path]:
 
 
 @contextmanager
-def file_server(root: Path) -> Iterator[str]:
-    """Serve ``root`` over HTTP on 127.0.0.1 (404 for anything missing); yields the base URL."""
+def file_server(root: Path, seen: list[str] | None = None) -> Iterator[str]:
+    """Serve ``root`` over HTTP on 127.0.0.1 (404 for anything missing); yields the base URL. Every path
+    asked for is appended to ``seen`` when given."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self) -> None:
+            if seen is not None:
+                seen.append(self.path)
+            super().do_GET()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

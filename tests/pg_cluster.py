@@ -10,12 +10,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from reelflow.prefect_runtime import free_port
 
 DATABASE = "prefect"
 
@@ -25,12 +26,6 @@ def pg_bin() -> Path:
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
     return Path(found[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_owner(command: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
@@ -51,7 +46,7 @@ def pg_cluster() -> Iterator[str]:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
+    port = free_port(0, "a throwaway PostgreSQL cluster")
     started = False
     try:
         _as_owner([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], user)

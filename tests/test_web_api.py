@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ from reelflow.web.images import resolve_image
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.emulators.swarmui_emulator import SwarmEmulator
 from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
-from tests.helpers import make_image
+from tests.helpers import file_server, make_image
 from tests.web_helpers import Served, error_of, serve_api, sse_messages
 
 LOCAL = {"model": "local-kenburns", "prompt": "drift", "duration": 1.0, "fps": 8, "resolution": "160x96"}
@@ -120,26 +118,8 @@ def follow_run(client: httpx.Client, run_id: str, within_s: float = 300.0) -> li
 def counting_server(root: Path) -> Iterator[tuple[str, list[str]]]:
     """Serve ``root`` on 127.0.0.1 and record every path asked for."""
     seen: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            super().do_GET()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with file_server(root, seen) as base:
+        yield base, seen
 
 
 # --- health and models ---------------------------------------------------------------------------

@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from starlette.routing import Route
 
 from tests.emulators.fal_media import MediaStore
 from tests.emulators.fal_queue import EmulatorConfig, QueueState
+from tests.emulators.standalone import parse_config, serve_until_signalled
 
 __all__ = ["EmulatorConfig", "FalEmulator", "fast_fal_retries", "free_port", "point_fal_uploads_at",
            "prepare_fal_env"]
@@ -210,28 +208,15 @@ class FalEmulator:
         self.stop()
 
 
-def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--cert-dir", type=Path, default=None)
-    for knob in fields(EmulatorConfig):
-        kind = _flag if isinstance(knob.default, bool) else type(knob.default)
-        parser.add_argument(f"--{knob.name.replace('_', '-')}", type=kind, default=knob.default)
-    args = parser.parse_args(argv)
-    config = EmulatorConfig(**{k.name: getattr(args, k.name) for k in fields(EmulatorConfig)})
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with FalEmulator(port=args.port or None, cert_dir=args.cert_dir, config=config) as emu:
-        ready = {"host": emu.base_host, "base_url": emu.base_url, "ca_path": str(emu.ca_path),
-                 "env": emu.env(), "config": asdict(emu.config)}
-        print("FAL_EMULATOR_READY " + json.dumps(ready), flush=True)
-        stop.wait()
-    sys.exit(0)
+    def cert_dir(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--cert-dir", type=Path, default=None)
+
+    args, config = parse_config(argv, __doc__.splitlines()[0], EmulatorConfig, extra=cert_dir)
+    serve_until_signalled(
+        FalEmulator(port=args.port or None, cert_dir=args.cert_dir, config=config), "FAL_EMULATOR_READY",
+        lambda emu: {"host": emu.base_host, "base_url": emu.base_url, "ca_path": str(emu.ca_path),
+                     "env": emu.env(), "config": asdict(emu.config)})
 
 
 if __name__ == "__main__":

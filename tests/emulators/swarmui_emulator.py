@@ -8,17 +8,14 @@ In a test: ``with SwarmEmulator() as emu`` (``emu.url``, ``emu.config``, ``emu.s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import io
 import json
 import re
-import signal
-import sys
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cache
 from typing import Any
@@ -31,6 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tests.emulators.standalone import parse_config, serve_until_signalled
 from tests.emulators.vastai_emulator import ServerThread
 
 VIDEO = {"width": 64, "height": 48, "fps": 16, "frames": 17}
@@ -323,28 +321,10 @@ class SwarmEmulator:
         self.stop()
 
 
-def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    simple = [k for k in fields(SwarmConfig) if k.name != "models"]
-    for knob in simple:
-        kind = _flag if isinstance(knob.default, bool) else type(knob.default)
-        kind = str if knob.default is None else kind
-        parser.add_argument(f"--{knob.name.replace('_', '-')}", type=kind, default=knob.default)
-    args = parser.parse_args(argv)
-    config = SwarmConfig(**{k.name: getattr(args, k.name) for k in simple})
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with SwarmEmulator(port=args.port, config=config) as emu:
-        ready = {"url": emu.url, "port": emu.port, "config": asdict(config)}
-        print("SWARM_EMULATOR_READY " + json.dumps(ready), flush=True)
-        stop.wait()
-    sys.exit(0)
+    args, config = parse_config(argv, (__doc__ or "").splitlines()[0], SwarmConfig, skip=("models",))
+    serve_until_signalled(SwarmEmulator(port=args.port, config=config), "SWARM_EMULATOR_READY",
+                          lambda emu: {"url": emu.url, "port": emu.port, "config": asdict(config)})
 
 
 if __name__ == "__main__":

@@ -9,14 +9,10 @@ Knobs are also settable over HTTP: ``POST /_admin/config``, ``POST /_admin/reset
 
 from __future__ import annotations
 
-import argparse
-import json
-import signal
 import socket
-import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import uvicorn
@@ -25,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from tests.emulators.standalone import parse_config, serve_until_signalled
 
 API_KEY = "vast-emulator-key"
 PORTAL_TOKEN = "portal-emulator-token"
@@ -293,28 +291,12 @@ class VastEmulator:
         self.stop()
 
 
-def _flag(text: str) -> bool:
-    return text.lower() in ("1", "true", "yes", "on")
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    for knob in fields(VastConfig):
-        if knob.name != "tunnels":
-            kind = _flag if isinstance(knob.default, bool) else type(knob.default)
-            parser.add_argument(f"--{knob.name.replace('_', '-')}", type=kind, default=knob.default)
-    args = parser.parse_args(argv)
-    config = VastConfig(**{k.name: getattr(args, k.name) for k in fields(VastConfig) if k.name != "tunnels"})
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with VastEmulator(port=args.port, config=config) as emu:
-        ready = {"url": emu.url, "portal_url": emu.portal_url, "port": emu.port, "api_key": config.api_key,
-                 "portal_token": config.portal_token, "instance_id": DEFAULT_INSTANCE_ID}
-        print("VAST_EMULATOR_READY " + json.dumps(ready), flush=True)
-        stop.wait()
-    sys.exit(0)
+    args, config = parse_config(argv, (__doc__ or "").splitlines()[0], VastConfig, skip=("tunnels",))
+    serve_until_signalled(
+        VastEmulator(port=args.port, config=config), "VAST_EMULATOR_READY",
+        lambda emu: {"url": emu.url, "portal_url": emu.portal_url, "port": emu.port, "api_key": config.api_key,
+                     "portal_token": config.portal_token, "instance_id": DEFAULT_INSTANCE_ID})
 
 
 if __name__ == "__main__":
