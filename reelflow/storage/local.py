@@ -10,9 +10,7 @@ from pathlib import Path
 
 from reelflow.domain import MediaRef, StoredObject
 from reelflow.storage.keys import RunKey, object_key, run_object_key
-from reelflow.storage.source import url_chunks
-
-CHUNK = 1024 * 1024
+from reelflow.storage.source import file_chunks, sha256_of, url_chunks
 
 
 class LocalStorage:
@@ -37,12 +35,7 @@ class LocalStorage:
         return self.put_stream([data], content_type, filename)
 
     def put_file(self, path: Path, content_type: str) -> StoredObject:
-        def chunks() -> Iterable[bytes]:
-            with path.open("rb") as handle:
-                while block := handle.read(CHUNK):
-                    yield block
-
-        return self.put_stream(chunks(), content_type, path.name)
+        return self.put_stream(file_chunks(path), content_type, path.name)
 
     def put_media(self, media: MediaRef, run_key: RunKey | None = None) -> StoredObject:
         """Copy a provider's output in, streaming: a local file to its content key, a URL (with its auth
@@ -94,9 +87,7 @@ class LocalStorage:
         target = self.path_for(key)
         if not target.is_file():
             return None
-        with target.open("rb") as handle:
-            sha = hashlib.file_digest(handle, "sha256").hexdigest()
-        return self._stored(key, sha, target.stat().st_size, content_type)
+        return self._stored(key, sha256_of(target), target.stat().st_size, content_type)
 
     def _stored(self, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
         target = self.path_for(key)

@@ -41,11 +41,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reelflow.domain import MediaRef, StoredObject
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.s3_stream import MiB, Parts, StorageError, Tally, TransferSettings, call, multipart_upload
-from reelflow.storage.source import SourceError, url_chunks
+from reelflow.storage.source import FILE_CHUNK, SourceError, file_chunks, sha256_of, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 READ_URL_EXPIRY_S = 24 * 3600
-FILE_CHUNK = MiB
 T = TypeVar("T")
 
 
@@ -62,17 +61,6 @@ class HashNeededError(StorageError):
 def content_disposition(filename: str) -> str:
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def file_chunks(path: Path) -> Iterable[bytes]:
-    with path.open("rb") as handle:
-        while block := handle.read(FILE_CHUNK):
-            yield block
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class R2Storage:

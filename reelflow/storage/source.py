@@ -1,17 +1,31 @@
-"""Reading an output from its URL (provider CDN, ComfyUI /view with auth headers) as a stream of chunks."""
+"""Reading an output as a stream of chunks: from its URL (provider CDN, ComfyUI /view with auth headers) or a file."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from reelflow.storage.s3_stream import StorageError, describe
+from reelflow.storage.s3_stream import MiB, StorageError, describe
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+FILE_CHUNK = MiB
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(FILE_CHUNK):
+            yield block
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class SourceError(StorageError):
