@@ -27,16 +27,15 @@ def _store_with_poster(storage: Storage, output: ProviderOutput,
 
 @task(name="cache_r2", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
       task_run_name="cache_r2-{output.role}-{run_id}")
-async def cache_r2(run_id: str, output: ProviderOutput, storage: str = "auto", index: int = 0) -> OutputView:
+async def cache_r2(run_id: str, output: ProviderOutput, storage: str = "auto") -> OutputView:
     """Stream ``output`` into storage and add it to the run's outputs; a video also gets a JPEG poster of its
     first frame. Provider URLs expire, so this runs as soon as one exists.
 
-    A URL output lands at the run's key ``runs/<run_id>/<role>[-<index>]<ext>`` (``index`` tells several
-    outputs of one role apart), so a retry finds it there instead of copying it again; a local file at its
-    content key (``reelflow.storage.keys``)."""
+    A URL output lands at the run's key ``runs/<run_id>/<role><ext>``, so a retry finds it there instead of
+    copying it again; a local file at its content key (``reelflow.storage.keys``)."""
     target = await asyncio.to_thread(get_storage, storage)
-    run_key = RunKey(run_id, output.role, index)
-    async with tracked_step(run_id, f"cache_r2:{run_key.label}", target.name) as step:
+    run_key = RunKey(run_id, output.role)
+    async with tracked_step(run_id, f"cache_r2:{output.role}", target.name) as step:
         stored, poster = await asyncio.to_thread(_store_with_poster, target, output, run_key)
         step.detail = {"key": stored.key, "bytes": stored.bytes, "url": stored.url}
         view = repo.add_output(run_id, step.step_id, stored, output)

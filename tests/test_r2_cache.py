@@ -87,14 +87,13 @@ def payload(size: int = 2 * PART + 1234) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def new_run(role: str = "video", index: int = 0) -> RunKey:
-    return RunKey(uuid.uuid4().hex, role, index)
+def new_run(role: str = "video") -> RunKey:
+    return RunKey(uuid.uuid4().hex, role)
 
 
-def test_run_keys_are_per_run_role_and_index() -> None:
+def test_run_keys_are_per_run_and_role() -> None:
     run = new_run()
     assert run_object_key(run, "video/mp4") == f"runs/{run.run_id}/video.mp4"
-    assert run_object_key(RunKey(run.run_id, "video", 2), "video/mp4") == f"runs/{run.run_id}/video-2.mp4"
     assert run_object_key(RunKey(run.run_id, "image"), "image/jpeg") == f"runs/{run.run_id}/image.jpg"
     assert run_object_key(RunKey("../..", "video"), "video/mp4") == "runs/%2E%2E%2F%2E%2E/video.mp4"
     assert run_object_key(RunKey("a/b", "video"), "video/mp4") != run_object_key(RunKey("a%2Fb", "video"),
@@ -157,10 +156,10 @@ def test_another_run_with_the_same_bytes_lands_at_its_own_key(storage: R2Storage
     assert s3.proxy.counts()["UploadPart"] == 3 and source.blobs["/forced.mp4"].requests == 2
     assert s3.head(one.key)["Metadata"] == {"run-id": first.run_id}
     assert s3.head(two.key)["Metadata"] == {"run-id": forced.run_id}
-    second = RunKey(forced.run_id, "video", 1)
-    small = storage.put_url(source.add("/second.mp4", b"second video of the run"), run_key=second)
-    assert small.key == f"runs/{forced.run_id}/video-1.mp4" and s3.proxy.counts()["PutObject"] == 1
-    assert s3.direct.get_object(Bucket=BUCKET, Key=small.key)["Body"].read() == b"second video of the run"
+    third = new_run()
+    small = storage.put_url(source.add("/short.mp4", b"a short video"), run_key=third)
+    assert small.key == f"runs/{third.run_id}/video.mp4" and s3.proxy.counts()["PutObject"] == 1
+    assert s3.direct.get_object(Bucket=BUCKET, Key=small.key)["Body"].read() == b"a short video"
 
 
 def test_local_storage_uses_the_same_keys(storage: R2Storage, source: SourceServer, tmp_path: Path) -> None:

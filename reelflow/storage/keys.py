@@ -3,7 +3,7 @@
 * Content known before the write (a local file, bytes, an input, a poster, or a stream whose sha256 is given):
   the content key ``videos/ab/<sha256>.mp4`` (``object_key``). The same bytes share one object.
 * A provider output streamed from its URL, whose hash is known only after the last byte: the run's key
-  ``runs/<run_id>/<role>[-<index>].mp4`` (``run_object_key``), so it can be written straight to its final
+  ``runs/<run_id>/<role>.mp4`` (``run_object_key``), so it can be written straight to its final
   key. A run id stays the same across task retries and ``reelflow resume`` (so the output lands once) and is
   new for a ``--force`` re-render (so a new render never meets an older one's object).
 """
@@ -39,20 +39,15 @@ def object_key(sha256: str, content_type: str, filename: str | None = None) -> s
 
 @dataclass(frozen=True)
 class RunKey:
-    """Which output of which run: ``index`` numbers several outputs of one role in one run (0 for the first)."""
+    """Which output of which run."""
 
     run_id: str
     role: str
-    index: int = 0
-
-    @property
-    def label(self) -> str:
-        return f"{self.role}-{self.index}" if self.index else self.role
 
 
 def run_object_key(run_key: RunKey, content_type: str, filename: str | None = None) -> str:
-    """``runs/<run_id>/video.mp4`` (``video-1.mp4`` for a second video of the run)."""
-    return f"runs/{_segment(run_key.run_id)}/{_segment(run_key.label)}{extension_for(content_type, filename)}"
+    """``runs/<run_id>/video.mp4``."""
+    return f"runs/{_segment(run_key.run_id)}/{_segment(run_key.role)}{extension_for(content_type, filename)}"
 
 
 def _segment(value: str) -> str:
