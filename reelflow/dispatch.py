@@ -20,14 +20,11 @@ from prefect.client.schemas.objects import StateType, WorkPoolStatus
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelled, Cancelling
-from sqlalchemy import update
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reelflow.errors import ReelflowError
 from reelflow.store import repo
-from reelflow.store.db import session_scope
 from reelflow.store.links import link_flow_run
-from reelflow.store.models import Run
 from reelflow.store.views import RunView
 
 Via = Literal["auto", "deployment", "local"]
@@ -88,18 +85,8 @@ async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = 
         message = f"could not create the flow run: {exc}"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from exc
-    if attempt and run.prefect_flow_run_id:
-        _relink(run.run_id, run.prefect_flow_run_id, str(flow_run.id))
-    else:
-        link_flow_run(run.run_id, str(flow_run.id))
+    link_flow_run(run.run_id, str(flow_run.id), replacing=run.prefect_flow_run_id if attempt else None)
     return str(flow_run.id)
-
-
-def _relink(run_id: str, crashed_id: str, flow_run_id: str) -> None:
-    """Point the run at its new flow run, unless that flow run has already recorded itself."""
-    with session_scope() as s:
-        s.execute(update(Run).where(Run.id == run_id, Run.prefect_flow_run_id == crashed_id)
-                  .values(prefect_flow_run_id=flow_run_id))
 
 
 async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 1) -> bool:

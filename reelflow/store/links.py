@@ -8,8 +8,9 @@ from reelflow.store.db import session_scope
 from reelflow.store.models import Run
 
 
-def link_flow_run(run_id: str, flow_run_id: str) -> None:
-    """Record ``flow_run_id`` on the run unless the flow has already recorded itself (it starts fast)."""
+def link_flow_run(run_id: str, flow_run_id: str, *, replacing: str | None = None) -> None:
+    """Record ``flow_run_id`` on the run unless the flow has already recorded itself (it starts fast); with
+    ``replacing``, in place of that earlier flow run (which crashed)."""
+    current = Run.prefect_flow_run_id.is_(None) if replacing is None else Run.prefect_flow_run_id == replacing
     with session_scope() as s:
-        s.execute(update(Run).where(Run.id == run_id, Run.prefect_flow_run_id.is_(None))
-                  .values(prefect_flow_run_id=flow_run_id))
+        s.execute(update(Run).where(Run.id == run_id, current).values(prefect_flow_run_id=flow_run_id))
