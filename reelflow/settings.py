@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     swarmui_poll_interval_s: float = Field(default=15.0, gt=0, description="SwarmUI recovery poll period.")
     storage_block: str | None = Field(default=None, description="Name of the R2 storage block, if any.")
     api_token: SecretStr | None = Field(default=None, description="Bearer token the REST API requires on writes.")
+    warm_worker: bool = Field(default=True, description="Workers keep one flow-run process started ahead of time.")
 
     @property
     def db_url(self) -> str:

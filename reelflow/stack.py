@@ -21,10 +21,10 @@ import httpx
 
 from reelflow.errors import ReelflowError
 from reelflow.prefect_runtime import prefect_command
+from reelflow.settings import get_settings
 
 WORK_POOL = "reelflow-local"
 WORKER_QUERY_SECONDS = 1
-WARM_WORKER_ENV = "REELFLOW_WARM_WORKER"
 PANEL_MODULES = ("reelflow.web", "reelflow.cli.serve")
 START_TIMEOUT_S = 90.0
 
@@ -92,10 +92,10 @@ def worker_command(api_url: str, name: str, *, pool: str = WORK_POOL, limit: int
     root = project_dir()
     full_env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_QUERY_SECONDS),
                 "REELFLOW_PROJECT_DIR": str(root), **(env or {})}
-    if full_env.get(WARM_WORKER_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
-        command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
-    else:
+    if get_settings().warm_worker:
         command = [sys.executable, "-m", "reelflow.warm_worker", "--pool", pool, "--name", name]
+    else:
+        command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
     if limit:
         command += ["--limit", str(limit)]
     return command, full_env, root
