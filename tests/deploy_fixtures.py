@@ -17,13 +17,15 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 
 from reelflow import stack
 from reelflow.stack import Child
 from tests.helpers import run_cli
 
 SETUP_TIMEOUT_S = 300
+QUICK = {"model": "local-kenburns", "frames": 6, "fps": 6, "resolution": "128x96"}  # a run of about a second
+SLOW = {"model": "local-kenburns", "duration": 30.0, "fps": 30, "resolution": "1920x1080"}  # long enough to cancel
 
 
 def setup_stack(api_url: str, env: dict[str, str] | None = None) -> str:
@@ -67,6 +69,23 @@ def workers(api_url: str, log_dir: Path, count: int, *, limit: int = 3,
     finally:
         for child in started:
             stack.stop_worker(api_url, child)
+
+
+@contextmanager
+def one_worker(log_dir: Path) -> Iterator[Child]:
+    """``reelflow setup`` against the session's server and one worker for the reelflow pool."""
+    api_url = os.environ["PREFECT_API_URL"]
+    setup_stack(api_url)
+    with workers(api_url, log_dir, 1) as started:
+        yield started[0]
+
+
+def read_flow_run(flow_run_id: str) -> FlowRun:
+    async def read() -> FlowRun:
+        async with PrefectClient(os.environ["PREFECT_API_URL"]) as client:
+            return await client.read_flow_run(UUID(flow_run_id))
+
+    return asyncio.run(read())
 
 
 async def worker_of(api_url: str, flow_run_ids: list[str]) -> dict[str, str | None]:

@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -19,11 +18,8 @@ from reelflow import dispatch
 from reelflow.errors import SpecError
 from reelflow.stack import WORK_POOL, Child
 from reelflow.store import repo
-from tests.deploy_fixtures import setup_stack, worker_of, workers
+from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, worker_of
 from tests.helpers import make_image
-
-QUICK = {"model": "local-kenburns", "frames": 6, "fps": 6, "resolution": "128x96"}
-SLOW = {"model": "local-kenburns", "duration": 30.0, "fps": 30, "resolution": "1920x1080"}
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +29,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
-    api_url = os.environ["PREFECT_API_URL"]
-    setup_stack(api_url)
-    with workers(api_url, tmp_path_factory.mktemp("api-workers"), 1) as started:
-        yield started[0]
-
-
-def _prefect(flow_run_id: str):
-    async def read():
-        async with get_client() as client:
-            return await client.read_flow_run(UUID(flow_run_id))
-
-    return asyncio.run(read())
+    with one_worker(tmp_path_factory.mktemp("api-workers")) as started:
+        yield started
 
 
 def _until_status(run_id: str, status: str, timeout: float = 120.0) -> None:
@@ -65,7 +51,7 @@ def test_submit_runs_through_the_deployment_on_a_worker(worker: Child, image: st
     done = reelflow.wait(run_id, timeout=180)
     assert done.status == "completed", done.error
     assert done.video is not None and Path(done.video.path or "").is_file()
-    flow_run = _prefect(done.prefect_flow_run_id or "")
+    flow_run = read_flow_run(done.prefect_flow_run_id or "")
     assert flow_run.state.type == StateType.COMPLETED and flow_run.deployment_id is not None
     assert asyncio.run(worker_of(os.environ["PREFECT_API_URL"], [str(flow_run.id)])) == {
         str(flow_run.id): worker.worker_name}
@@ -90,7 +76,7 @@ def test_wait_times_out_then_cancel_stops_the_worker_run(worker: Child, image: s
     cancelled = reelflow.cancel(run_id, timeout=60)
     assert cancelled.status == "cancelled" and cancelled.video is None
     assert [s.status for s in cancelled.steps if s.name == "i2v_local"] == ["cancelled"]
-    assert _prefect(cancelled.prefect_flow_run_id or "").state.type == StateType.CANCELLED
+    assert read_flow_run(cancelled.prefect_flow_run_id or "").state.type == StateType.CANCELLED
     assert reelflow.cancel(run_id).status == "cancelled", "cancelling a finished run changes nothing"
 
 
@@ -103,22 +89,22 @@ def test_cancel_before_a_worker_takes_the_run(worker: Child, image: str) -> None
     try:
         run_id = reelflow.submit({**QUICK, "image": image, "seed": 3}, via="deployment")
         flow_run_id = reelflow.get(run_id).prefect_flow_run_id or ""
-        assert _prefect(flow_run_id).state.type == StateType.SCHEDULED
+        assert read_flow_run(flow_run_id).state.type == StateType.SCHEDULED
         cancelled = reelflow.cancel(run_id, timeout=30)
     finally:
         asyncio.run(pause(False))
     assert cancelled.status == "cancelled" and not cancelled.steps
-    assert _prefect(flow_run_id).state.type == StateType.CANCELLED
+    assert read_flow_run(flow_run_id).state.type == StateType.CANCELLED
 
 
 def test_submit_in_process_runs_and_cancels_in_a_background_thread(image: str) -> None:
     run_id = reelflow.submit({**QUICK, "image": image, "seed": 4}, via="local")
     done = reelflow.wait(run_id, timeout=120)
     assert done.status == "completed" and done.video is not None
-    assert _prefect(done.prefect_flow_run_id or "").deployment_id is None
+    assert read_flow_run(done.prefect_flow_run_id or "").deployment_id is None
 
     slow_id = reelflow.submit({**SLOW, "image": image, "seed": 5}, via="local")
     _until_status(slow_id, "running")
     cancelled = reelflow.cancel(slow_id, timeout=60)
     assert cancelled.status == "cancelled" and cancelled.video is None
-    assert _prefect(cancelled.prefect_flow_run_id or "").state.type == StateType.CANCELLED
+    assert read_flow_run(cancelled.prefect_flow_run_id or "").state.type == StateType.CANCELLED

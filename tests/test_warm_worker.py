@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -19,11 +18,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 
 import reelflow
 from reelflow.stack import Child
-from tests.deploy_fixtures import setup_stack, workers
+from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run
 from tests.helpers import make_image
 
-QUICK = {"model": "local-kenburns", "frames": 6, "fps": 6, "resolution": "128x96"}
-SLOW = {"model": "local-kenburns", "duration": 30.0, "fps": 30, "resolution": "1920x1080"}
 COLD_MARK = "starting it cold"
 
 
@@ -34,11 +31,9 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
-    api_url = os.environ["PREFECT_API_URL"]
-    setup_stack(api_url)
-    with workers(api_url, tmp_path_factory.mktemp("warm-workers"), 1) as started:
-        assert "reelflow.warm_worker" in started[0].process.args
-        yield started[0]
+    with one_worker(tmp_path_factory.mktemp("warm-workers")) as started:
+        assert "reelflow.warm_worker" in started.process.args
+        yield started
 
 
 def _state(pid: int) -> str | None:
@@ -71,17 +66,9 @@ def _idle_interpreter(worker: Child, timeout: float = 60.0) -> int:
     return children[0]
 
 
-def _flow_run(flow_run_id: str) -> FlowRun:
-    async def read() -> FlowRun:
-        async with get_client() as client:
-            return await client.read_flow_run(UUID(flow_run_id))
-
-    return asyncio.run(read())
-
-
 def _final(flow_run_id: str, timeout: float = 180.0) -> FlowRun:
     deadline = time.monotonic() + timeout
-    while not (flow_run := _flow_run(flow_run_id)).state or not flow_run.state.is_final():
+    while not (flow_run := read_flow_run(flow_run_id)).state or not flow_run.state.is_final():
         assert time.monotonic() < deadline, f"flow run {flow_run_id} still {flow_run.state}"
         time.sleep(0.1)
     return flow_run
@@ -118,7 +105,7 @@ def test_cancelling_a_warm_run_ends_cancelled_and_kills_its_process(worker: Chil
         assert time.monotonic() < deadline, reelflow.get(run_id)
         time.sleep(0.05)
     flow_run_id = reelflow.get(run_id).prefect_flow_run_id or ""
-    assert _flow_run(flow_run_id).infrastructure_pid == str(idle)
+    assert read_flow_run(flow_run_id).infrastructure_pid == str(idle)
 
     cancelled = reelflow.cancel(run_id, timeout=60)
     assert cancelled.status == "cancelled" and cancelled.video is None
