@@ -31,9 +31,9 @@ os.environ.update(REELFLOW_HOME=str(HOME), REELFLOW_PREFECT_PORT="0")
 for name in [n for n in os.environ if n.startswith("PREFECT_")]:
     del os.environ[name]
 
-from reelflow import prefect_runtime  # noqa: E402
+from reelflow.orchestration import prefect_server  # noqa: E402
 
-prefect_runtime.ensure_api()
+prefect_server.ensure_api()
 
 import reelflow  # noqa: E402
 from blocks.gpu_endpoint import GpuEndpoint  # noqa: E402
@@ -100,4 +100,4 @@ if __name__ == "__main__":
 
         APILogWorker.drain_all(timeout=10)
         EventsWorker.drain_all(timeout=10)
-        prefect_runtime.stop_server()
+        prefect_server.stop_server()

@@ -71,8 +71,8 @@ class _Watch:
 
 async def _hold_limit(limit: int, held: asyncio.Event, release: asyncio.Event) -> None:
     """Hold every slot of ``fal`` until ``release``, so that all runs are queued before the first job starts."""
-    from reelflow.limits import FAL_LIMIT
-    from reelflow.slots import hold_slot
+    from reelflow.orchestration.limits import FAL_LIMIT
+    from reelflow.orchestration.slots import hold_slot
 
     count = 0
 
@@ -94,8 +94,8 @@ async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, preq
     creations with 503, and Prefect's client then waits 2, 4, 8... s). ``prequeue``: hold that many slots
     (the whole limit) until every run waits for one, then let them go.
     """
-    from reelflow import events
     from reelflow.api import arun
+    from reelflow.runs import events
 
     gate = asyncio.Semaphore(in_flight or len(specs))
     one_at_a_time = asyncio.Lock()
@@ -183,13 +183,13 @@ def main() -> None:
     os.environ.update({**base, "REELFLOW_HOME": str(root / "home"), "REELFLOW_PREFECT_PORT": "0",
                        "REELFLOW_FAL_CONCURRENCY": str(args.limit), **prepare_fal_env(port, root / "certs")})
     emulator = _start_emulator(port, root / "certs", args.processing, dict(os.environ))
-    from reelflow import prefect_runtime
+    from reelflow.orchestration import prefect_server
 
     try:
         started = time.perf_counter()
-        prefect_runtime.ensure_api()
+        prefect_server.ensure_api()
         print(f"Prefect server ready in {time.perf_counter() - started:.1f} s ({os.environ['PREFECT_API_URL']})")
-        from reelflow.limits import provision_limits
+        from reelflow.orchestration.limits import provision_limits
 
         asyncio.run(provision_limits())
         specs = _specs(args.runs, 0)
@@ -203,7 +203,7 @@ def main() -> None:
     finally:
         emulator.terminate()
         emulator.wait(30)
-        prefect_runtime.stop_server()
+        prefect_server.stop_server()
 
     jobs = [(j["started_wall"], j["ended_wall"]) for j in stats["jobs"].values() if j["ended_wall"]]
     makespan = max(end for _, end in jobs) - min(start for start, _ in jobs)

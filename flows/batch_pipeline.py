@@ -23,12 +23,13 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from flows.video_pipeline import video_pipeline
-from reelflow import batch, dispatch
-from reelflow.batch import BatchItem, ItemResult
-from reelflow.dispatch import Via
+from reelflow.core import batch
+from reelflow.core.batch import BatchItem, ItemResult
 from reelflow.errors import ReelflowError
-from reelflow.prefect_runtime import ui_url
-from reelflow.runs import prepare_run
+from reelflow.orchestration.prefect_server import ui_url
+from reelflow.runs import dispatch
+from reelflow.runs.dispatch import Via
+from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView
 
@@ -142,7 +143,8 @@ async def _publish(summary: dict[str, Any]) -> None:
 async def batch_pipeline(source: str | list[str | dict[str, Any]], prompts: list[str] | None = None,
                          defaults: dict[str, Any] | None = None, batch_id: str | None = None, via: Via = "auto",
                          max_in_flight: int = 8, force: bool = False, allow_empty: bool = False) -> Any:
-    """Render every item of ``source`` (see ``reelflow.batch.build_items``) with ``defaults`` (model, duration, ...).
+    """Render every item of ``source`` (see ``reelflow.core.batch.build_items``)
+    with ``defaults`` (model, duration, ...).
 
     Ends Completed when every item completed, else Failed naming how many did not; the result (and the
     ``batch-...`` table artifact) lists each item with its status, cost, error and links.

@@ -8,13 +8,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from reelflow import events
-from reelflow.availability import availability
-from reelflow.catalog import ModelEntry, load_catalog
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.availability import availability
+from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.spec import PipelineSpec, check_spec, video_params
 from reelflow.errors import SpecError
 from reelflow.gpu.errors import GpuUnreachableError
-from reelflow.spec import PipelineSpec, check_spec, video_params
+from reelflow.runs import events
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from reelflow.gpu.janitor import (
     store_busy,
 )
 from reelflow.gpu.reach import vast_client
-from reelflow.limits import gpu_limit_name
+from reelflow.orchestration.limits import gpu_limit_name
 
 
 def _report(action: str, reason: str, **extra: Any) -> dict[str, Any]:

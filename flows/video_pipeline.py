@@ -12,10 +12,10 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.fallback import run_i2v
-from reelflow.catalog import load_catalog
-from reelflow.domain import MediaRef
-from reelflow.runs import prepare_run
-from reelflow.spec import image_params, parse_spec
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef
+from reelflow.core.spec import image_params, parse_spec
+from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
 from reelflow.store import repo
 from reelflow.store.views import OutputView, RunView
@@ -89,7 +89,7 @@ async def execute(run: RunView) -> RunView:
 
 @flow(name="video_pipeline", flow_run_name=_run_name, log_prints=True)
 async def video_pipeline(spec: dict[str, Any], run_id: str | None = None, force: bool = False) -> dict[str, Any]:
-    """Make one video from ``spec`` (see ``reelflow.spec.PipelineSpec``). An identical finished run is
+    """Make one video from ``spec`` (see ``reelflow.core.spec.PipelineSpec``). An identical finished run is
     returned from the store unless ``force`` is set. ``run_id`` names a run already recorded by a caller."""
     if run_id is None or repo.find_run(run_id) is None:
         prepared = prepare_run(spec, force=force, run_id=run_id)

@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "PipelineSpec":
-        from reelflow.spec import PipelineSpec
+        from reelflow.core.spec import PipelineSpec
 
         return PipelineSpec
     raise AttributeError(name)

@@ -10,14 +10,14 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from reelflow.prefect_runtime import ensure_api
-from reelflow.runs import prepare_run
-from reelflow.spec import PipelineSpec
+from reelflow.core.spec import PipelineSpec
+from reelflow.orchestration.prefect_server import ensure_api
+from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView
 
 if TYPE_CHECKING:
-    from reelflow.dispatch import Via
+    from reelflow.runs.dispatch import Via
 
 POLL_S = 0.25
 RECONCILE_EVERY_S = 2.0
@@ -56,7 +56,7 @@ async def asubmit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, v
     its pool is online, and otherwise runs the flow in a background thread of this process;
     ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises before anything is recorded.
     """
-    from reelflow import dispatch
+    from reelflow.runs import dispatch
 
     prepared = prepare_run(spec, force=force)
     if prepared.cached:
@@ -76,7 +76,7 @@ def submit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, via: Via
 
 async def await_run(run_id: str, timeout: float | None = None) -> RunView:  # noqa: ASYNC109
     """Wait until the run is completed, failed or cancelled; ``TimeoutError`` after ``timeout`` seconds."""
-    from reelflow import dispatch
+    from reelflow.runs import dispatch
 
     deadline = None if timeout is None else time.monotonic() + timeout
     next_reconcile = time.monotonic()
@@ -102,7 +102,7 @@ async def acancel(run_id: str, timeout: float = 60.0) -> RunView:  # noqa: ASYNC
 
     A finished run is returned unchanged. The run ends ``cancelled`` (or as it ended, if it finished first).
     """
-    from reelflow import dispatch
+    from reelflow.runs import dispatch
 
     found = repo.get_run(run_id)
     if found.status in repo.FINISHED:

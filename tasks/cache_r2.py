@@ -8,13 +8,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.domain import MediaRef, ProviderOutput, StoredObject
+from reelflow.core.domain import MediaRef, ProviderOutput, StoredObject
+from reelflow.jobs.step import tracked_step
 from reelflow.storage import Storage, get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.storage.poster import make_poster
 from reelflow.store import repo
 from reelflow.store.views import OutputView
-from tasks._steps import tracked_step
 
 
 def _store_with_poster(storage: Storage, output: ProviderOutput,

@@ -7,11 +7,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import ImageParams, ProviderOutput
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import ImageParams, ProviderOutput
 from reelflow.errors import ModelUnavailableError
+from reelflow.jobs.fal import FalJob, retry_transient, run_fal_job
 from reelflow.providers.fal import build_arguments, parse_image_output
-from tasks._fal_job import FalJob, retry_transient, run_fal_job
 
 
 @task(name="generate_image", cache_policy=NO_CACHE, task_run_name="generate_image-{run_id}", retries=2,

@@ -1,7 +1,7 @@
 """``i2v_comfyui``: image-to-video on the user's GPU through ComfyUI (Wan 2.2 + LightX2V, or a custom workflow).
 
 One job per task run, holding a slot of the GPU endpoint's concurrency limit from before submit until the
-video is downloaded. See ``reelflow.gpu.comfy_job`` for submit/resume/cancel rules.
+video is downloaded. See ``reelflow.jobs.comfyui`` for submit/resume/cancel rules.
 """
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.gpu.comfy_job import ComfyJob, ComfyJobInput
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.workflows import template_for
 from reelflow.gpu.cost import job_cost
 from reelflow.gpu.endpoint import block_name, load_endpoint
-from reelflow.gpu.slot import gpu_slot
-from reelflow.gpu.workflows import template_for
+from reelflow.jobs.comfyui import ComfyJob, ComfyJobInput
+from reelflow.jobs.gpu import finished_job, reach_for_step, video_output
+from reelflow.jobs.step import tracked_step
+from reelflow.orchestration.gpu_slot import gpu_slot
 from reelflow.providers.comfyui import ComfyClient
-from reelflow.run_lock import run_lock
+from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings
-from tasks._gpu import finished_job, reach_for_step, video_output
-from tasks._steps import tracked_step
 
 STEP = "i2v_comfyui"
 

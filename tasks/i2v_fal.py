@@ -9,11 +9,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import SpecError
+from reelflow.jobs.fal import FalJob, retry_transient, run_fal_job
 from reelflow.providers.fal import build_arguments, image_reference, parse_video_output
-from tasks._fal_job import FalJob, retry_transient, run_fal_job
 
 
 async def image_url(image: MediaRef) -> str:

@@ -9,12 +9,12 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.media import probe_video
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.media import probe_video
+from reelflow.jobs.step import tracked_step
 from reelflow.providers.local_motion import render_kenburns
 from reelflow.settings import get_settings
 from reelflow.storage.source import url_chunks
-from tasks._steps import tracked_step
 
 
 def _download(image: MediaRef, target: Path) -> Path:

@@ -16,18 +16,18 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import ProviderError
 from reelflow.gpu.cost import job_cost
 from reelflow.gpu.endpoint import block_name, load_endpoint
-from reelflow.gpu.inputs import read_media, scratch_dir
-from reelflow.gpu.slot import gpu_slot
+from reelflow.jobs.gpu import finished_job, reach_for_step, video_output
+from reelflow.jobs.gpu_inputs import read_media, scratch_dir
+from reelflow.jobs.step import StepHandle, tracked_step
+from reelflow.orchestration.gpu_slot import gpu_slot
 from reelflow.providers.swarmui import SwarmClient
-from reelflow.run_lock import run_lock
+from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings
-from tasks._gpu import finished_job, reach_for_step, video_output
-from tasks._steps import StepHandle, tracked_step
 
 STEP = "i2v_swarmui"
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 for _name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET"):
     os.environ.pop(_name, None)
 
-from reelflow import prefect_runtime  # noqa: E402
+from reelflow.orchestration import prefect_server  # noqa: E402
 from reelflow.settings import reload_settings  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("REELFLOW_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -35,14 +35,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """Start one real ``prefect server start`` (the way the CLI does) before any test imports Prefect."""
     if hasattr(config, "workerinput"):
         return
-    server = prefect_runtime.start_server(reload_settings(), port=0)
+    server = prefect_server.start_server(reload_settings(), port=0)
     os.environ["PREFECT_API_URL"] = server.api_url
     # Registered before Prefect registers its own exit hooks, so it runs after they flush logs.
     atexit.register(_stop_server)
 
 
 def _stop_server() -> None:
-    prefect_runtime.stop_server(reload_settings())
+    prefect_server.stop_server(reload_settings())
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 

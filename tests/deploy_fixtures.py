@@ -19,8 +19,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from reelflow import stack
-from reelflow.stack import Child
+from reelflow.orchestration import stack
+from reelflow.orchestration.stack import Child
 from tests.helpers import run_cli
 
 SETUP_TIMEOUT_S = 300

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reelflow.prefect_runtime import free_port
+from reelflow.orchestration.prefect_server import free_port
 
 DATABASE = "prefect"
 

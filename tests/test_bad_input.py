@@ -82,8 +82,8 @@ def test_decompression_bomb_is_refused_without_decoding() -> None:
     import struct
     import zlib
 
+    from reelflow.core.inputs import inspect_image
     from reelflow.errors import SpecError
-    from reelflow.inputs import inspect_image
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

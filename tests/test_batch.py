@@ -19,9 +19,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
-from reelflow import prefect_runtime
-from reelflow.batch import batch_id_for, build_items
+from reelflow.core.batch import batch_id_for, build_items
 from reelflow.errors import SpecError
+from reelflow.orchestration import prefect_server
 from reelflow.settings import Settings, get_settings
 from reelflow.storage.keys import object_key
 from reelflow.store import repo
@@ -130,18 +130,18 @@ def fal_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalEmulat
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def prefect_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session's SQLite server, or a Prefect server of its own on a throwaway PostgreSQL cluster."""
     if request.param == "sqlite":
         yield os.environ["PREFECT_API_URL"]
         return
     settings = Settings(home=tmp_path_factory.mktemp("pg-prefect"))
     with pg_cluster() as database_url:
-        server = prefect_runtime.start_server(settings, port=0, database_url=database_url)
+        server = prefect_server.start_server(settings, port=0, database_url=database_url)
         try:
             yield server.api_url
         finally:
-            prefect_runtime.stop_server(settings)
+            prefect_server.stop_server(settings)
 
 
 async def _fal_slots(api_url: str) -> tuple[int, int]:
@@ -150,28 +150,28 @@ async def _fal_slots(api_url: str) -> tuple[int, int]:
     return limit.limit, limit.active_slots
 
 
-def test_two_workers_share_a_batch_and_the_fal_limit(prefect_server: str, fal_emulator: FalEmulator,
+def test_two_workers_share_a_batch_and_the_fal_limit(api_url: str, fal_emulator: FalEmulator,
                                                      tmp_path: Path) -> None:
     fal_emulator.reset()
     fal_env = fal_emulator.env()
-    setup_stack(prefect_server, env=fal_env)
+    setup_stack(api_url, env=fal_env)
     _images(tmp_path / "twelve", 3)
-    seed = "11" if prefect_server == os.environ["PREFECT_API_URL"] else "12"
-    with workers(prefect_server, tmp_path / "logs", 2, limit=4, env=fal_env) as started:
+    seed = "11" if api_url == os.environ["PREFECT_API_URL"] else "12"
+    with workers(api_url, tmp_path / "logs", 2, limit=4, env=fal_env) as started:
         code, summary = _batch(str(tmp_path / "twelve"), "--model", "wan-2.5-i2v", "--seed", seed,
                                *[arg for p in ("a", "b", "c", "d") for arg in ("--prompt", f"shot {p}")],
                                "--via", "deployment", "--max-in-flight", "12",
-                               env={**fal_env, "PREFECT_API_URL": prefect_server})
+                               env={**fal_env, "PREFECT_API_URL": api_url})
     assert code == 0, summary
     assert summary["counts"] == {"completed": 12} and summary["cached"] == 0
     assert summary["cost_usd"] == pytest.approx(12 * 0.5)
     flow_runs = [repo.get_run(row["run_id"]).prefect_flow_run_id for row in summary["items"]]
-    ran_on = asyncio.run(worker_of(prefect_server, [f for f in flow_runs if f]))
+    ran_on = asyncio.run(worker_of(api_url, [f for f in flow_runs if f]))
     assert len(ran_on) == 12 and set(ran_on.values()) == {w.worker_name for w in started}
     stats = fal_emulator.stats()
     assert stats["submits"]["total"] == 12 and stats["completed"] == 12
     assert stats["max_in_progress"] == 2, "the fal limit of 2 held across both workers, and was used"
-    assert asyncio.run(_fal_slots(prefect_server)) == (2, 0), "no slot leaked"
+    assert asyncio.run(_fal_slots(api_url)) == (2, 0), "no slot leaked"
 
 
 async def _flow_run_end(api_url: str, flow_run_id: str) -> tuple[str, list]:

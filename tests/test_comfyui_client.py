@@ -15,7 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from reelflow.domain import VideoParams
+from reelflow.core.domain import VideoParams
 from reelflow.errors import ProviderError, SpecError, TransientProviderError
 from reelflow.providers.comfyui import (
     ComfyBusyError,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reelflow.catalog import load_catalog
 from reelflow.cli.main import app
+from reelflow.core.catalog import load_catalog
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.gpu_helpers import ROOT, save_gpu, step_row
 from tests.helpers import run_cli_json

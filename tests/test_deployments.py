@@ -26,10 +26,10 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from reelflow import dispatch
-from reelflow.prefect_runtime import prefect_command
-from reelflow.provision import project_dir
-from reelflow.stack import WORK_POOL, panel_available, worker_online
+from reelflow.orchestration.prefect_server import prefect_command
+from reelflow.orchestration.provision import project_dir
+from reelflow.orchestration.stack import WORK_POOL, panel_available, worker_online
+from reelflow.runs import dispatch
 from tests.deploy_fixtures import quiet_schedules, setup_stack, workers
 from tests.helpers import REELFLOW
 

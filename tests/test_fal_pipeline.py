@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
-from reelflow.runs import prepare_run
+from reelflow.runs.prepare import prepare_run
 from tests.emulators.fal_emulator import FalEmulator
 from tests.fal_fixtures import (
     FLUX,

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import ImageParams, VideoParams
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import ProviderError, SpecError
 from reelflow.providers import fal
 from tests.emulators.fal_emulator import EmulatorConfig, FalEmulator

@@ -10,10 +10,10 @@ import pytest
 
 from flows.gpu_janitor import gpu_janitor
 from reelflow.gpu.janitor import load_state, state_path
-from reelflow.gpu.slot import ensure_gpu_limit
-from reelflow.limits import gpu_limit_name
+from reelflow.orchestration.gpu_slot import ensure_gpu_limit
+from reelflow.orchestration.limits import gpu_limit_name
+from reelflow.orchestration.slots import hold_slot
 from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render, wan22_i2v_template
-from reelflow.slots import hold_slot
 from reelflow.store import repo
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.emulators.vastai_emulator import VastEmulator
@@ -52,7 +52,7 @@ async def _start_long_job(emu: ComfyEmulator, tmp_path: Path) -> tuple[ComfyClie
 
 
 def _params():
-    from reelflow.domain import VideoParams
+    from reelflow.core.domain import VideoParams
 
     return VideoParams(prompt="x", duration_s=1.0, frames=17, fps=16, width=256, height=256, seed=1)
 

@@ -13,9 +13,9 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 import reelflow
 from blocks.gpu_endpoint import GpuEndpoint
 from flows.fallback import adapt_spec
-from reelflow.catalog import load_catalog
-from reelflow.media import probe_video
-from reelflow.spec import check_spec, parse_spec
+from reelflow.core.catalog import load_catalog
+from reelflow.core.media import probe_video
+from reelflow.core.spec import check_spec, parse_spec
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.emulators.vastai_emulator import VastEmulator
 from tests.gpu_helpers import (

@@ -17,7 +17,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
-from reelflow.runs import prepare_run
+from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.gpu_helpers import ROOT, python, save_gpu, step_row, wait_for, wan_spec

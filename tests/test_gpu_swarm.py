@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import reelflow
-from reelflow.media import probe_video
+from reelflow.core.media import probe_video
 from tests.emulators.swarmui_emulator import SwarmEmulator, sample_mp4
 from tests.gpu_helpers import save_gpu, step_row
 

@@ -11,7 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
 
-from reelflow.media import probe_video
+from reelflow.core.media import probe_video
 from tests.helpers import make_image, run_cli_json, sha256_file
 
 

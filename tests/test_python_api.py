@@ -14,9 +14,9 @@ from prefect.client.schemas.actions import WorkPoolUpdate
 from prefect.client.schemas.objects import StateType
 
 import reelflow
-from reelflow import dispatch
 from reelflow.errors import SpecError
-from reelflow.stack import WORK_POOL, Child
+from reelflow.orchestration.stack import WORK_POOL, Child
+from reelflow.runs import dispatch
 from reelflow.store import repo
 from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, worker_of
 from tests.helpers import make_image

@@ -22,7 +22,7 @@ from PIL import Image
 from prefect_aws import AwsClientParameters
 
 from blocks.r2_storage import R2Bucket
-from reelflow.domain import MediaRef
+from reelflow.core.domain import MediaRef
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.local import LocalStorage
 from reelflow.storage.poster import make_poster

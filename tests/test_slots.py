@@ -1,4 +1,5 @@
-"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.slots``), on the session's Prefect server."""
+"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.orchestration.slots``), on the
+session's Prefect server."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from prefect.client.orchestration import get_client
 
-from reelflow import slots
-from reelflow.limits import create_limit_if_missing, ensure_limit, provision_limits
+from reelflow.orchestration import slots
+from reelflow.orchestration.limits import create_limit_if_missing, ensure_limit, provision_limits
 from reelflow.settings import reload_settings
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reelflow.catalog import load_catalog
+from reelflow.core.catalog import load_catalog
+from reelflow.core.spec import PipelineSpec, frame_size, parse_spec, video_params
 from reelflow.errors import SpecError
-from reelflow.spec import PipelineSpec, frame_size, parse_spec, video_params
 
 
 def test_catalog_offers_every_promised_model() -> None:

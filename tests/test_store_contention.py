@@ -68,7 +68,7 @@ def test_processes_racing_to_finish_the_same_runs_finish_each_once(tmp_path: Pat
 
 
 def test_a_retried_step_recording_the_same_output_again_keeps_one_row() -> None:
-    from reelflow.domain import MediaRef, ProviderOutput, StoredObject
+    from reelflow.core.domain import MediaRef, ProviderOutput, StoredObject
     from reelflow.store import repo
 
     repo.create_run(run_id="r-output-twice", idempotency_key="k-output-twice", spec={}, model_id="local-kenburns",

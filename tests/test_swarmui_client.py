@@ -14,7 +14,7 @@ import av
 import httpx
 import pytest
 
-from reelflow.domain import VideoParams
+from reelflow.core.domain import VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError
 from reelflow.providers.swarmui import SocketLost, SwarmClient, SwarmWanSettings, frames_for, image_data_url
 from tests.emulators.swarmui_emulator import VIDEO, SwarmEmulator

@@ -1,4 +1,5 @@
-"""The warm process worker (``reelflow.warm_worker``) against the session's Prefect server: a run is served by the
+"""The warm process worker (``reelflow.orchestration.warm_worker``) against the session's Prefect server: a run is
+served by the
 interpreter started before it, cancelling kills that process, other Prefect settings start the run cold, and a
 warm interpreter that died while waiting costs the run nothing."""
 
@@ -17,7 +18,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 
 import reelflow
-from reelflow.stack import Child
+from reelflow.orchestration.stack import Child
 from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run
 from tests.helpers import make_image
 
@@ -32,7 +33,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Child]:
     with one_worker(tmp_path_factory.mktemp("warm-workers")) as started:
-        assert "reelflow.warm_worker" in started.process.args
+        assert "reelflow.orchestration.warm_worker" in started.process.args
         yield started
 
 
@@ -50,7 +51,7 @@ def _warm_children(worker: Child) -> list[int]:
             stat = (entry / "stat").read_text()
             if int(stat.rsplit(")", 1)[1].split()[1]) != worker.process.pid or _state(int(entry.name)) == "Z":
                 continue
-            if b"reelflow.warm_engine" in (entry / "cmdline").read_bytes():
+            if b"reelflow.orchestration.warm_engine" in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from blocks.gpu_endpoint import MASK, GpuEndpoint
-from reelflow.media import probe_video
-from reelflow.runs import prepare_run
+from reelflow.core.media import probe_video
+from reelflow.runs.prepare import prepare_run
 from reelflow.settings import reload_settings
 from reelflow.storage import get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.store import repo
-from reelflow.web.images import resolve_image
+from reelflow.web.services.images import resolve_image
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.emulators.swarmui_emulator import SwarmEmulator
 from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator

@@ -11,9 +11,9 @@ from schemathesis import Case
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.runs.launcher import Launcher
 from reelflow.settings import reload_settings
 from reelflow.web import create_app
-from reelflow.web.launcher import Launcher
 from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 
 CASES_PER_OPERATION = 25

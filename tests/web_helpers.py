@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from reelflow.runs.launcher import Launcher, Via
 from reelflow.web import create_app
-from reelflow.web.launcher import Launcher, Via
 from tests.emulators.vastai_emulator import ServerThread
 
 

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow import prefect_runtime
-from reelflow.batch import ItemResult
 from reelflow.cli.output import print_json
+from reelflow.core.batch import ItemResult
 from reelflow.errors import ReelflowError, SpecError
+from reelflow.orchestration import prefect_server
 
 app = typer.Typer()
 err = Console(stderr=True)
@@ -41,7 +41,7 @@ def batch(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Render every image × prompt (or every row) as its own pipeline run; finished items are reused."""
-    from reelflow import batch as batches
+    from reelflow.core import batch as batches
 
     if via not in ("auto", "deployment", "local"):
         raise typer.BadParameter("choose auto, deployment or local", param_hint="--via")
@@ -57,15 +57,15 @@ def batch(
     batch_id = batch_id or batches.batch_id_for(items)
     params = {"source": resolved, "prompts": prompt, "defaults": defaults, "batch_id": batch_id, "via": via,
               "max_in_flight": max_in_flight, "force": force}
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     if submit:
         flow_run_id = asyncio.run(_submit(params))
         if as_json:
             print_json({"batch_id": batch_id, "items": len(items), "prefect_flow_run_id": flow_run_id,
-                        "prefect_url": prefect_runtime.ui_url(flow_run_id)})
+                        "prefect_url": prefect_server.ui_url(flow_run_id)})
         else:
             out.print(f"batch {batch_id}: {len(items)} items submitted as flow run {flow_run_id}")
-            if link := prefect_runtime.ui_url(flow_run_id):
+            if link := prefect_server.ui_url(flow_run_id):
                 out.print(f"  prefect: {link}")
         return
     summary = _run(params, len(items), as_json)
@@ -80,7 +80,7 @@ def batch(
 async def _submit(params: dict[str, Any]) -> str:
     from prefect.deployments import run_deployment
 
-    from reelflow.dispatch import BATCH_DEPLOYMENT
+    from reelflow.runs.dispatch import BATCH_DEPLOYMENT
 
     flow_run = await run_deployment(BATCH_DEPLOYMENT, parameters={**params, "via": "deployment"}, timeout=0)
     return str(flow_run.id)
@@ -88,7 +88,7 @@ async def _submit(params: dict[str, Any]) -> str:
 
 def _run(params: dict[str, Any], total: int, quiet: bool) -> dict[str, Any]:
     from flows.batch_pipeline import batch_pipeline
-    from reelflow import batch as batches
+    from reelflow.core import batch as batches
 
     with Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=err, disable=quiet, transient=True) as progress:

@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from reelflow import prefect_runtime
 from reelflow.cli.output import print_json
 from reelflow.cli.vast import vast_app
 from reelflow.cli.workflows import workflows_app
 from reelflow.errors import ReelflowError
+from reelflow.orchestration import prefect_server
 
 app = typer.Typer()
 gpu_app = typer.Typer(help="Your own GPU endpoint (ComfyUI / SwarmUI, local or on vast.ai).", no_args_is_help=True)
@@ -106,13 +106,13 @@ def gpu_set(
     options = {k: v for k, v in locals().items() if k in OPTION_FIELDS}
     values = _updates(options, tunnel_header)
     if values.get("fallback_model"):
-        from reelflow.catalog import load_catalog
+        from reelflow.core.catalog import load_catalog
 
         try:
             load_catalog().get(values["fallback_model"], kind="i2v")
         except ReelflowError as exc:
             _fail(str(exc))
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     try:
         block, gpu = asyncio.run(_set(name, values))
     except ValidationError as exc:
@@ -125,7 +125,7 @@ def gpu_show(name: BlockName = None, as_json: AsJson = False) -> None:
     """Show the GPU endpoint (secrets as ********)."""
     from reelflow.gpu.endpoint import block_name, find_endpoint
 
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     gpu = asyncio.run(find_endpoint(name))
     if gpu is None:
         _fail(f"no GPU endpoint saved as '{block_name(name)}'; create it with `reelflow gpu set`", 1)
@@ -153,7 +153,7 @@ async def _discover(name: str | None) -> tuple[str, Any, Any]:
 @gpu_app.command("discover")
 def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
     """Find the ComfyUI/SwarmUI URLs of the vast.ai instance (Instance Portal quick tunnels) and save them."""
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     block, _, urls = asyncio.run(_discover(name))
     if as_json:
         print_json({"block": block, **urls.model_dump()})
@@ -164,8 +164,8 @@ def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
 
 
 async def _check(name: str | None) -> list[str]:
+    from reelflow.core.workflows import WAN22_MODEL, Wan22FileSettings
     from reelflow.gpu.endpoint import load_endpoint
-    from reelflow.gpu.workflows import WAN22_MODEL, Wan22FileSettings
     from reelflow.providers.comfyui import ComfyClient, wan22_i2v_template
     from reelflow.providers.swarmui import SwarmClient
 
@@ -190,7 +190,7 @@ async def _check(name: str | None) -> list[str]:
 @gpu_app.command("check")
 def gpu_check(name: BlockName = None) -> None:
     """Health check and model preflight: lists every missing model file, folder by folder."""
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     try:
         lines = asyncio.run(_check(name))
     except ReelflowError as exc:
@@ -205,7 +205,7 @@ def gpu_janitor_once(
     as_json: AsJson = False,
 ) -> None:
     """Run the idle janitor once now (the gpu-janitor deployment runs it every 5 minutes)."""
-    prefect_runtime.ensure_api()
+    prefect_server.ensure_api()
     from flows.gpu_janitor import gpu_janitor
 
     result = asyncio.run(gpu_janitor(idle_minutes=idle_minutes))

@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow import prefect_runtime
 from reelflow.cli import batch, gpu, resume, serve, stack, storage
 from reelflow.cli.output import print_json, print_run, run_json, runs_table
 from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
+from reelflow.orchestration import prefect_server
 
 app = typer.Typer(help="reelflow: images and prompts to videos, orchestrated by Prefect.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -37,7 +37,7 @@ EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
 @app.callback()
 def _setup() -> None:
-    prefect_runtime.prepare_environment()
+    prefect_server.prepare_environment()
 
 
 def _reject(exc: ReelflowError, as_json: bool) -> None:
@@ -51,7 +51,7 @@ def _reject(exc: ReelflowError, as_json: bool) -> None:
 
 
 def _execute(spec: dict[str, Any], force: bool, as_json: bool) -> None:
-    from reelflow.runs import prepare_run
+    from reelflow.runs.prepare import prepare_run
 
     try:
         prepared = prepare_run(spec, force=force)
@@ -82,13 +82,13 @@ def _exit_after_flow(code: int) -> None:
 
 
 def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
-    from reelflow import events
+    from reelflow.runs import events
     from reelflow.store import repo
 
     try:
-        if not prefect_runtime.running_server() and "PREFECT_API_URL" not in os.environ:
+        if not prefect_server.running_server() and "PREFECT_API_URL" not in os.environ:
             err.print("starting the local Prefect server (first run only; `reelflow server stop` ends it)...")
-        prefect_runtime.ensure_api()
+        prefect_server.ensure_api()
     except ReelflowError as exc:
         repo.mark_run(run_id, "failed", error=str(exc))
         raise
@@ -187,8 +187,8 @@ def status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the model catalog and whether each model can run here."""
-    from reelflow.availability import availability
-    from reelflow.catalog import load_catalog
+    from reelflow.core.availability import availability
+    from reelflow.core.catalog import load_catalog
 
     entries = []
     for entry in load_catalog().models:
@@ -211,19 +211,19 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @server_app.command("start")
 def server_start() -> None:
     """Start the background Prefect server (or report the one running)."""
-    server = prefect_runtime.running_server() or prefect_runtime.start_server()
+    server = prefect_server.running_server() or prefect_server.start_server()
     out.print(f"Prefect server running: {server.url} (pid {server.pid})")
 
 
 @server_app.command("stop")
 def server_stop() -> None:
     """Stop the background Prefect server reelflow started."""
-    out.print("stopped" if prefect_runtime.stop_server() else "no reelflow Prefect server was running")
+    out.print("stopped" if prefect_server.stop_server() else "no reelflow Prefect server was running")
 
 
 @server_app.command("status")
 def server_status() -> None:
-    server = prefect_runtime.running_server()
+    server = prefect_server.running_server()
     out.print(f"running: {server.url} (pid {server.pid})" if server else "not running")
     if not server:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from reelflow.prefect_runtime import ui_url
+from reelflow.orchestration.prefect_server import ui_url
 from reelflow.store.views import RunView
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from reelflow.cli.output import print_json, print_run, run_json
 from reelflow.errors import ModelUnavailableError, RunNotFoundError, SpecError
-from reelflow.run_lock import RunBusyError
+from reelflow.runs.lock import RunBusyError
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
@@ -21,7 +21,7 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
 
     Provider jobs whose ids were stored are polled again, never submitted twice.
     """
-    from reelflow.runs_resume import RunNotResumableError, aresume
+    from reelflow.runs.resume import RunNotResumableError, aresume
 
     try:
         found = asyncio.run(aresume(run_id))

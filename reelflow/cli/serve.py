@@ -7,7 +7,7 @@ from typing import Annotated, cast
 import typer
 from rich.console import Console
 
-from reelflow import prefect_runtime
+from reelflow.orchestration import prefect_server
 
 err = Console(stderr=True)
 
@@ -23,13 +23,13 @@ def serve(
     deployment when a worker is online (`--via auto`), else render in this process."""
     import uvicorn
 
+    from reelflow.runs.launcher import Launcher, Via
     from reelflow.settings import get_settings
     from reelflow.web import create_app
-    from reelflow.web.launcher import Launcher, Via
 
     if via not in ("auto", "local", "deployment"):
         raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
-    api = prefect_runtime.ensure_api()
+    api = prefect_server.ensure_api()
     if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None:
         err.print("[yellow]warning:[/] listening beyond this machine without REELFLOW_API_TOKEN: "
                   "anyone who can reach it can start runs and change the GPU settings")

@@ -11,8 +11,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from reelflow import prefect_runtime
 from reelflow.errors import ReelflowError
+from reelflow.orchestration import prefect_server
 from reelflow.settings import get_settings
 
 app = typer.Typer()
@@ -22,7 +22,7 @@ WATCH_INTERVAL_S = 1.0
 
 
 def _server_api() -> str:
-    api_url = prefect_runtime.ensure_api()
+    api_url = prefect_server.ensure_api()
     if api_url is None:
         raise ReelflowError("this needs a Prefect server; unset REELFLOW_PREFECT_MODE=ephemeral or set PREFECT_API_URL")
     return api_url
@@ -34,7 +34,7 @@ def setup(
 ) -> None:
     """Register the Block types, create the concurrency limits, the work pool and the deployments (idempotent)."""
     api_url = _server_api()
-    from reelflow import provision
+    from reelflow.orchestration import provision
 
     report = asyncio.run(provision.setup(api_url, deployments=not skip_deployments))
     out.print(f"Prefect API: {api_url}")
@@ -62,7 +62,7 @@ def up(
     no_panel: Annotated[bool, typer.Option("--no-panel", help="Do not start the REST API + panel.")] = False,
 ) -> None:
     """Run the whole local stack (Prefect server, worker, REST API + panel) until Ctrl-C."""
-    from reelflow.up import AlreadyUp, LocalStack, UpOptions
+    from reelflow.orchestration.up import AlreadyUp, LocalStack, UpOptions
 
     options = UpOptions(port=port, database_url=database_url, workers=workers, worker_limit=worker_limit,
                         panel_port=panel_port, panel=not no_panel, setup=not no_setup)
@@ -107,7 +107,7 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name (default: reelflow-<host>-<random>).")] = None,
 ) -> None:
     """Run a process worker for the reelflow pool in the foreground (add one per machine to scale out)."""
-    from reelflow import stack
+    from reelflow.orchestration import stack
 
     command, env, root = stack.worker_command(_server_api(), name or stack.worker_name(), limit=limit)
     os.chdir(root)

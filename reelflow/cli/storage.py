@@ -24,7 +24,7 @@ Presign = Annotated[bool, typer.Option("--presign", help="Hand out presigned URL
 
 
 def _save(block: R2Bucket, name: str) -> None:
-    from reelflow.prefect_runtime import ensure_api
+    from reelflow.orchestration.prefect_server import ensure_api
     from reelflow.storage.config import choose_r2
 
     ensure_api()
@@ -83,7 +83,7 @@ def show() -> None:
     if not name:
         out.print(f"local folder: {get_settings().storage_path}")
         return
-    from reelflow.prefect_runtime import ensure_api
+    from reelflow.orchestration.prefect_server import ensure_api
 
     ensure_api()
     from blocks.r2_storage import R2Bucket

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from reelflow import prefect_runtime
 from reelflow.cli.output import print_json
 from reelflow.errors import ReelflowError
+from reelflow.orchestration import prefect_server
 
 vast_app = typer.Typer(help="vast.ai instances: list, start, stop.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -35,10 +35,10 @@ InstanceId = Annotated[int | None, typer.Argument(help="Instance id (default: th
 
 def _run_vast(api_key: str | None, api_url: str | None, name: str | None, action: str,
               instance_id: int | None = None, wait_s: float = 0.0) -> dict[str, Any]:
-    from reelflow.gpu.vast_cli import vast_action
+    from reelflow.gpu.vast import vast_action
 
     if api_key is None or api_url is None:
-        prefect_runtime.ensure_api()
+        prefect_server.ensure_api()
     try:
         return asyncio.run(vast_action(api_key, api_url, name, action, instance_id, wait_s))
     except ReelflowError as exc:

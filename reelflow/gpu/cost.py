@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reelflow.catalog import ModelEntry
+from reelflow.core.catalog import ModelEntry
 from reelflow.providers.vastai import Instance
 
 HOURS_PER_MONTH = 730.0

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError, TransientProviderError
 
 ProgressFn = Callable[[float, float], Awaitable[None] | None]

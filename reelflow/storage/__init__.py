@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from reelflow.domain import MediaRef, StoredObject
+from reelflow.core.domain import MediaRef, StoredObject
 from reelflow.errors import ReelflowError
 from reelflow.settings import get_settings
 from reelflow.storage.config import r2_block_name
@@ -40,7 +40,7 @@ def get_storage(target: str = "auto") -> Storage:
 
 
 def _r2(block_name: str) -> Storage:
-    from reelflow.prefect_runtime import ensure_api
+    from reelflow.orchestration.prefect_server import ensure_api
 
     ensure_api()
     from blocks.r2_storage import R2Bucket

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from reelflow.domain import MediaRef, StoredObject
+from reelflow.core.domain import MediaRef, StoredObject
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.source import file_chunks, sha256_of, url_chunks
 

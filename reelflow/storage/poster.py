@@ -7,7 +7,7 @@ import io
 import av
 from PIL import Image
 
-from reelflow.domain import MediaRef
+from reelflow.core.domain import MediaRef
 from reelflow.storage.s3_stream import StorageError
 from reelflow.storage.source import redact, url_chunks
 

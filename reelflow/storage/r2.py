@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reelflow.domain import MediaRef, StoredObject
+from reelflow.core.domain import MediaRef, StoredObject
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.s3_stream import MiB, Parts, StorageError, Tally, TransferSettings, call, multipart_upload
 from reelflow.storage.source import FILE_CHUNK, SourceError, file_chunks, sha256_of, url_chunks

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from reelflow.domain import ProviderOutput, StoredObject
+from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import RunNotFoundError
 from reelflow.store.db import session_scope
 from reelflow.store.models import Event, Output, Run, Step, utcnow

@@ -14,10 +14,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
-from reelflow.prefect_runtime import prepare_environment
+from reelflow.orchestration.prefect_server import prepare_environment
+from reelflow.runs.launcher import Launcher
 from reelflow.store.db import session_scope
 from reelflow.web.errors import install_error_handlers
-from reelflow.web.launcher import Launcher
 from reelflow.web.limits import BodyLimit
 from reelflow.web.routers import compat, events, gpu, health, media, models, pipelines, runs, uploads, vastai
 from reelflow.web.strict import reject_unknown_query

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from reelflow.spec import MAX_SEED
+from reelflow.core.spec import MAX_SEED
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -21,7 +21,7 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class SpecFields(BaseModel):
-    """The settings of a pipeline (see ``reelflow.spec.PipelineSpec``); all optional here."""
+    """The settings of a pipeline (see ``reelflow.core.spec.PipelineSpec``); all optional here."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from reelflow.catalog import load_catalog
-from reelflow.domain import ImageParams, VideoParams
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.providers import fal
 from tests.emulators.fal_emulator import fast_fal_retries, point_fal_uploads_at
 

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from reelflow.domain import MediaRef
+from reelflow.core.domain import MediaRef
 from reelflow.errors import ProviderError, SpecError
 from reelflow.providers.comfyui.errors import (
     ComfyBusyError,

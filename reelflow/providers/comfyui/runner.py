@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from reelflow.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.providers.comfyui.client import ComfyClient
 from reelflow.providers.comfyui.outputs import OutputFile, find_video
 from reelflow.providers.comfyui.waiter import OnProgress, Waiter

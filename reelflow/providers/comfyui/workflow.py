@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from reelflow.domain import VideoParams
+from reelflow.core.domain import VideoParams
 from reelflow.errors import SpecError
 from reelflow.providers.comfyui.errors import WorkflowError
 from reelflow.providers.comfyui.graph import Graph, ModelRef, is_link, nodes_only, required_models

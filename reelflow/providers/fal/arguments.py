@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reelflow.catalog import ModelEntry
-from reelflow.domain import ImageParams, VideoParams
+from reelflow.core.catalog import ModelEntry
+from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import SpecError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from reelflow.domain import MediaRef, ProviderOutput
+from reelflow.core.domain import MediaRef, ProviderOutput
 from reelflow.providers.fal.errors import FalRequestError
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reelflow.catalog import ModelEntry
+from reelflow.core.catalog import ModelEntry
 from reelflow.providers.fal.queue import RetryPolicy
 
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from reelflow.web.auth import require_token
 from reelflow.web.errors import ApiError
-from reelflow.web.present import run_out
 from reelflow.web.schemas import CompatVideoRequest, RunOut
-from reelflow.web.submit import submit
+from reelflow.web.services.present import run_out
+from reelflow.web.services.submit import submit
 
 router = APIRouter(prefix="/api", tags=["compatibility"])
 COMFYUI_MODEL = "wan-2.2-i2v-comfyui"

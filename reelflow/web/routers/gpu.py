@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from reelflow.web.auth import require_token
-from reelflow.web.gpu_config import check_urls, config_out, load_block, merge, save_block
 from reelflow.web.schemas import GpuConfigIn
+from reelflow.web.services.gpu_config import check_urls, config_out, load_block, merge, save_block
 
 router = APIRouter(prefix="/api/gpu", tags=["gpu"])
 SHAPE = ("Every GpuEndpoint field (secrets as '********', or null when unset), plus gpu_provider (= provider), "

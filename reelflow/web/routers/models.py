@@ -6,8 +6,8 @@ import re
 
 from fastapi import APIRouter, Path, Query
 
-from reelflow.availability import availability
-from reelflow.catalog import ModelEntry, Price, load_catalog
+from reelflow.core.availability import availability
+from reelflow.core.catalog import ModelEntry, Price, load_catalog
 from reelflow.errors import SpecError
 from reelflow.web.errors import ApiError
 from reelflow.web.schemas import ModelOut, PriceOut

@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from reelflow.core.spec import parse_spec
 from reelflow.errors import SpecError
-from reelflow.spec import parse_spec
 from reelflow.store import pipelines
 from reelflow.web.auth import require_token
-from reelflow.web.images import resolve_image
 from reelflow.web.schemas import PipelineIn, PipelineOut, PipelinePage, PipelinePatch, SpecFields
+from reelflow.web.services.images import resolve_image
 
 router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
 PipelineId = Path(min_length=1, max_length=64)

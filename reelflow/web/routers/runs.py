@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from reelflow.runs.launcher import Launcher
 from reelflow.store import repo
 from reelflow.web.auth import require_token
-from reelflow.web.launcher import Launcher
-from reelflow.web.present import run_out
 from reelflow.web.schemas import RunCreate, RunOut, RunPage, RunStatus
-from reelflow.web.submit import cancel_run, create_run, retry_run
+from reelflow.web.services.present import run_out
+from reelflow.web.services.submit import cancel_run, create_run, retry_run
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(min_length=1, max_length=64, description="A run id.")

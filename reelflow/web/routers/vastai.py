@@ -8,8 +8,8 @@ from reelflow.errors import ProviderError, TransientProviderError
 from reelflow.providers.vastai import Instance, VastApiError, VastClient
 from reelflow.web.auth import require_token
 from reelflow.web.errors import ApiError
-from reelflow.web.gpu_config import load_block
 from reelflow.web.schemas import InstanceList, InstanceOut
+from reelflow.web.services.gpu_config import load_block
 
 router = APIRouter(prefix="/api/vastai/instances", tags=["vast.ai"])
 InstanceId = Path(ge=1, le=2**53, description="vast.ai instance id.")

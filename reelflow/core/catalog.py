@@ -1,0 +1,106 @@
+"""The model catalog: loaded from ``catalog.toml``; lookups and price estimates."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reelflow.errors import SpecError
+
+Backend = Literal["local", "fal", "comfyui", "swarmui"]
+
+
+class ModelInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: Literal["required", "optional", "unused"] = "optional"
+    prompt_max_chars: int | None = None
+    negative_prompt: bool = False
+    negative_prompt_max_chars: int | None = None
+    durations: list[float] | None = Field(default=None, description="Allowed durations (s), if discrete.")
+    duration_range: tuple[float, float] | None = None
+    default_duration: float | None = None
+    fps_range: tuple[int, int] | None = None
+    default_fps: int | None = None
+    frames_rule: Literal["4n+1"] | None = None
+    resolutions: list[str] | None = Field(default=None, description="Allowed resolution labels, if fixed.")
+    width_range: tuple[int, int] | None = None
+    height_range: tuple[int, int] | None = None
+    size_multiple: int = 1
+    default_resolution: str | None = None
+    seed: bool = False
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit: Literal["free", "second", "clip", "megapixel", "gpu_hour"]
+    usd: float | None = None
+    by_resolution: dict[str, float] | None = None
+    base_seconds: float | None = None
+    base_usd: float | None = None
+    extra_usd_per_second: float | None = None
+
+    def estimate(self, *, seconds: float | None = None, megapixels: float | None = None,
+                 resolution: str | None = None, gpu_usd_per_hour: float | None = None,
+                 gpu_seconds: float | None = None) -> float | None:
+        """Cost in USD for one job, or None when it cannot be known in advance."""
+        if self.unit == "free":
+            return 0.0
+        if self.unit == "second" and seconds is not None:
+            rate = self.by_resolution.get(resolution or "", None) if self.by_resolution else self.usd
+            return None if rate is None else round(rate * seconds, 6)
+        if self.unit == "clip" and seconds is not None and self.base_usd is not None:
+            extra = max(0.0, seconds - (self.base_seconds or 0.0)) * (self.extra_usd_per_second or 0.0)
+            return round(self.base_usd + extra, 6)
+        if self.unit == "megapixel" and megapixels is not None and self.usd is not None:
+            return round(self.usd * max(1, -(-megapixels // 1)), 6)
+        if self.unit == "gpu_hour" and gpu_usd_per_hour is not None and gpu_seconds is not None:
+            return round(gpu_usd_per_hour * gpu_seconds / 3600.0, 6)
+        return None
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    kind: Literal["i2v", "t2i"]
+    backend: Backend
+    endpoint: str
+    ai: bool
+    description: str
+    speed_hint: str
+    inputs: ModelInputs
+    price: Price
+
+
+class Catalog(BaseModel):
+    models: list[ModelEntry]
+
+    def get(self, model_id: str, *, kind: str | None = None) -> ModelEntry:
+        for entry in self.models:
+            if entry.id == model_id and (kind is None or entry.kind == kind):
+                return entry
+        allowed = ", ".join(m.id for m in self.models if kind is None or m.kind == kind)
+        what = "image model" if kind == "t2i" else "video model" if kind == "i2v" else "model"
+        raise SpecError("model", f"unknown {what} '{model_id}'; choose one of: {allowed}")
+
+
+@lru_cache(maxsize=1)
+def builtin_catalog() -> Catalog:
+    text = resources.files("reelflow").joinpath("catalog.toml").read_text(encoding="utf-8")
+    return Catalog.model_validate(tomllib.loads(text))
+
+
+def load_catalog() -> Catalog:
+    """The built-in models plus ComfyUI workflows registered with ``reelflow workflows add`` (``comfyui:<name>``)."""
+    from reelflow.core.workflows import registered_models
+
+    extra = registered_models()
+    base = builtin_catalog()
+    return Catalog(models=[*base.models, *extra]) if extra else base

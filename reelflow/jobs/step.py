@@ -1,0 +1,74 @@
+"""Bookkeeping shared by every task: one store step per task run, progress to the store and to Prefect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.runtime import task_run
+
+from reelflow.runs import events
+from reelflow.store import repo
+
+PROGRESS_MIN_INTERVAL_S = 0.5
+
+
+@dataclass
+class StepHandle:
+    run_id: str
+    name: str
+    step_id: int
+    provider_job_id: str | None
+    cost_usd: float | None = None
+    detail: dict = field(default_factory=dict)
+    _artifact_id: object | None = None
+    _last_progress_at: float = 0.0
+    _last_fraction: float = -1.0
+
+    def record_job(self, job_id: str, endpoint: str | None = None) -> None:
+        """Persist the provider's job id now, before waiting on it: a retry or restart resumes it."""
+        repo.set_step_job(self.step_id, job_id, endpoint=endpoint)
+        self.provider_job_id = job_id
+
+    async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
+        """Report progress (0..1); throttled so long jobs do not flood the store or the Prefect API."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        now = time.monotonic()
+        if not force and fraction < 1.0 and now - self._last_progress_at < PROGRESS_MIN_INTERVAL_S:
+            return
+        self._last_progress_at, self._last_fraction = now, fraction
+        events.emit(self.run_id, "progress", message or f"{self.name} {fraction:.0%}", step=self.name,
+                    progress=fraction)
+        if self._artifact_id is None:
+            self._artifact_id = await acreate_progress_artifact(
+                progress=fraction * 100, key=f"progress-{self.run_id}-{self.name.replace('_', '-')}",
+                description=f"{self.name} progress for reelflow run {self.run_id}")
+        else:
+            await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
+
+    def log(self, message: str, kind: str = "log") -> None:
+        events.emit(self.run_id, kind, message, step=self.name)
+
+
+@asynccontextmanager
+async def tracked_step(run_id: str, name: str, backend: str, endpoint: str | None = None) -> AsyncIterator[StepHandle]:
+    """Open (or resume) the store step for this task; close it with the outcome and the error text."""
+    task_run_id = str(task_run.id) if task_run.id else None
+    step_id, job_id = repo.open_step(run_id, name, backend, prefect_task_run_id=task_run_id, endpoint=endpoint)
+    handle = StepHandle(run_id=run_id, name=name, step_id=step_id, provider_job_id=job_id)
+    events.emit(run_id, "step", f"{name} started" + (f" (resuming job {job_id})" if job_id else ""), step=name)
+    try:
+        yield handle
+    except asyncio.CancelledError:
+        repo.close_step(step_id, "cancelled", error="cancelled")
+        raise
+    except Exception as exc:
+        repo.close_step(step_id, "failed", error=str(exc) or type(exc).__name__, detail=handle.detail or None)
+        events.emit(run_id, "step", f"{name} failed: {exc}", step=name)
+        raise
+    repo.close_step(step_id, "completed", cost_usd=handle.cost_usd, detail=handle.detail or None)
+    events.emit(run_id, "step", f"{name} completed", step=name)

@@ -1,0 +1,17 @@
+"""What a GPU job needs from its store step (``reelflow.jobs.step.StepHandle`` provides it)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Step(Protocol):
+    run_id: str
+    name: str
+    provider_job_id: str | None
+
+    def record_job(self, job_id: str, endpoint: str | None = None) -> None: ...
+
+    async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
+
+    def log(self, message: str, kind: str = "log") -> None: ...

@@ -1,0 +1,219 @@
+"""Where a recorded run executes: as a deployment run that a worker picks up, or in a background thread here.
+
+Runs are recorded first (``reelflow.runs.prepare.prepare_run``); this module only starts, cancels and reconciles them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
+from prefect.client.schemas.objects import StateType, WorkPoolStatus
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.states import Cancelled, Cancelling
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from reelflow.errors import ReelflowError
+from reelflow.store import repo
+from reelflow.store.links import link_flow_run
+from reelflow.store.views import RunView
+
+Via = Literal["auto", "deployment", "local"]
+VIDEO_DEPLOYMENT = "video_pipeline/video-pipeline"
+BATCH_DEPLOYMENT = "batch_pipeline/batch-pipeline"
+NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
+FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+POLL_S = 0.25
+TRIGGER_ATTEMPTS = 6
+PREFECT_END = {StateType.CANCELLED: "cancelled", StateType.CRASHED: "failed", StateType.FAILED: "failed"}
+
+
+async def deployment_ready(name: str = VIDEO_DEPLOYMENT) -> bool:
+    """True when a Prefect server is configured, has the deployment, and its work pool has a worker online now."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return False
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(name)
+            if deployment.paused or not deployment.work_pool_name:
+                return False
+            pool = await client.read_work_pool(deployment.work_pool_name)
+            online = await client.read_workers_for_work_pool(pool.name, worker_filter=WorkerFilter(
+                status=WorkerFilterStatus(any_=["ONLINE"])), limit=1)
+        except ObjectNotFound:
+            return False
+    # the pool's READY status lags behind its workers: a pool whose last worker stopped stays READY for a while
+    return pool.status == WorkPoolStatus.READY and bool(online)
+
+
+async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["deployment", "local"]:
+    if via != "auto":
+        return via
+    return "deployment" if await deployment_ready(deployment) else "local"
+
+
+async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0) -> str:
+    """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
+
+    A busy server (5xx, connection errors) is retried with backoff; the flow run's idempotency key makes
+    a retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
+    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``).
+    """
+    try:
+        async for call in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
+                                        wait=wait_exponential(multiplier=0.5, max=8),
+                                        retry=retry_if_exception(_server_busy)):
+            with call:
+                flow_run = await run_deployment(
+                    VIDEO_DEPLOYMENT, parameters={"spec": run.spec, "run_id": run.run_id, "force": force},
+                    timeout=0, tags=["reelflow", f"model:{run.model}", *tags],
+                    idempotency_key=f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else ""))
+    except ObjectNotFound:
+        message = f"deployment '{VIDEO_DEPLOYMENT}' not found on the Prefect server; run `reelflow setup`"
+        repo.mark_run(run.run_id, "failed", error=message)
+        raise ReelflowError(message) from None
+    except (PrefectHTTPStatusError, httpx.TransportError) as exc:
+        message = f"could not create the flow run: {exc}"
+        repo.mark_run(run.run_id, "failed", error=message)
+        raise ReelflowError(message) from exc
+    link_flow_run(run.run_id, str(flow_run.id), replacing=run.prefect_flow_run_id if attempt else None)
+    return str(flow_run.id)
+
+
+async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 1) -> bool:
+    """Start the run again when Prefect reports its flow run Crashed (the infrastructure failed: the worker
+    could not start it, or its process died) before the run finished; True if a new flow run was created.
+    A run that failed on its own (bad input, a model error) ends Failed in Prefect and is not retried."""
+    if run.status in repo.FINISHED or not run.prefect_flow_run_id:
+        return False
+    try:
+        if await flow_run_state(run.prefect_flow_run_id) != StateType.CRASHED:
+            return False
+    except (PrefectHTTPStatusError, httpx.HTTPError):
+        return False
+    repo.add_event(run.run_id, "retry", f"Prefect flow run {run.prefect_flow_run_id} crashed; starting it again")
+    try:
+        await trigger(run, force=force, tags=tags, attempt=attempt)
+    except ReelflowError:
+        return False
+    return True
+
+
+def _server_busy(exc: BaseException) -> bool:
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, httpx.TransportError)
+
+
+@dataclass
+class _LocalRun:
+    thread: threading.Thread | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    task: asyncio.Task | None = None
+    started: threading.Event = field(default_factory=threading.Event)
+
+
+_local_runs: dict[str, _LocalRun] = {}
+_local_lock = threading.Lock()
+
+
+def start_local(run: RunView, *, force: bool = False) -> None:
+    """Execute a recorded run in a background thread of this process (non-daemon: the process waits for it)."""
+    from flows.video_pipeline import video_pipeline
+
+    entry = _LocalRun()
+
+    async def body() -> None:
+        entry.loop, entry.task = asyncio.get_running_loop(), asyncio.current_task()
+        entry.started.set()
+        await video_pipeline(spec=run.spec, run_id=run.run_id, force=force, return_state=True)
+
+    def main() -> None:
+        try:
+            asyncio.run(body())
+        except asyncio.CancelledError:
+            pass
+        finally:
+            entry.started.set()
+            with _local_lock:
+                _local_runs.pop(run.run_id, None)
+
+    entry.thread = threading.Thread(target=main, name=f"reelflow-run-{run.run_id[:12]}")
+    with _local_lock:
+        _local_runs[run.run_id] = entry
+    entry.thread.start()
+
+
+def cancel_local(run_id: str, timeout: float) -> bool:
+    """Cancel a run executing in this process; True if there was one. Waits up to ``timeout`` for it to stop."""
+    with _local_lock:
+        entry = _local_runs.get(run_id)
+    if entry is None:
+        return False
+    entry.started.wait(timeout)
+    if entry.loop is not None and entry.task is not None:
+        entry.loop.call_soon_threadsafe(entry.task.cancel)
+    if entry.thread is not None:
+        entry.thread.join(timeout)
+    return True
+
+
+async def flow_run_state(flow_run_id: str) -> StateType | None:
+    async with get_client() as client:
+        try:
+            flow_run = await client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
+    return flow_run.state.type if flow_run.state else None
+
+
+async def await_flow_run_end(flow_run_id: str, timeout: float) -> StateType | None:  # noqa: ASYNC109
+    """Poll the flow run until Prefect has it in a final state (or ``timeout`` passes); returns the last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await flow_run_state(flow_run_id)
+        if state is None or state in FINAL or time.monotonic() >= deadline:
+            return state
+        await asyncio.sleep(POLL_S)
+
+
+async def cancel_flow_run(flow_run_id: str, *, force_cancelled: bool = False) -> None:
+    """Ask Prefect to cancel a flow run: a run not started yet ends Cancelled at once; a running one goes
+    through Cancelling, and its worker stops the process and marks it Cancelled."""
+    async with get_client() as client:
+        try:
+            flow_run = await client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return
+        state = flow_run.state
+        if state is not None and state.is_final() and not (force_cancelled and state.type != StateType.COMPLETED):
+            return
+        message = "cancelled through reelflow"
+        start_done = force_cancelled or state is None or state.type in NOT_STARTED
+        await client.set_flow_run_state(UUID(flow_run_id), Cancelled(message=message) if start_done
+                                        else Cancelling(message=message), force=True)
+
+
+async def reconcile(run: RunView) -> RunView:
+    """Bring an unfinished run in line with its Prefect flow run when that ended without updating the store
+    (its process was killed, it crashed, or it was cancelled from the Prefect UI). Best effort: a server that
+    does not answer leaves the run as it is."""
+    if run.status in repo.FINISHED or not run.prefect_flow_run_id or not os.environ.get("PREFECT_API_URL"):
+        return run
+    try:
+        state = await flow_run_state(run.prefect_flow_run_id)
+    except (PrefectHTTPStatusError, httpx.HTTPError):
+        return run
+    if state in PREFECT_END:
+        repo.mark_run(run.run_id, PREFECT_END[state], error=f"Prefect flow run ended {state.value.lower()}")
+        return repo.get_run(run.run_id)
+    return run

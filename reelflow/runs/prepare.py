@@ -1,0 +1,58 @@
+"""Preparing a run: validate everything, reuse a finished identical run, else record a new one.
+
+Everything that can be wrong with the input is found here, before a row is written, a file stored,
+a slot taken or a provider paid.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reelflow.core.availability import require_available
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput
+from reelflow.core.inputs import load_image
+from reelflow.core.spec import PipelineSpec, parse_spec
+from reelflow.storage import get_storage
+from reelflow.store import repo
+from reelflow.store.views import RunView
+
+
+@dataclass(frozen=True)
+class Prepared:
+    run: RunView
+    cached: bool
+
+
+def outputs_present(run: RunView) -> bool:
+    """A cached run is only reused while its stored files are still there."""
+    return bool(run.outputs) and all(o.path is None or Path(o.path).is_file() for o in run.outputs)
+
+
+def prepare_run(spec_data: dict[str, Any] | PipelineSpec, *, force: bool = False, run_id: str | None = None,
+                batch_id: str | None = None, pipeline_id: str | None = None) -> Prepared:
+    spec = parse_spec(spec_data)
+    catalog = load_catalog()
+    model = catalog.get(spec.model, kind="i2v")
+    require_available(model)
+    if spec.image_prompt is not None:
+        require_available(catalog.get(spec.image_model, kind="t2i"))
+    image = load_image(spec.image) if spec.image else None
+    storage = get_storage(spec.storage)
+    key = spec.idempotency_key(image.sha256 if image else None)
+    if not force:
+        done = repo.find_completed_run(key)
+        if done is not None and outputs_present(done):
+            return Prepared(run=done.model_copy(update={"cached": True}), cached=True)
+    run_id = run_id or uuid.uuid4().hex
+    stored_input = storage.put_bytes(image.data, image.content_type, f"input{image.extension}") if image else None
+    repo.create_run(run_id=run_id, idempotency_key=key, spec=spec.model_dump(mode="json"), model_id=model.id,
+                    backend=model.backend, forced=force, pipeline_id=pipeline_id, batch_id=batch_id)
+    if stored_input is not None and image is not None:
+        media = MediaRef(path=stored_input.path, url=stored_input.url, content_type=image.content_type)
+        repo.add_output(run_id, None, stored_input,
+                        ProviderOutput(media=media, role="input", width=image.width, height=image.height))
+    return Prepared(run=repo.get_run(run_id), cached=False)

@@ -1,0 +1,66 @@
+"""Creating runs from API requests: merge a saved pipeline, resolve the image, prepare, start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reelflow.runs.launcher import Launcher
+from reelflow.runs.prepare import Prepared, prepare_run
+from reelflow.store import pipelines, repo
+from reelflow.store.views import RunView
+from reelflow.web.errors import ApiError
+from reelflow.web.schemas import RunCreate
+from reelflow.web.services.images import resolve_image
+
+
+def merge_spec(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A run's own image replaces the pipeline's image step, and the other way round; null means default."""
+    merged = dict(base)
+    if fields.get("image") is not None:
+        merged.pop("image_prompt", None)
+    if fields.get("image_prompt") is not None:
+        merged.pop("image", None)
+    merged.update(fields)
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def submit(spec: dict[str, Any], launcher: Launcher, *, force: bool = False,
+           pipeline_id: str | None = None) -> Prepared:
+    """Validate and record the run (or find the identical finished one) and start it in the background."""
+    spec = dict(spec)
+    if "image" in spec:
+        spec["image"] = resolve_image(spec["image"])
+    prepared = prepare_run(spec, force=force, pipeline_id=pipeline_id)
+    if not prepared.cached:
+        launcher.start(prepared.run.run_id, prepared.run.spec, force=force)
+    return prepared
+
+
+def create_run(body: RunCreate, launcher: Launcher) -> Prepared:
+    base = pipelines.get_pipeline(body.pipeline_id).spec if body.pipeline_id else {}
+    fields = body.model_dump(exclude_unset=True, exclude={"pipeline_id", "force"})
+    return submit(merge_spec(base, fields), launcher, force=body.force, pipeline_id=body.pipeline_id)
+
+
+def retry_run(run_id: str, launcher: Launcher) -> RunView:
+    """A failed run runs again under its own id (resuming any provider job it paid for); a cancelled
+    run is rendered afresh as a new run with the same spec."""
+    run = repo.get_run(run_id)
+    if run.status == "failed":
+        repo.mark_run(run_id, "running")
+        launcher.start(run_id, run.spec)
+        return repo.get_run(run_id)
+    if run.status == "cancelled":
+        prepared = prepare_run(run.spec, force=True, batch_id=run.batch_id)
+        launcher.start(prepared.run.run_id, prepared.run.spec, force=True)
+        return prepared.run
+    raise ApiError(409, f"run {run_id} is {run.status}; only failed or cancelled runs can be retried", "run_id")
+
+
+def cancel_run(run_id: str, launcher: Launcher) -> RunView:
+    run = repo.get_run(run_id)
+    if run.status in repo.FINISHED:
+        raise ApiError(409, f"run {run_id} is already {run.status}", "run_id")
+    repo.mark_run(run_id, "cancelled", error="cancelled by request")
+    launcher.cancel(run_id)
+    return repo.get_run(run_id)
