@@ -2,38 +2,35 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
-from uuid import UUID
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from reelflow.providers.swarmui import SwarmClient
-    from reelflow.providers.vastai import VastClient
+from reelflow.providers.vastai import DEFAULT_API_URL
 
 MASK = "********"
-VAST_API_URL = "https://console.vast.ai/api/v0"
 
 
 class GpuEndpoint(Block):
     """A ComfyUI/SwarmUI endpoint, optionally on a vast.ai instance, with the secrets to reach it.
 
     Example:
-        Point reelflow at a vast.ai instance behind the Instance Portal:
+        Point reelflow at a vast.ai instance behind the Instance Portal (``reelflow gpu set`` does the same;
+        ``save_endpoint`` also notes the non-secret fields that model availability reads offline):
         ```python
         from blocks.gpu_endpoint import GpuEndpoint
+        from reelflow.gpu.endpoint import save_endpoint
 
-        GpuEndpoint(
+        await save_endpoint(GpuEndpoint(
             provider="vastai",
             vastai_instance_id=1234567,
             vastai_api_key="<vast api key>",
             portal_token="<WEB_PASSWORD>",
-        ).save("default", overwrite=True)
+        ))
 
-        gpu = GpuEndpoint.load("default")
+        gpu = await GpuEndpoint.aload("default")
         headers = gpu.auth_headers()
         ```
     """
@@ -49,7 +46,7 @@ class GpuEndpoint(Block):
     swarmui_url: str | None = Field(default=None, description="SwarmUI base URL.")
     vastai_instance_id: int | None = Field(default=None, description="vast.ai instance id.")
     vastai_api_key: SecretStr | None = Field(default=None, description="vast.ai API key.")
-    vastai_api_url: str = Field(default=VAST_API_URL, description="vast.ai REST base URL.")
+    vastai_api_url: str = Field(default=DEFAULT_API_URL, description="vast.ai REST base URL.")
     portal_token: SecretStr | None = Field(
         default=None, description="The instance's WEB_PASSWORD: Bearer token for the Caddy proxy and portal.")
     tunnel_auth_header_name: str | None = Field(
@@ -101,31 +98,6 @@ class GpuEndpoint(Block):
             headers["Cookie"] = self.tunnel_auth_cookie.get_secret_value()
         return headers
 
-    async def asave(self, name: str | None = None, overwrite: bool = False, client: Any = None) -> UUID:
-        """Save through the Prefect API, and note the non-secret fields locally (see ``reelflow.gpu.mirror``)."""
-        document_id = await super().asave(name, overwrite=overwrite, client=client)
-        self._note(name)
-        return document_id
-
-    def save(self, name: str | None = None, overwrite: bool = False, client: Any = None, **kwargs: Any) -> Any:
-        """Like ``Block.save`` (returns an awaitable in async code), plus the local note."""
-        result = super().save(name, overwrite=overwrite, client=client, **kwargs)
-        if not inspect.isawaitable(result):
-            self._note(name)
-            return result
-
-        async def noted() -> UUID:
-            document_id = await result
-            self._note(name)
-            return document_id
-
-        return noted()
-
-    def _note(self, name: str | None) -> None:
-        from reelflow.gpu.mirror import write_mirror
-
-        write_mirror(name or self._block_document_name or "default", self)
-
     def masked(self) -> dict[str, Any]:
         """Every field, with secrets shown as ``********`` (or None when unset)."""
         out: dict[str, Any] = {}
@@ -134,19 +106,11 @@ class GpuEndpoint(Block):
             out[name] = MASK if isinstance(value, SecretStr) else value
         return out
 
-    def get_vast_client(self) -> VastClient:
-        from reelflow.providers.vastai import VastClient
-
-        if self.vastai_api_key is None:
-            _fail("vastai_api_key", "is not set")
-        return VastClient(self.vastai_api_key, base_url=self.vastai_api_url)
-
-    def get_swarm_client(self, **kwargs: Any) -> SwarmClient:
-        from reelflow.providers.swarmui import SwarmClient
-
-        if not self.swarmui_url:
-            _fail("swarmui_url", "is not set")
-        return SwarmClient(self.swarmui_url, headers=self.auth_headers(), **kwargs)
+    def mirror_fields(self) -> dict[str, Any]:
+        """The non-secret facts model availability reads without the network (``reelflow.core.gpu_mirror``)."""
+        return {"provider": self.provider, "comfyui_url": self.comfyui_url, "swarmui_url": self.swarmui_url,
+                "vastai_instance_id": self.vastai_instance_id, "has_vastai_api_key": self.vastai_api_key is not None,
+                "has_portal_token": self.portal_token is not None, "fallback_model": self.fallback_model}
 
 
 def _fail(field: str, message: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from reelflow.core.availability import availability
 from reelflow.core.catalog import ModelEntry, load_catalog
-from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.domain import GPU_BACKENDS, MediaRef, ProviderOutput, VideoParams
 from reelflow.core.spec import PipelineSpec, check_spec, video_params
 from reelflow.errors import SpecError
 from reelflow.gpu.errors import GpuUnreachableError
@@ -18,7 +18,6 @@ from reelflow.runs import events
 
 log = logging.getLogger(__name__)
 
-GPU_BACKENDS = frozenset({"comfyui", "swarmui"})
 I2vTask = Callable[[str, str, MediaRef, VideoParams], Awaitable[ProviderOutput]]
 
 

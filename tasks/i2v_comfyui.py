@@ -10,8 +10,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reelflow.core.catalog import load_catalog
+from reelflow.core.catalog.workflows import template_for
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.core.workflows import template_for
 from reelflow.gpu.cost import job_cost
 from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.jobs.comfyui import ComfyJob, ComfyJobInput

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.gpu.endpoint import save_endpoint
 from reelflow.settings import get_settings
 from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN
 
@@ -27,14 +29,14 @@ __all__ = ["API_KEY", "DEFAULT_INSTANCE_ID", "FAST_ENV", "PORTAL_TOKEN", "ROOT",
 def save_gpu(**fields: Any) -> GpuEndpoint:
     """Save the block under the configured name, replacing whatever a previous test saved."""
     gpu = GpuEndpoint(**fields)
-    gpu.save(get_settings().gpu_block, overwrite=True)
+    asyncio.run(save_endpoint(gpu))
     return gpu
 
 
 async def asave_gpu(**fields: Any) -> GpuEndpoint:
-    """``save_gpu`` for async tests (``Block.save`` returns an awaitable inside an event loop)."""
+    """``save_gpu`` for async tests."""
     gpu = GpuEndpoint(**fields)
-    await gpu.asave(get_settings().gpu_block, overwrite=True)
+    await save_endpoint(gpu)
     return gpu
 
 

@@ -6,6 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.gpu_endpoint import MASK, GpuEndpoint
+from reelflow.errors import ReelflowError
+from reelflow.gpu.reach import comfy_client, swarm_client, vast_client
 from reelflow.providers.swarmui import SwarmClient
 from reelflow.providers.vastai import VastClient
 
@@ -77,15 +79,18 @@ def test_provider_must_be_known() -> None:
         GpuEndpoint(provider="runpod")
 
 
-async def test_ready_clients() -> None:
+async def test_ready_clients_carry_the_blocks_auth() -> None:
     gpu = _full()
-    vast = gpu.get_vast_client()
-    swarm = gpu.get_swarm_client()
+    vast = vast_client(gpu)
+    swarm = swarm_client(gpu, gpu.swarmui_url)
+    comfy = comfy_client(gpu, gpu.comfyui_url)
     try:
         assert isinstance(vast, VastClient) and "vast-key-abc" not in repr(vast)
         assert isinstance(swarm, SwarmClient) and swarm.base_url == "http://1.2.3.4:41865"
+        assert comfy.auth_headers == gpu.auth_headers() and comfy.auth_headers
     finally:
         await vast.aclose()
         await swarm.aclose()
-    with pytest.raises(ValueError, match="vastai_api_key"):
-        GpuEndpoint().get_vast_client()
+        await comfy.aclose()
+    with pytest.raises(ReelflowError, match="vastai-api-key"):
+        vast_client(GpuEndpoint())

@@ -164,22 +164,22 @@ def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
 
 
 async def _check(name: str | None) -> list[str]:
-    from reelflow.core.workflows import WAN22_MODEL, Wan22FileSettings
+    from reelflow.core.catalog.workflows import WAN22_MODEL, Wan22FileSettings
     from reelflow.gpu.endpoint import load_endpoint
-    from reelflow.providers.comfyui import ComfyClient, wan22_i2v_template
-    from reelflow.providers.swarmui import SwarmClient
+    from reelflow.gpu.reach import comfy_client, swarm_client
+    from reelflow.providers.comfyui import wan22_i2v_template
 
     gpu = await load_endpoint("gpu", name)
     lines: list[str] = []
     if gpu.comfyui_url:
-        async with ComfyClient(gpu.comfyui_url, headers=gpu.auth_headers()) as comfy:
+        async with comfy_client(gpu, gpu.comfyui_url) as comfy:
             stats = await comfy.health()
             devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no GPU listed"
             lines.append(f"ComfyUI {stats['system'].get('comfyui_version', '?')} at {gpu.comfyui_url}: {devices}")
             await comfy.preflight(wan22_i2v_template(Wan22FileSettings.from_env()).graph)
             lines.append(f"{WAN22_MODEL}: every model file is installed")
     if gpu.swarmui_url:
-        async with SwarmClient(gpu.swarmui_url, headers=gpu.auth_headers()) as swarm:
+        async with swarm_client(gpu, gpu.swarmui_url) as swarm:
             models = await swarm.preflight()
             lines.append(f"SwarmUI at {gpu.swarmui_url}: models {models.high_noise}, {models.low_noise}")
     if not lines:

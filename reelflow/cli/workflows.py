@@ -39,7 +39,7 @@ def add(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a workflow of the same name.")] = False,
 ) -> None:
     """Check a workflow (every named node and input must exist) and register it as model comfyui:NAME."""
-    from reelflow.core.workflows import register
+    from reelflow.core.catalog.workflows import register
 
     try:
         entry = register(name, file, image=image, prompt=prompt, seed=seed, output=output,
@@ -56,7 +56,7 @@ def add(
 @workflows_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Registered workflows."""
-    from reelflow.core.workflows import registered
+    from reelflow.core.catalog.workflows import registered
 
     found = registered()
     if as_json:
@@ -76,7 +76,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @workflows_app.command("remove")
 def remove(name: str) -> None:
     """Forget a registered workflow (runs already made keep their videos)."""
-    from reelflow.core.workflows import remove as remove_workflow
+    from reelflow.core.catalog.workflows import remove as remove_workflow
 
     try:
         removed = remove_workflow(name)

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from reelflow.core.catalog import ModelEntry
+from reelflow.core.domain import GPU_BACKENDS, Backend
 from reelflow.errors import ModelUnavailableError
-
-BUILT_BACKENDS = {"local", "fal", "comfyui", "swarmui"}
 
 
 class Availability(BaseModel):
@@ -30,22 +29,19 @@ def _fal() -> list[str]:
 
 def _gpu(backend: str) -> Callable[[], list[str]]:
     def check() -> list[str]:
-        from reelflow.gpu.mirror import missing_for
+        from reelflow.core.gpu_mirror import missing_for
 
         return missing_for(backend)
 
     return check
 
 
-CHECKS: dict[str, Callable[[], list[str]]] = {"local": _local, "fal": _fal, "comfyui": _gpu("comfyui"),
-                                              "swarmui": _gpu("swarmui")}
+CHECKS: dict[Backend, Callable[[], list[str]]] = {"local": _local, "fal": _fal,
+                                                  **{backend: _gpu(backend) for backend in GPU_BACKENDS}}
 
 
 def availability(model: ModelEntry) -> Availability:
-    if model.backend not in BUILT_BACKENDS:
-        return Availability(available=False,
-                            missing=[f"the '{model.backend}' backend is not built into this version of reelflow"])
-    missing = CHECKS.get(model.backend, _local)()
+    missing = CHECKS[model.backend]()
     return Availability(available=not missing, missing=missing)
 
 

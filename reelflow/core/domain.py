@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Backend = Literal["local", "fal", "comfyui", "swarmui"]
+GpuBackend = Literal["comfyui", "swarmui"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+GPU_BACKENDS: tuple[GpuBackend, ...] = get_args(GpuBackend)
+GPU_URL_FIELD: dict[GpuBackend, str] = {"comfyui": "comfyui_url", "swarmui": "swarmui_url"}
+"""The GpuEndpoint block field holding each GPU backend's URL."""
 
 
 class VideoParams(BaseModel):

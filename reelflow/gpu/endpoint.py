@@ -1,10 +1,13 @@
-"""Loading and saving the GpuEndpoint block (through the Prefect API) under the configured name."""
+"""Loading and saving the GpuEndpoint block (through the Prefect API) under the configured name.
+
+The only writer of the block's local note (``reelflow.core.gpu_mirror``): on every load and save.
+"""
 
 from __future__ import annotations
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.core.gpu_mirror import write_mirror
 from reelflow.errors import ModelUnavailableError
-from reelflow.gpu.mirror import write_mirror
 from reelflow.settings import get_settings
 
 
@@ -21,7 +24,7 @@ async def find_endpoint(name: str | None = None) -> GpuEndpoint | None:
         if "Unable to find block document" in str(exc):
             return None
         raise
-    write_mirror(name, gpu)
+    write_mirror(name, gpu.mirror_fields())
     return gpu
 
 
@@ -35,4 +38,6 @@ async def load_endpoint(model_id: str, name: str | None = None) -> GpuEndpoint:
 
 
 async def save_endpoint(gpu: GpuEndpoint, name: str | None = None) -> None:
-    await gpu.asave(block_name(name), overwrite=True)
+    name = block_name(name)
+    await gpu.asave(name, overwrite=True)
+    write_mirror(name, gpu.mirror_fields())

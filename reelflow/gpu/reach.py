@@ -1,5 +1,6 @@
-"""Before a GPU job: is the vast.ai instance running, does the service answer, and if not, has its tunnel moved?
+"""Reaching your GPU: its clients, the probes that say whether a service answers, and the working URL.
 
+Before a GPU job: is the vast.ai instance running, does the service answer, and if not, has its tunnel moved?
 Quick-tunnel URLs change whenever an instance restarts; the Instance Portal knows the new one, so an
 unreachable URL is looked up again there and the block updated.
 """
@@ -9,18 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.core.domain import GPU_URL_FIELD, GpuBackend
 from reelflow.errors import ProviderError, ReelflowError, TransientProviderError
+from reelflow.gpu.endpoint import save_endpoint
 from reelflow.gpu.errors import GpuUnreachableError
+from reelflow.providers.comfyui import ComfyClient
+from reelflow.providers.swarmui import SwarmClient, SwarmStatus
 from reelflow.providers.vastai import Instance, VastClient, discover_service_urls
 
 log = logging.getLogger(__name__)
 
-Service = Literal["comfyui", "swarmui"]
 Probe = Callable[[str], Awaitable[None]]
-FIELDS: dict[Service, str] = {"comfyui": "comfyui_url", "swarmui": "swarmui_url"}
+PROBE_TIMEOUT_S = 15.0
+"""Probes, and vast.ai calls made while a job waits, give up this quickly instead of a job call's minutes."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,45 @@ class Reached:
     moved_from: str | None = None
 
 
-def vast_client(gpu: GpuEndpoint) -> VastClient:
-    """A client that gives up quickly: a GPU job should not wait minutes on the vast.ai console."""
-    assert gpu.vastai_api_key is not None
-    return VastClient(gpu.vastai_api_key, base_url=gpu.vastai_api_url, timeout=15.0, max_attempts=3, max_backoff_s=5.0)
+def comfy_client(gpu: GpuEndpoint, url: str, *, probe: bool = False) -> ComfyClient:
+    """A client for the ComfyUI at ``url`` with the block's tunnel auth; ``probe`` gives up quickly."""
+    return ComfyClient(url, headers=gpu.auth_headers(), **({"timeout_s": PROBE_TIMEOUT_S} if probe else {}))
+
+
+def swarm_client(gpu: GpuEndpoint, url: str, *, probe: bool = False, **options: float) -> SwarmClient:
+    """A client for the SwarmUI at ``url`` with the block's tunnel auth; ``probe`` gives up quickly."""
+    return SwarmClient(url, headers=gpu.auth_headers(), **({"timeout": PROBE_TIMEOUT_S} if probe else {}), **options)
+
+
+def vast_client(gpu: GpuEndpoint, *, timeout: float = PROBE_TIMEOUT_S, max_attempts: int = 3,
+                max_backoff_s: float = 5.0) -> VastClient:
+    """A client that gives up quickly: a GPU job, a request or a command should not wait minutes on vast.ai."""
+    if gpu.vastai_api_key is None:
+        raise ReelflowError("no vast.ai API key is saved: `reelflow gpu set --vastai-api-key KEY`")
+    return VastClient(gpu.vastai_api_key, base_url=gpu.vastai_api_url, timeout=timeout, max_attempts=max_attempts,
+                      max_backoff_s=max_backoff_s)
+
+
+async def comfy_health(gpu: GpuEndpoint, url: str) -> dict[str, Any]:
+    """ComfyUI's ``/system_stats``; ``ComfyUnreachable`` naming the URL when it does not answer as ComfyUI."""
+    async with comfy_client(gpu, url, probe=True) as client:
+        return await client.health()
+
+
+async def swarm_status(gpu: GpuEndpoint, url: str) -> SwarmStatus:
+    """SwarmUI's current status (a new session first); a ``ProviderError`` when it does not answer as SwarmUI."""
+    async with swarm_client(gpu, url, probe=True) as client:
+        return await client.current_status()
+
+
+def probe_for(gpu: GpuEndpoint, service: GpuBackend) -> Probe:
+    """The check that ``service`` answers at a URL, as ``reach`` takes it."""
+    check = comfy_health if service == "comfyui" else swarm_status
+
+    async def probe(url: str) -> None:
+        await check(gpu, url)
+
+    return probe
 
 
 async def vast_instance(gpu: GpuEndpoint) -> Instance | None:
@@ -56,7 +96,7 @@ async def _probe(probe: Probe, url: str) -> Exception | None:
     return None
 
 
-async def reach(gpu: GpuEndpoint, name: str, service: Service, probe: Probe) -> Reached:
+async def reach(gpu: GpuEndpoint, name: str, service: GpuBackend, probe: Probe) -> Reached:
     """The service's working URL; ``GpuUnreachableError`` (nothing submitted yet) when there is none."""
     instance = await vast_instance(gpu)
     if instance is not None and not instance.is_running:
@@ -64,7 +104,7 @@ async def reach(gpu: GpuEndpoint, name: str, service: Service, probe: Probe) -> 
             f"vast.ai instance {instance.id} is not running (status {instance.actual_status!r}"
             f"{', ' + instance.status_msg if instance.status_msg else ''}); start it with "
             f"`reelflow vast start {instance.id} --wait`")
-    field = FIELDS[service]
+    field = GPU_URL_FIELD[service]
     url: str | None = getattr(gpu, field)
     error = await _probe(probe, url) if url else None
     if url and error is None:
@@ -78,7 +118,7 @@ async def reach(gpu: GpuEndpoint, name: str, service: Service, probe: Probe) -> 
             moved = await _probe(probe, fresh)
             if moved is None:
                 setattr(gpu, field, fresh)
-                await gpu.asave(name, overwrite=True)
+                await save_endpoint(gpu, name)
                 return Reached(fresh, instance, moved_from=url)
             error = moved
     where = url or "(no URL configured)"

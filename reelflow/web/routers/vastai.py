@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path
 
 from reelflow.errors import ProviderError, TransientProviderError
+from reelflow.gpu.reach import vast_client
 from reelflow.providers.vastai import Instance, VastApiError, VastClient
 from reelflow.web.auth import require_token
 from reelflow.web.errors import ApiError
@@ -23,8 +24,7 @@ async def _client() -> tuple[VastClient, int | None]:
     if block.vastai_api_key is None or not block.vastai_api_key.get_secret_value().strip():
         raise ApiError(409, "no vast.ai API key is configured; PUT /api/gpu/config with vastai_api_key",
                        "vastai_api_key")
-    client = VastClient(block.vastai_api_key, base_url=block.vastai_api_url, timeout=10.0, max_attempts=2,
-                        max_backoff_s=2.0)
+    client = vast_client(block, timeout=10.0, max_attempts=2, max_backoff_s=2.0)
     return client, block.vastai_instance_id
 
 

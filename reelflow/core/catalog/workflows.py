@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reelflow.core.catalog import ModelEntry, ModelInputs, Price
+from reelflow.core.catalog.models import ModelEntry, ModelInputs, Price
+from reelflow.core.files import write_text_atomic
 from reelflow.errors import SpecError
 from reelflow.providers.comfyui import WorkflowTemplate, load_custom_workflow
 from reelflow.providers.comfyui.wan22 import Wan22Files, wan22_i2v_template
@@ -93,11 +93,7 @@ def register(name: str, file: Path, *, image: str, prompt: str, seed: str, outpu
             update={"filename_prefix": tuple(auto.split("."))})})
     entry = RegisteredWorkflow(name=name, description=description, template=template,
                                source=str(Path(file).resolve()), registered_at=datetime.now(UTC).isoformat())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".wf-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(entry.model_dump_json(indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, entry.model_dump_json(indent=1))
     return entry
 
 

@@ -1,4 +1,4 @@
-"""The model catalog: loaded from ``catalog.toml``; lookups and price estimates."""
+"""The catalog's types (models, inputs, prices) and the built-in entries from ``catalog.toml``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reelflow.core.domain import Backend
 from reelflow.errors import SpecError
-
-Backend = Literal["local", "fal", "comfyui", "swarmui"]
 
 
 class ModelInputs(BaseModel):
@@ -93,14 +92,5 @@ class Catalog(BaseModel):
 
 @lru_cache(maxsize=1)
 def builtin_catalog() -> Catalog:
-    text = resources.files("reelflow").joinpath("catalog.toml").read_text(encoding="utf-8")
+    text = resources.files("reelflow.core.catalog").joinpath("catalog.toml").read_text(encoding="utf-8")
     return Catalog.model_validate(tomllib.loads(text))
-
-
-def load_catalog() -> Catalog:
-    """The built-in models plus ComfyUI workflows registered with ``reelflow workflows add`` (``comfyui:<name>``)."""
-    from reelflow.core.workflows import registered_models
-
-    extra = registered_models()
-    base = builtin_catalog()
-    return Catalog(models=[*base.models, *extra]) if extra else base

@@ -1,0 +1,15 @@
+"""The model catalog: the built-in models (``catalog.toml``) plus the registered ComfyUI workflows."""
+
+from __future__ import annotations
+
+from reelflow.core.catalog.models import Backend, Catalog, ModelEntry, ModelInputs, Price, builtin_catalog
+from reelflow.core.catalog.workflows import registered_models
+
+__all__ = ["Backend", "Catalog", "ModelEntry", "ModelInputs", "Price", "builtin_catalog", "load_catalog"]
+
+
+def load_catalog() -> Catalog:
+    """The built-in models plus ComfyUI workflows registered with ``reelflow workflows add`` (``comfyui:<name>``)."""
+    extra = registered_models()
+    base = builtin_catalog()
+    return Catalog(models=[*base.models, *extra]) if extra else base
