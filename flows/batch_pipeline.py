@@ -25,10 +25,10 @@ from prefect.states import Failed
 from flows.video_pipeline import video_pipeline
 from reelflow.core import batch
 from reelflow.core.batch import BatchItem, ItemResult
+from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ui_url
 from reelflow.runs import dispatch
-from reelflow.runs.dispatch import Via
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView

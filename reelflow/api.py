@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from reelflow.core.domain import Via
 from reelflow.core.spec import PipelineSpec
 from reelflow.orchestration.prefect_server import ensure_api
+from reelflow.runs.launcher import execute_here, process_launcher
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView
-
-if TYPE_CHECKING:
-    from reelflow.runs.dispatch import Via
 
 POLL_S = 0.25
 RECONCILE_EVERY_S = 2.0
@@ -30,12 +29,8 @@ async def arun(spec: dict[str, Any] | PipelineSpec, *, force: bool = False) -> R
     fails is returned with ``status == "failed"`` and its ``error``.
     """
     prepared = prepare_run(spec, force=force)
-    if prepared.cached:
-        return prepared.run
-    ensure_api()
-    from flows.video_pipeline import video_pipeline
-
-    await video_pipeline(spec=prepared.run.spec, run_id=prepared.run.run_id, force=force, return_state=True)
+    if not prepared.cached:
+        await execute_here(prepared.run.run_id, prepared.run.spec, force=force)
     return repo.get_run(prepared.run.run_id)
 
 
@@ -56,16 +51,9 @@ async def asubmit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, v
     its pool is online, and otherwise runs the flow in a background thread of this process;
     ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises before anything is recorded.
     """
-    from reelflow.runs import dispatch
-
     prepared = prepare_run(spec, force=force)
-    if prepared.cached:
-        return prepared.run.run_id
-    ensure_api()
-    if await dispatch.resolve_via(via) == "deployment":
-        await dispatch.trigger(prepared.run, force=force)
-    else:
-        dispatch.start_local(prepared.run, force=force)
+    if not prepared.cached:
+        await process_launcher().astart(prepared.run.run_id, prepared.run.spec, force=force, via=via)
     return prepared.run.run_id
 
 
@@ -108,7 +96,7 @@ async def acancel(run_id: str, timeout: float = 60.0) -> RunView:  # noqa: ASYNC
     if found.status in repo.FINISHED:
         return found
     ensure_api()
-    if await asyncio.to_thread(dispatch.cancel_local, run_id, timeout):
+    if await asyncio.to_thread(process_launcher().cancel_here, run_id, timeout):
         found = repo.get_run(run_id)
         if found.prefect_flow_run_id:
             await dispatch.cancel_flow_run(found.prefect_flow_run_id, force_cancelled=True)

@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from reelflow.runs.launcher import Launcher, Via
+from reelflow.core.domain import Via
+from reelflow.runs.launcher import Launcher
 from reelflow.web import create_app
 from tests.emulators.vastai_emulator import ServerThread
 

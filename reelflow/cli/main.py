@@ -83,16 +83,11 @@ def _exit_after_flow(code: int) -> None:
 
 def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
     from reelflow.runs import events
+    from reelflow.runs.launcher import execute_here
     from reelflow.store import repo
 
-    try:
-        if not prefect_server.running_server() and "PREFECT_API_URL" not in os.environ:
-            err.print("starting the local Prefect server (first run only; `reelflow server stop` ends it)...")
-        prefect_server.ensure_api()
-    except ReelflowError as exc:
-        repo.mark_run(run_id, "failed", error=str(exc))
-        raise
-    from flows.video_pipeline import video_pipeline
+    if not prefect_server.running_server() and "PREFECT_API_URL" not in os.environ:
+        err.print("starting the local Prefect server (first run only; `reelflow server stop` ends it)...")
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, disable=as_json, transient=True) as progress:
@@ -108,7 +103,7 @@ def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
 
         unsubscribe = events.subscribe(show)
         try:
-            asyncio.run(video_pipeline(spec=spec, run_id=run_id, force=force, return_state=True))
+            asyncio.run(execute_here(run_id, spec, force=force))
         finally:
             unsubscribe()
     return repo.get_run(run_id)

@@ -23,7 +23,8 @@ def serve(
     deployment when a worker is online (`--via auto`), else render in this process."""
     import uvicorn
 
-    from reelflow.runs.launcher import Launcher, Via
+    from reelflow.core.domain import Via
+    from reelflow.runs.launcher import Launcher
     from reelflow.settings import get_settings
     from reelflow.web import create_app
 

@@ -10,6 +10,8 @@ Backend = Literal["local", "fal", "comfyui", "swarmui"]
 GpuBackend = Literal["comfyui", "swarmui"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 GPU_BACKENDS: tuple[GpuBackend, ...] = get_args(GpuBackend)
+Via = Literal["auto", "deployment", "local"]
+"""Where a run executes: ``local`` here, ``deployment`` on a worker, ``auto`` on a worker when one is online."""
 GPU_URL_FIELD: dict[GpuBackend, str] = {"comfyui": "comfyui_url", "swarmui": "swarmui_url"}
 """The GpuEndpoint block field holding each GPU backend's URL."""
 

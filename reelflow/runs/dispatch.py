@@ -1,15 +1,14 @@
-"""Where a recorded run executes: as a deployment run that a worker picks up, or in a background thread here.
+"""Deployment runs of recorded runs, through the Prefect API: is a worker online, trigger, cancel, reconcile.
 
-Runs are recorded first (``reelflow.runs.prepare.prepare_run``); this module only starts, cancels and reconciles them.
+Runs are recorded first (``reelflow.runs.prepare.prepare_run``); ``reelflow.runs.launcher`` decides where
+they execute and starts local ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
-from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
@@ -22,12 +21,12 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelled, Cancelling
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.store import repo
 from reelflow.store.links import link_flow_run
 from reelflow.store.views import RunView
 
-Via = Literal["auto", "deployment", "local"]
 VIDEO_DEPLOYMENT = "video_pipeline/video-pipeline"
 BATCH_DEPLOYMENT = "batch_pipeline/batch-pipeline"
 NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
@@ -112,59 +111,6 @@ def _server_busy(exc: BaseException) -> bool:
     if isinstance(exc, PrefectHTTPStatusError):
         return exc.response.status_code >= 500 or exc.response.status_code == 429
     return isinstance(exc, httpx.TransportError)
-
-
-@dataclass
-class _LocalRun:
-    thread: threading.Thread | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    task: asyncio.Task | None = None
-    started: threading.Event = field(default_factory=threading.Event)
-
-
-_local_runs: dict[str, _LocalRun] = {}
-_local_lock = threading.Lock()
-
-
-def start_local(run: RunView, *, force: bool = False) -> None:
-    """Execute a recorded run in a background thread of this process (non-daemon: the process waits for it)."""
-    from flows.video_pipeline import video_pipeline
-
-    entry = _LocalRun()
-
-    async def body() -> None:
-        entry.loop, entry.task = asyncio.get_running_loop(), asyncio.current_task()
-        entry.started.set()
-        await video_pipeline(spec=run.spec, run_id=run.run_id, force=force, return_state=True)
-
-    def main() -> None:
-        try:
-            asyncio.run(body())
-        except asyncio.CancelledError:
-            pass
-        finally:
-            entry.started.set()
-            with _local_lock:
-                _local_runs.pop(run.run_id, None)
-
-    entry.thread = threading.Thread(target=main, name=f"reelflow-run-{run.run_id[:12]}")
-    with _local_lock:
-        _local_runs[run.run_id] = entry
-    entry.thread.start()
-
-
-def cancel_local(run_id: str, timeout: float) -> bool:
-    """Cancel a run executing in this process; True if there was one. Waits up to ``timeout`` for it to stop."""
-    with _local_lock:
-        entry = _local_runs.get(run_id)
-    if entry is None:
-        return False
-    entry.started.wait(timeout)
-    if entry.loop is not None and entry.task is not None:
-        entry.loop.call_soon_threadsafe(entry.task.cancel)
-    if entry.thread is not None:
-        entry.thread.join(timeout)
-    return True
 
 
 async def flow_run_state(flow_run_id: str) -> StateType | None:

@@ -1,32 +1,60 @@
-"""Runs started by the API: as a ``video-pipeline`` deployment run (when a worker is online and ``via``
-allows it, see ``reelflow.runs.dispatch``) or on a worker thread of the server process.
+"""Where a recorded run executes, for every caller (Python API, CLI, REST API): here or on a worker.
 
-Every local worker thread has its own event loop, so a render never stalls the API's loop; a cancel reaches
-the flow as ``asyncio.CancelledError`` (the flow then records the run as cancelled). A deployment run is
+``execute_here`` runs the ``video_pipeline`` flow in the caller's event loop (``reelflow run``,
+``reelflow.run``). A ``Launcher`` starts runs without waiting: as a ``video-pipeline`` deployment run
+when ``via`` allows it and a worker is online (see ``reelflow.runs.dispatch``), else on a thread of this
+process, at most ``max_parallel`` at once. The REST API owns one; ``process_launcher()`` is the Python
+API's. Every thread has its own event loop, so a render never stalls the caller's loop; a cancel reaches
+the flow as ``asyncio.CancelledError`` (the run is then recorded as cancelled). A deployment run is
 cancelled through Prefect, whose worker stops it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from functools import cache
+from typing import Any
 
+from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ensure_api
 from reelflow.store import repo
 
-log = logging.getLogger("reelflow.web")
-Via = Literal["auto", "deployment", "local"]
+log = logging.getLogger("reelflow.runs")
+PROCESS_PARALLEL = 32
+"""Runs a script may have rendering at once in its own process; the provider limits pace them, not this."""
+
+
+async def execute_here(run_id: str, spec: dict[str, Any], *, force: bool = False) -> None:
+    """Execute the recorded run in this event loop and return when it has ended (completed, failed or
+    cancelled); a run that ends without a result is recorded as failed, never left running."""
+    try:
+        ensure_api()
+        from flows.video_pipeline import video_pipeline
+
+        await video_pipeline(spec=spec, run_id=run_id, force=force, return_state=True)
+    except asyncio.CancelledError:
+        repo.mark_run(run_id, "cancelled", error="cancelled")
+        raise
+    except ReelflowError as exc:
+        repo.mark_run(run_id, "failed", error=str(exc))
+        raise
+    finally:
+        left = repo.find_run(run_id)
+        if left is not None and left.status in ("queued", "running"):
+            repo.mark_run(run_id, "failed", error="the run ended without a result; see the Prefect logs")
 
 
 class Launcher:
     """Starts recorded runs in the background and cancels them; at most ``max_parallel`` local ones at once.
 
     ``via``: ``local`` always renders here; ``auto`` hands a run to the deployment when a worker is online;
-    ``deployment`` always does.
+    ``deployment`` always does. ``start``/``astart`` may override it per run.
     """
 
     def __init__(self, max_parallel: int = 4, via: Via = "local") -> None:
@@ -34,18 +62,24 @@ class Launcher:
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="reelflow-run")
         self._active: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
         self._futures: dict[str, Future[None]] = {}
+        self._registered_events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def start(self, run_id: str, spec: dict[str, Any], *, force: bool = False) -> None:
-        if self.via != "local" and self._trigger(run_id, force):
+    def start(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None) -> None:
+        """``astart`` for code outside an event loop."""
+        asyncio.run(self.astart(run_id, spec, force=force, via=via))
+
+    async def astart(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None) -> None:
+        if (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via):
             return
-        future = self._pool.submit(self._work, run_id, spec, force)
         with self._lock:
+            self._registered_events[run_id] = threading.Event()
+            future = self._pool.submit(self._work, run_id, spec, force)
             self._futures[run_id] = future
         future.add_done_callback(lambda done: self._forget(run_id, done))
 
     def wait(self, run_id: str, timeout: float | None = None) -> None:
-        """Block until the run's worker is done (its render stopped); raises TimeoutError."""
+        """Block until the run's thread here is done (its render stopped); raises TimeoutError."""
         with self._lock:
             future = self._futures.get(run_id)
         if future is not None:
@@ -55,33 +89,60 @@ class Launcher:
         with self._lock:
             if self._futures.get(run_id) is done:
                 del self._futures[run_id]
+                self._registered_events.pop(run_id, None)
 
-    def _trigger(self, run_id: str, force: bool) -> bool:
+    async def _trigger(self, run_id: str, force: bool, via: Via) -> bool:
         """Create a deployment run for the recorded run when ``via`` says so; False means render here."""
         from reelflow.runs import dispatch
 
         ensure_api()
         try:
-            where = asyncio.run(dispatch.resolve_via(self.via))
+            where = await dispatch.resolve_via(via)
         except Exception:  # the Prefect API did not answer: "auto" still renders here
-            if self.via != "auto":
+            if via != "auto":
                 raise
             log.exception("cannot tell whether a worker is online; rendering run %s here", run_id)
             return False
         if where != "deployment":
             return False
-        asyncio.run(dispatch.trigger(repo.get_run(run_id), force=force))
+        await dispatch.trigger(repo.get_run(run_id), force=force)
         return True
 
     def cancel(self, run_id: str) -> bool:
-        """Stop the run if it is rendering in this process, or ask Prefect to cancel its deployment run."""
+        """Stop the run if it is rendering here, or ask Prefect to cancel its deployment run."""
+        if self._interrupt(run_id):
+            return True
+        return self._cancel_remote(run_id)
+
+    def cancel_here(self, run_id: str, timeout: float) -> bool:
+        """Stop the run if it is queued or rendering here and wait up to ``timeout`` for it to stop; False if
+        this process does not have it."""
         with self._lock:
-            found = self._active.get(run_id)
+            future = self._futures.get(run_id)
+        if future is None:
+            return False
+        if not future.cancel():  # already rendering
+            self._interrupt(run_id, wait_s=timeout)
+            with contextlib.suppress(FutureTimeoutError, Exception):  # its outcome is in the store
+                future.result(timeout)
+        return True
+
+    def _interrupt(self, run_id: str, wait_s: float = 0.0) -> bool:
+        found = self._registered(run_id, wait_s)
         if found is None:
-            return self._cancel_remote(run_id)
+            return False
         loop, task = found
         loop.call_soon_threadsafe(task.cancel)
         return True
+
+    def _registered(self, run_id: str, wait_s: float) -> tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None:
+        """The run's loop and task once its thread has started it (waiting up to ``wait_s`` for that)."""
+        with self._lock:
+            registered = self._registered_events.get(run_id)
+        if registered is not None:
+            registered.wait(wait_s)
+        with self._lock:
+            return self._active.get(run_id)
 
     def _cancel_remote(self, run_id: str) -> bool:
         run = repo.find_run(run_id)
@@ -103,35 +164,40 @@ class Launcher:
 
     def _work(self, run_id: str, spec: dict[str, Any], force: bool) -> None:
         run = repo.find_run(run_id)
-        if run is None or run.status in ("completed", "cancelled"):
-            return
         try:
-            ensure_api()
+            if run is None or run.status in ("completed", "cancelled"):
+                return
             asyncio.run(self._execute(run_id, spec, force))
-        except ReelflowError as exc:
-            repo.mark_run(run_id, "failed", error=str(exc))
+        except (ReelflowError, asyncio.CancelledError):
+            pass  # recorded by execute_here
         except BaseException as exc:  # a worker thread must never die silently
             log.exception("run %s stopped", run_id)
             repo.mark_run(run_id, "failed", error=f"the run stopped unexpectedly: {type(exc).__name__}: {exc}")
         finally:
-            left = repo.find_run(run_id)
-            if left is not None and left.status in ("queued", "running"):
-                repo.mark_run(run_id, "failed", error="the run ended without a result; see the server log")
+            with self._lock:
+                registered = self._registered_events.get(run_id)
+            if registered is not None:
+                registered.set()  # nothing to wait for any more
 
     async def _execute(self, run_id: str, spec: dict[str, Any], force: bool) -> None:
-        from flows.video_pipeline import video_pipeline
-
         task = asyncio.current_task()
         assert task is not None
         with self._lock:
             self._active[run_id] = (asyncio.get_running_loop(), task)
+            registered = self._registered_events.get(run_id)
+        if registered is not None:
+            registered.set()
         try:
             current = repo.find_run(run_id)
             if current is None or current.status == "cancelled":  # cancelled before it was registered
                 return
-            await video_pipeline(spec=spec, run_id=run_id, force=force, return_state=True)
-        except asyncio.CancelledError:
-            repo.mark_run(run_id, "cancelled", error="cancelled")
+            await execute_here(run_id, spec, force=force)
         finally:
             with self._lock:
                 self._active.pop(run_id, None)
+
+
+@cache
+def process_launcher() -> Launcher:
+    """The Python API's launcher: its threads keep a script's process alive until its runs have ended."""
+    return Launcher(max_parallel=PROCESS_PARALLEL, via="auto")
