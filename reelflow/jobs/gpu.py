@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 from blocks.gpu_endpoint import GpuEndpoint
-from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.domain import GpuBackend, MediaRef, ProviderOutput, VideoParams
 from reelflow.core.media import probe_video
 from reelflow.errors import TransientProviderError
 from reelflow.gpu.errors import GpuUnreachableError
-from reelflow.gpu.reach import Probe, Reached, Service, reach
+from reelflow.gpu.reach import Probe, Reached, reach
 from reelflow.jobs.step import StepHandle
 from reelflow.providers.comfyui.outputs import VIDEO_TYPES
 from reelflow.store import repo
@@ -26,7 +26,7 @@ def finished_job(run_id: str, step_name: str) -> str | None:
     return done[-1].provider_job_id if done else None
 
 
-async def reach_for_step(step: StepHandle, gpu: GpuEndpoint, block: str, service: Service, probe: Probe) -> Reached:
+async def reach_for_step(step: StepHandle, gpu: GpuEndpoint, block: str, service: GpuBackend, probe: Probe) -> Reached:
     """Reach the service. Unreachable before anything was submitted -> ``GpuUnreachableError`` (fallback may
     follow, noted in the step); unreachable while a stored job may still run there -> a plain transient error."""
     try:
