@@ -188,7 +188,8 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     entries = []
     for entry in load_catalog().models:
         found = availability(entry)
-        entries.append({**entry.model_dump(mode="json"), "available": found.available, "missing": found.missing})
+        entries.append({**entry.model_dump(mode="json"), "price_text": entry.price.text(),
+                        "available": found.available, "missing": found.missing})
     if as_json:
         print_json(entries)
         return
@@ -196,9 +197,7 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for column in ("id", "kind", "backend", "available", "price", "notes"):
         table.add_column(column)
     for e in entries:
-        price = e["price"]
-        price_text = "free" if price["unit"] == "free" else f"{price.get('usd') or '-'} per {price['unit']}"
-        table.add_row(e["id"], e["kind"], e["backend"], "yes" if e["available"] else "no", price_text,
+        table.add_row(e["id"], e["kind"], e["backend"], "yes" if e["available"] else "no", e["price_text"],
                       "; ".join(e["missing"]) or ("not AI: " if not e["ai"] else "") + e["speed_hint"])
     out.print(table)
 

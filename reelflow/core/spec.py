@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.catalog.models import parse_size
 from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import SpecError
 
 MAX_SEED = 2**32 - 1
-_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _PRESET = re.compile(r"^(\d{3,4})p$")
 
 
@@ -154,13 +154,13 @@ def _check_resolution(resolution: str, model: ModelEntry) -> None:
         return
     if inputs.width_range is None or inputs.height_range is None:
         raise SpecError("resolution", f"model '{model.id}' has a fixed resolution; leave it out")
-    size = _SIZE.match(resolution)
+    size = parse_size(resolution)
     preset = _PRESET.match(resolution)
     if preset:
         short = int(preset.group(1))
         width, height = _round_to(short * 16 / 9, inputs.size_multiple), short
     elif size:
-        width, height = int(size.group(1)), int(size.group(2))
+        width, height = size
         if width % inputs.size_multiple or height % inputs.size_multiple:
             raise SpecError("resolution", f"width and height must be multiples of {inputs.size_multiple}")
     else:
@@ -180,9 +180,9 @@ def frame_size(model: ModelEntry, resolution: str | None, image_size: tuple[int,
     if inputs.width_range is None or inputs.height_range is None:
         return None
     label = resolution or inputs.default_resolution or "480p"
-    size = _SIZE.match(label)
+    size = parse_size(label)
     if size:
-        return int(size.group(1)), int(size.group(2))
+        return size
     short = int(label.removesuffix("p"))
     long = _round_to(short * 16 / 9, inputs.size_multiple)
     short = _round_to(short, inputs.size_multiple)

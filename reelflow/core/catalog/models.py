@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from importlib import resources
@@ -11,6 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.core.domain import Backend
 from reelflow.errors import SpecError
+
+SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+"""``WIDTHxHEIGHT``: the one spelling of an exact size."""
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """``(width, height)`` of a ``WIDTHxHEIGHT`` text, or None for anything else (a preset such as ``720p``)."""
+    found = SIZE.match(text)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 class ModelInputs(BaseModel):
@@ -62,6 +72,21 @@ class Price(BaseModel):
             return round(gpu_usd_per_hour * gpu_seconds / 3600.0, 6)
         return None
 
+    def text(self) -> str:
+        """The price as a person reads it: ``$0.05 per second``, ``free``, ``GPU time × your $/hour``."""
+        if self.unit == "free":
+            return "free"
+        if self.unit == "second" and self.by_resolution:
+            return "per second: " + ", ".join(f"${usd:g} at {res}" for res, usd in self.by_resolution.items())
+        if self.unit == "second":
+            return f"${self.usd:g} per second"
+        if self.unit == "clip":
+            return (f"${self.base_usd:g} per {self.base_seconds:g} s clip, "
+                    f"+${self.extra_usd_per_second or 0:g} per extra second")
+        if self.unit == "megapixel":
+            return f"${self.usd:g} per megapixel"
+        return "GPU time × your $/hour"
+
 
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -76,6 +101,28 @@ class ModelEntry(BaseModel):
     speed_hint: str
     inputs: ModelInputs
     price: Price
+
+    def priced_seconds(self, duration: float | None) -> float | None:
+        """The duration the model would really make: the shortest offered one that is long enough, or the
+        range's nearest end (so a 2 s request is priced as the 5 s clip a 5-or-10 s model makes at least)."""
+        inputs = self.inputs
+        if duration is None:
+            return inputs.default_duration
+        if inputs.durations:
+            return next((d for d in sorted(inputs.durations) if d >= duration), max(inputs.durations))
+        if inputs.duration_range:
+            low, high = inputs.duration_range
+            return min(max(duration, low), high)
+        return duration
+
+    def estimate_usd(self, *, duration: float | None = None, resolution: str | None = None,
+                     gpu_usd_per_hour: float | None = None, gpu_seconds: float | None = None) -> float | None:
+        """One job's price for these inputs (the model's defaults where None), or None when unknown."""
+        label = resolution or self.inputs.default_resolution
+        size = parse_size(resolution or self.inputs.default_resolution or "")
+        return self.price.estimate(seconds=self.priced_seconds(duration),
+                                   megapixels=size[0] * size[1] / 1_000_000 if size else None, resolution=label,
+                                   gpu_usd_per_hour=gpu_usd_per_hour, gpu_seconds=gpu_seconds)
 
 
 class Catalog(BaseModel):
