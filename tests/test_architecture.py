@@ -92,3 +92,14 @@ def test_plain_layers_never_import_prefect_or_the_store(layer: str) -> None:
 def test_at_most_six_modules_at_the_top_of_reelflow() -> None:
     top = sorted(path.name for path in (ROOT / "reelflow").glob("*.py"))
     assert len(top) <= 6, top
+
+
+def test_prefect_yaml_declares_the_names_the_code_uses() -> None:
+    import yaml
+
+    from reelflow.orchestration.deployments import BATCH_DEPLOYMENT, VIDEO_DEPLOYMENT, WORK_POOL
+
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    names = {f"{d['entrypoint'].rpartition(':')[2]}/{d['name']}": d for d in declared["deployments"]}
+    assert {VIDEO_DEPLOYMENT, BATCH_DEPLOYMENT} <= set(names)
+    assert {names[n]["work_pool"]["name"] for n in (VIDEO_DEPLOYMENT, BATCH_DEPLOYMENT)} == {WORK_POOL}

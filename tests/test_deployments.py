@@ -26,9 +26,10 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
+from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.orchestration.provision import project_dir
-from reelflow.orchestration.stack import WORK_POOL, panel_available, worker_online
+from reelflow.orchestration.stack import panel_available, worker_online
 from reelflow.runs import dispatch
 from tests.deploy_fixtures import quiet_schedules, setup_stack, workers
 from tests.helpers import REELFLOW

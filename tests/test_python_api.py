@@ -15,7 +15,8 @@ from prefect.client.schemas.objects import StateType
 
 import reelflow
 from reelflow.errors import SpecError
-from reelflow.orchestration.stack import WORK_POOL, Child
+from reelflow.orchestration.deployments import WORK_POOL
+from reelflow.orchestration.stack import Child
 from reelflow.runs import dispatch
 from reelflow.store import repo
 from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, worker_of

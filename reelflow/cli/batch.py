@@ -80,7 +80,7 @@ def batch(
 async def _submit(params: dict[str, Any]) -> str:
     from prefect.deployments import run_deployment
 
-    from reelflow.runs.dispatch import BATCH_DEPLOYMENT
+    from reelflow.orchestration.deployments import BATCH_DEPLOYMENT
 
     flow_run = await run_deployment(BATCH_DEPLOYMENT, parameters={**params, "via": "deployment"}, timeout=0)
     return str(flow_run.id)

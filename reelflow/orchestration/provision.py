@@ -18,9 +18,9 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from reelflow.errors import ReelflowError
 from reelflow.orchestration import limits
+from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 
-WORK_POOL = "reelflow-local"
 DEPLOY_TIMEOUT_S = 240.0
 
 

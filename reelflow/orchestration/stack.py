@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 
 from reelflow.errors import ReelflowError
+from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.settings import get_settings
 
-WORK_POOL = "reelflow-local"
 WORKER_QUERY_SECONDS = 1
 PANEL_MODULES = ("reelflow.web", "reelflow.cli.serve")
 START_TIMEOUT_S = 90.0

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from reelflow.errors import ReelflowError
 from reelflow.orchestration import prefect_server, stack
+from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import LocalServer, free_port
 from reelflow.settings import Settings
 
@@ -88,7 +89,7 @@ class LocalStack:
                                         limit=self.options.worker_limit)
             self.workers.append(worker)
             stack.wait_for(lambda w=worker: stack.worker_online(api_url, w.worker_name or ""), "worker", child=worker)
-        self.say(f"  {len(self.workers)} worker(s) online in pool '{stack.WORK_POOL}'")
+        self.say(f"  {len(self.workers)} worker(s) online in pool '{WORK_POOL}'")
         self._start_panel()
         state = {"pid": os.getpid(), "prefect_ui": self.server.url, "prefect_api": api_url,
                  "panel": self.panel.url if self.panel else None, "server_pid": self.server.pid,

@@ -23,12 +23,11 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
+from reelflow.orchestration.deployments import VIDEO_DEPLOYMENT
 from reelflow.store import repo
 from reelflow.store.links import link_flow_run
 from reelflow.store.views import RunView
 
-VIDEO_DEPLOYMENT = "video_pipeline/video-pipeline"
-BATCH_DEPLOYMENT = "batch_pipeline/batch-pipeline"
 NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
 FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 POLL_S = 0.25
