@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from reelflow.core.catalog import ModelEntry
+from reelflow.core.catalog import ModelEntry, load_catalog
 from reelflow.core.domain import GPU_BACKENDS, Backend
+from reelflow.core.spec import PipelineSpec
 from reelflow.errors import ModelUnavailableError
 
 
@@ -49,3 +50,14 @@ def require_available(model: ModelEntry) -> None:
     found = availability(model)
     if not found.available:
         raise ModelUnavailableError(model.id, found.missing)
+
+
+def require_runnable(spec: PipelineSpec) -> ModelEntry:
+    """The spec's video model, once it and the image model it generates its input with can run here;
+    ``ModelUnavailableError`` naming what is missing otherwise. Checked when a run is prepared and resumed."""
+    catalog = load_catalog()
+    model = catalog.get(spec.model, kind="i2v")
+    require_available(model)
+    if spec.image_prompt is not None:
+        require_available(catalog.get(spec.image_model, kind="t2i"))
+    return model

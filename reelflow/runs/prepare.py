@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reelflow.core.availability import require_available
-from reelflow.core.catalog import load_catalog
+from reelflow.core.availability import require_runnable
 from reelflow.core.domain import MediaRef, ProviderOutput
 from reelflow.core.inputs import load_image
 from reelflow.core.spec import PipelineSpec, parse_spec
@@ -35,11 +34,7 @@ def outputs_present(run: RunView) -> bool:
 def prepare_run(spec_data: dict[str, Any] | PipelineSpec, *, force: bool = False, run_id: str | None = None,
                 batch_id: str | None = None, pipeline_id: str | None = None) -> Prepared:
     spec = parse_spec(spec_data)
-    catalog = load_catalog()
-    model = catalog.get(spec.model, kind="i2v")
-    require_available(model)
-    if spec.image_prompt is not None:
-        require_available(catalog.get(spec.image_model, kind="t2i"))
+    model = require_runnable(spec)
     image = load_image(spec.image) if spec.image else None
     storage = get_storage(spec.storage)
     key = spec.idempotency_key(image.sha256 if image else None)

@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 from uuid import UUID
 
-from reelflow.core.availability import require_available
-from reelflow.core.catalog import load_catalog
+from reelflow.core.availability import require_runnable
 from reelflow.core.spec import parse_spec
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ensure_api
@@ -65,11 +64,7 @@ async def _mark_crashed(flow_run_id: str | None) -> None:
 def check_resumable(run: RunView) -> None:
     if run.status not in RESUMABLE and run.status != "completed":
         raise RunNotResumableError(f"run {run.run_id} was {run.status}; start it again with `reelflow run ... --force`")
-    spec = parse_spec(run.spec)
-    catalog = load_catalog()
-    require_available(catalog.get(spec.model, kind="i2v"))
-    if spec.image_prompt is not None:
-        require_available(catalog.get(spec.image_model, kind="t2i"))
+    require_runnable(parse_spec(run.spec))
 
 
 async def aresume(run_id: str) -> RunView:
