@@ -76,14 +76,29 @@ class ProviderOutput(BaseModel):
     scratch: bool = False  # a working file that may be deleted once stored
 
 
-class StoredObject(BaseModel):
-    """One object in durable storage (local folder or R2), addressed by its content."""
-
-    model_config = ConfigDict(frozen=True)
+class ObjectFacts(BaseModel):
+    """What a stored object is, wherever it lives: its key, content hash, size and type."""
 
     key: str
     sha256: str
     bytes: int
     content_type: str
+
+
+class MediaFacts(BaseModel):
+    """What a stored image or video shows, as far as it is known."""
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frames: int | None = None
+    duration_s: float | None = None
+
+
+class StoredObject(ObjectFacts):
+    """One object in durable storage (local folder or R2), and where to read it."""
+
+    model_config = ConfigDict(frozen=True)
+
     path: str | None = None
     url: str | None = None

@@ -5,22 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from reelflow.core.domain import MediaFacts, StoredObject
 
 
-class OutputView(BaseModel):
+class OutputView(StoredObject, MediaFacts):
+    """One output of a run (its input image, video, poster, ...): the stored object and what it shows."""
+
+    model_config = ConfigDict(frozen=False)
+
     role: str
-    key: str
-    path: str | None = None
-    url: str | None = None
-    sha256: str
-    bytes: int
-    content_type: str
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    frames: int | None = None
-    duration_s: float | None = None
 
 
 class StepView(BaseModel):

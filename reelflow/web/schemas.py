@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from reelflow.core.domain import MediaFacts, ObjectFacts
 from reelflow.core.spec import MAX_SEED
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
@@ -67,18 +68,9 @@ class CompatVideoRequest(BaseModel):
     force: bool = False
 
 
-class OutputOut(BaseModel):
+class OutputOut(ObjectFacts, MediaFacts):
     role: str
     url: str | None = Field(description="Where the browser can fetch it: /api/media/<key> or a CDN URL.")
-    key: str
-    sha256: str
-    bytes: int
-    content_type: str
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    frames: int | None = None
-    duration_s: float | None = None
 
 
 class StepOut(BaseModel):
