@@ -12,7 +12,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from reelflow.gpu.activity import last_gpu_step_finish
 from reelflow.gpu.cost import storage_usd_per_hour
 from reelflow.gpu.endpoint import block_name, find_endpoint
 from reelflow.gpu.janitor import (
@@ -28,6 +27,7 @@ from reelflow.gpu.janitor import (
 )
 from reelflow.gpu.reach import vast_client
 from reelflow.orchestration.limits import gpu_limit_name
+from reelflow.store.activity import last_gpu_step_finish
 
 
 def _report(action: str, reason: str, **extra: Any) -> dict[str, Any]:

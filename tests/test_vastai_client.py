@@ -147,7 +147,7 @@ async def test_key_never_in_errors_or_reprs(emu: VastEmulator, sleeps: Sleeps) -
 
 
 async def test_tunnel_discovery_through_the_portal(vast: VastClient, emu: VastEmulator) -> None:
-    urls = await vast.service_urls(DEFAULT_INSTANCE_ID, PORTAL_TOKEN)
+    urls = await discover_service_urls(await vast.show_instance(DEFAULT_INSTANCE_ID), PORTAL_TOKEN)
     assert urls.comfyui_url == "https://comfy-emu.trycloudflare.com"
     assert urls.swarmui_url == "https://swarm-emu.trycloudflare.com"
     assert urls.portal_url == emu.portal_url
@@ -156,7 +156,7 @@ async def test_tunnel_discovery_through_the_portal(vast: VastClient, emu: VastEm
 
 async def test_missing_tunnel_falls_back_to_direct_port(vast: VastClient, emu: VastEmulator) -> None:
     emu.configure(tunnels=[{"targetUrl": "http://localhost:17865", "tunnelUrl": "https://s.trycloudflare.com/"}])
-    urls = await vast.service_urls(DEFAULT_INSTANCE_ID, PORTAL_TOKEN)
+    urls = await discover_service_urls(await vast.show_instance(DEFAULT_INSTANCE_ID), PORTAL_TOKEN)
     assert urls.comfyui_url == "http://127.0.0.1:41188"
     assert urls.swarmui_url == "https://s.trycloudflare.com"
 
@@ -178,7 +178,7 @@ async def test_custom_port_layout(vast: VastClient, emu: VastEmulator) -> None:
     emu.add_instance(6161, direct_ports={8288: 42288})
     emu.configure(tunnels=[])
     layout = PortLayout(comfyui_internal=18288, comfyui_external=8288)
-    urls = await vast.service_urls(6161, PORTAL_TOKEN, layout=layout)
+    urls = await discover_service_urls(await vast.show_instance(6161), PORTAL_TOKEN, layout=layout)
     assert urls.comfyui_url == "http://127.0.0.1:42288"
 
 

@@ -7,7 +7,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -27,17 +26,3 @@ def probe_video(path: Path) -> VideoFacts:
         frames = sum(1 for _ in container.decode(stream))
         return VideoFacts(width=stream.width, height=stream.height, fps=float(rate), frames=frames,
                           duration_s=round(frames / float(rate), 6) if rate else 0.0)
-
-
-def probe_image(path: Path) -> tuple[int, int]:
-    with Image.open(path) as img:
-        return img.size
-
-
-def first_frame_jpeg(path: Path, out_path: Path, max_side: int = 640) -> None:
-    """A small poster image from the first frame of a video."""
-    with av.open(str(path)) as container:
-        frame = next(container.decode(container.streams.video[0]))
-        image = frame.to_image()
-    image.thumbnail((max_side, max_side))
-    image.save(out_path, "JPEG", quality=85)

@@ -17,7 +17,6 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from blocks.gpu_endpoint import GpuEndpoint
-from reelflow.gpu.activity import gpu_runs_in_flight, split_stale
 from reelflow.gpu.cost import storage_usd_per_hour
 from reelflow.gpu.errors import GpuUnreachableError
 from reelflow.gpu.reach import reach
@@ -25,6 +24,7 @@ from reelflow.providers.comfyui import ComfyClient
 from reelflow.providers.swarmui import SwarmClient
 from reelflow.providers.vastai import Instance
 from reelflow.settings import get_settings
+from reelflow.store.activity import gpu_runs_in_flight, split_stale
 
 LOCKED = 423
 BUSY_GPU_UTIL = 10.0

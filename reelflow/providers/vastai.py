@@ -192,10 +192,6 @@ class VastClient:
     async def stop_instance(self, instance_id: int) -> None:
         await self._set_state(instance_id, "stopped")
 
-    async def service_urls(self, instance_id: int, token: str | SecretStr | None,
-                           layout: PortLayout | None = None) -> ServiceUrls:
-        return await discover_service_urls(await self.show_instance(instance_id), token, layout=layout)
-
     async def _set_state(self, instance_id: int, state: str) -> None:
         data = await self._request("PUT", f"/instances/{instance_id}/", json={"state": state})
         if data.get("success") is False:

@@ -181,6 +181,11 @@ def add_event(run_id: str, kind: str, message: str = "", *, step: str | None = N
         return event.id
 
 
+def latest_event_id() -> int:
+    with session_scope(readonly=True) as s:
+        return s.scalar(select(func.max(Event.id))) or 0
+
+
 def events_after(run_id: str | None, after_id: int = 0, limit: int = 500) -> list[EventView]:
     with session_scope(readonly=True) as s:
         query = select(Event).where(Event.id > after_id)

@@ -6,20 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 
 from reelflow.store import repo
-from reelflow.store.db import session_scope
-from reelflow.store.models import Event
 from reelflow.web.schemas import EventOut
 
 POLL_INTERVAL_S = 0.25
-
-
-def latest_event_id() -> int:
-    with session_scope() as s:
-        return s.scalar(select(func.max(Event.id))) or 0
 
 
 def resume_point(request: Request, after: int | None, default: int) -> int:

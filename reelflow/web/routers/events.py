@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from reelflow.store import repo
-from reelflow.web.sse import event_stream, latest_event_id, resume_point
+from reelflow.web.sse import event_stream, resume_point
 
 router = APIRouter(prefix="/api", tags=["events"])
 SSE = {200: {"description": "text/event-stream: each message's data is one event as JSON "
@@ -27,5 +27,5 @@ async def run_events(request: Request, run_id: str = Path(min_length=1, max_leng
 @router.get("/events", response_class=EventSourceResponse, responses=SSE)
 async def all_events(request: Request, after: int | None = Query(None, ge=0, le=2**62)) -> EventSourceResponse:
     """Events of every run from now on (or after ``after``): what the panel's run list listens to."""
-    start = resume_point(request, after, latest_event_id())
+    start = resume_point(request, after, repo.latest_event_id())
     return EventSourceResponse(event_stream(request, None, start), ping=15)

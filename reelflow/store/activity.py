@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from reelflow.core.domain import GPU_BACKENDS
 from reelflow.store.db import session_scope
 from reelflow.store.models import Event, Run, Step
 
-GPU_BACKENDS = ("comfyui", "swarmui")
 IN_FLIGHT = ("queued", "running")
 
 
