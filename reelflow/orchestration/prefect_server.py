@@ -9,7 +9,6 @@ here must run before ``prefect`` is imported, because Prefect reads these variab
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from reelflow.core import filelock
 from reelflow.errors import ReelflowError
 from reelflow.settings import Settings, get_settings
 
@@ -132,9 +132,7 @@ def start_server(settings: Settings | None = None, port: int | None = None,
     ``database_url`` (e.g. ``postgresql+asyncpg://user:pw@host/db``) replaces the SQLite file in Prefect's home.
     """
     settings = settings or get_settings()
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.run_dir / "prefect-server.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with filelock.acquire(settings.run_dir / "prefect-server.lock"):
         already = running_server(settings)
         if already:
             return already
