@@ -164,9 +164,9 @@ def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
 
 
 async def _check(name: str | None) -> list[str]:
-    from reelflow.core.workflows import WAN22_MODEL, Wan22FileSettings
+    from reelflow.core.workflows import WAN22_MODEL, wan22_template
     from reelflow.gpu.endpoint import load_endpoint
-    from reelflow.providers.comfyui import ComfyClient, wan22_i2v_template
+    from reelflow.providers.comfyui import ComfyClient
     from reelflow.providers.swarmui import SwarmClient
 
     gpu = await load_endpoint("gpu", name)
@@ -176,7 +176,7 @@ async def _check(name: str | None) -> list[str]:
             stats = await comfy.health()
             devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no GPU listed"
             lines.append(f"ComfyUI {stats['system'].get('comfyui_version', '?')} at {gpu.comfyui_url}: {devices}")
-            await comfy.preflight(wan22_i2v_template(Wan22FileSettings.from_env()).graph)
+            await comfy.preflight(wan22_template().graph)
             lines.append(f"{WAN22_MODEL}: every model file is installed")
     if gpu.swarmui_url:
         async with SwarmClient(gpu.swarmui_url, headers=gpu.auth_headers()) as swarm:

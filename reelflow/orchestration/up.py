@@ -18,7 +18,7 @@ from reelflow.core import filelock
 from reelflow.errors import ReelflowError
 from reelflow.orchestration import prefect_server, stack
 from reelflow.orchestration.prefect_server import LocalServer, free_port
-from reelflow.settings import Settings
+from reelflow.settings import Settings, use_prefect_api
 
 
 class AlreadyUp(ReelflowError):
@@ -70,7 +70,7 @@ class LocalStack:
         self._start_server()
         assert self.server is not None
         api_url = self.server.api_url
-        os.environ["PREFECT_API_URL"] = api_url
+        use_prefect_api(api_url)
         if self.options.setup:
             from reelflow.orchestration import provision
 
