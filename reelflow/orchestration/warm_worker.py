@@ -172,7 +172,7 @@ with warnings.catch_warnings():
             """``prefect.utilities.processutils.run_process``, with the process taken from the warm interpreters."""
             if self.interpreters is None or not self.interpreters.accepts(command, stream_output, kwargs):
                 return await self.cold_run_process(command, stream_output=stream_output, task_status=task_status,
-                                              task_status_handler=task_status_handler, **kwargs)
+                                                   task_status_handler=task_status_handler, **kwargs)
             process = await self.interpreters.take(command, kwargs["env"], kwargs.get("cwd"))
             try:
                 async with process:
