@@ -1,7 +1,9 @@
-"""Settings read from the environment (prefix ``REELFLOW_``) with offline-friendly defaults."""
+"""Settings read from the environment (prefix ``REELFLOW_``) with offline-friendly defaults, and the one accessor
+for ``PREFECT_API_URL``."""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,8 +16,24 @@ def _default_home() -> Path:
     return Path.home() / ".reelflow"
 
 
+class Wan22FileNames(BaseSettings):
+    """The built-in Wan 2.2 graph's model files as ComfyUI lists them; override each with
+    ``REELFLOW_WAN22_<FIELD>`` (e.g. a fp16 UNet)."""
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_WAN22_", env_ignore_empty=True, extra="ignore")
+
+    high_noise_unet: str = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
+    low_noise_unet: str = "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"
+    high_noise_lora: str = "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors"
+    low_noise_lora: str = "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors"
+    text_encoder: str = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+    vae: str = "wan_2.1_vae.safetensors"
+
+
 class Settings(BaseSettings):
-    """Everything reelflow reads from the environment. Secrets never live here; see ``blocks/``."""
+    """Everything reelflow reads from the environment under ``REELFLOW_``. The secrets here are reelflow's own
+    (the REST API token, a Prefect database URL with its password), held as ``SecretStr``; provider credentials
+    live in the Blocks of ``blocks/``."""
 
     model_config = SettingsConfigDict(env_prefix="REELFLOW_", extra="ignore")
 
@@ -28,6 +46,9 @@ class Settings(BaseSettings):
         "server: require PREFECT_API_URL; ephemeral: Prefect's per-process server.",
     )
     prefect_port: int = Field(default=4200, ge=0, le=65535, description="0 picks any free port.")
+    prefect_database_url: SecretStr | None = Field(
+        default=None, description="Database of the Prefect server `reelflow up` starts, e.g. "
+        "postgresql+asyncpg://user:pw@host:5432/prefect; default SQLite in Prefect's home.")
     max_input_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     download_timeout_s: float = Field(default=30.0, gt=0)
     allow_private_urls: bool = Field(
@@ -40,6 +61,7 @@ class Settings(BaseSettings):
     storage_block: str | None = Field(default=None, description="Name of the R2 storage block, if any.")
     api_token: SecretStr | None = Field(default=None, description="Bearer token the REST API requires on writes.")
     warm_worker: bool = Field(default=True, description="Workers keep one flow-run process started ahead of time.")
+    wan22: Wan22FileNames = Field(default_factory=Wan22FileNames)
 
     @property
     def db_url(self) -> str:
@@ -66,3 +88,17 @@ def get_settings() -> Settings:
 def reload_settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server this process talks to (``PREFECT_API_URL``; empty means none, as for Prefect).
+
+    Read from the environment on every call, never cached: ``prefect_server.ensure_api`` may set it after
+    ``Settings`` were read, and Prefect itself reads it from there when it is imported.
+    """
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def use_prefect_api(url: str) -> None:
+    """Point this process, and Prefect when it is imported after this, at the server at ``url``."""
+    os.environ["PREFECT_API_URL"] = url

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from reelflow.core.catalog.workflows import wan22_template
 from reelflow.core.domain import VideoParams
 from reelflow.errors import ProviderError, SpecError, TransientProviderError
 from reelflow.providers.comfyui import (
@@ -38,12 +39,11 @@ from reelflow.providers.comfyui import (
     render,
     resume_job,
     run_job,
-    wan22_i2v_template,
 )
 from tests.emulators.comfyui_emulator import ComfyEmulator
 
 POLL = 0.2
-WAN = wan22_i2v_template()
+WAN = wan22_template()
 PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=3.0,
                      frames=49, fps=16, width=480, height=320, seed=1234)
 MAIN_ROOT = Path(__file__).resolve().parent.parent

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from flows.gpu_janitor import gpu_janitor
+from reelflow.core.catalog.workflows import wan22_template
 from reelflow.gpu.janitor import load_state, state_path
 from reelflow.orchestration.gpu_slot import ensure_gpu_limit
 from reelflow.orchestration.limits import gpu_limit_name
 from reelflow.orchestration.slots import hold_slot
-from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render, wan22_i2v_template
+from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render
 from reelflow.store import repo
 from tests.emulators.comfyui_emulator import ComfyEmulator
 from tests.emulators.vastai_emulator import VastEmulator
@@ -46,7 +47,7 @@ async def _start_long_job(emu: ComfyEmulator, tmp_path: Path) -> tuple[ComfyClie
     client = ComfyClient(emu.url)
     name = await client.upload_image(make_image(tmp_path / "in.png", size=(64, 64)).read_bytes())
     prompt_id = new_prompt_id("janitor-test")
-    graph = render(wan22_i2v_template(), image_name=name, params=_params(), filename_prefix=output_prefix(prompt_id))
+    graph = render(wan22_template(), image_name=name, params=_params(), filename_prefix=output_prefix(prompt_id))
     await client.submit(graph, prompt_id, "janitor-test")
     return client, prompt_id
 

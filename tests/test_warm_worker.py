@@ -1,7 +1,8 @@
 """The warm process worker (``reelflow.orchestration.warm_worker``) against the session's Prefect server: a run is
 served by the
-interpreter started before it, cancelling kills that process, other Prefect settings start the run cold, and a
-warm interpreter that died while waiting costs the run nothing."""
+interpreter started before it, cancelling kills that process, other Prefect settings start the run cold, a
+warm interpreter that died while waiting costs the run nothing, and a Prefect without the internals it patches
+gets Prefect's plain process worker."""
 
 from __future__ import annotations
 
@@ -16,13 +17,19 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.runner import _starter_engine
 
 import reelflow
+from reelflow.orchestration import stack, warm_worker
 from reelflow.orchestration.stack import Child
-from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run
+from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, setup_stack, worker_of
 from tests.helpers import make_image
 
 COLD_MARK = "starting it cold"
+FALLBACK_MARK = "running Prefect's plain process worker instead"
+# The warm worker started by a Python whose Prefect lacks the engine launch the warm interpreters replace.
+WITHOUT_LAUNCH_ENGINE = ("import prefect.runner._workspace_supervisor as supervisor; del supervisor._launch_engine; "
+                         "from reelflow.orchestration.warm_worker import main; main()")
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +91,48 @@ def _until_gone(pid: int, timeout: float = 60.0) -> None:
 
 def _log(worker: Child) -> str:
     return worker.log.read_text(errors="replace")
+
+
+def test_this_prefect_has_every_internal_the_warm_worker_patches() -> None:
+    assert warm_worker.unexpected_internals() == []
+
+
+def test_an_internal_with_another_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run_process(command: list[str], **kwargs: Any) -> None:
+        return None
+
+    monkeypatch.setattr(_starter_engine, "run_process", run_process)
+    assert warm_worker.unexpected_internals() == [
+        "prefect.runner._starter_engine.run_process is not `async def run_process(command, *, stream_output, "
+        "task_status, task_status_handler, **kwargs)`"]
+
+
+def test_without_the_patched_internals_the_plain_process_worker_runs_the_flow(tmp_path: Path, image: str) -> None:
+    """Runs before the module's warm worker starts (its first test comes next), so this worker takes the run."""
+    api_url = os.environ["PREFECT_API_URL"]
+    setup_stack(api_url)
+    name = f"test-fallback-worker-{os.getpid()}"
+    command, env, root = stack.worker_command(api_url, name, limit=3)
+    assert command[1:3] == ["-m", "reelflow.orchestration.warm_worker"]
+    fallback = stack.spawn(f"worker {name}", [command[0], "-c", WITHOUT_LAUNCH_ENGINE, *command[3:]],
+                           tmp_path / "fallback.log", env, cwd=root)
+    fallback.worker_name = name
+    try:
+        stack.wait_for(lambda: stack.worker_online(api_url, name), "worker", child=fallback)
+        done = reelflow.wait(reelflow.submit({**QUICK, "image": image, "seed": 10}, via="deployment"), timeout=180)
+        assert done.status == "completed", done.error
+        flow_run = _final(done.prefect_flow_run_id or "")
+        assert flow_run.state.type == StateType.COMPLETED
+        assert asyncio.run(worker_of(api_url, [str(flow_run.id)])) == {str(flow_run.id): name}
+        assert _warm_children(fallback) == []
+        log = _log(fallback)
+        assert log.count(FALLBACK_MARK) == 1, log
+        assert "prefect.runner._workspace_supervisor._launch_engine is missing" in log
+        args = (Path("/proc") / str(fallback.process.pid) / "cmdline").read_bytes().decode().split("\0")[:-1]
+        assert args[args.index("worker"):] == ["worker", "start", "--pool", stack.WORK_POOL, "--type", "process",
+                                               "--name", name, "--limit", "3"], args
+    finally:
+        stack.stop_worker(api_url, fallback)
 
 
 def test_a_run_is_served_by_the_interpreter_started_before_it(worker: Child, image: str) -> None:

@@ -164,10 +164,9 @@ def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
 
 
 async def _check(name: str | None) -> list[str]:
-    from reelflow.core.catalog.workflows import WAN22_MODEL, Wan22FileSettings
+    from reelflow.core.catalog.workflows import WAN22_MODEL, wan22_template
     from reelflow.gpu.endpoint import load_endpoint
     from reelflow.gpu.reach import comfy_client, swarm_client
-    from reelflow.providers.comfyui import wan22_i2v_template
 
     gpu = await load_endpoint("gpu", name)
     lines: list[str] = []
@@ -176,7 +175,7 @@ async def _check(name: str | None) -> list[str]:
             stats = await comfy.health()
             devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no GPU listed"
             lines.append(f"ComfyUI {stats['system'].get('comfyui_version', '?')} at {gpu.comfyui_url}: {devices}")
-            await comfy.preflight(wan22_i2v_template(Wan22FileSettings.from_env()).graph)
+            await comfy.preflight(wan22_template().graph)
             lines.append(f"{WAN22_MODEL}: every model file is installed")
     if gpu.swarmui_url:
         async with swarm_client(gpu, gpu.swarmui_url) as swarm:

@@ -18,6 +18,7 @@ from reelflow.cli import batch, gpu, resume, serve, stack, storage
 from reelflow.cli.output import print_json, print_run, run_json, runs_table
 from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
+from reelflow.settings import prefect_api_url
 
 app = typer.Typer(help="reelflow: images and prompts to videos, orchestrated by Prefect.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -86,7 +87,7 @@ def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
     from reelflow.runs.launcher import execute_here
     from reelflow.store import repo
 
-    if not prefect_server.running_server() and "PREFECT_API_URL" not in os.environ:
+    if not prefect_server.running_server() and prefect_api_url() is None:
         err.print("starting the local Prefect server (first run only; `reelflow server stop` ends it)...")
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),

@@ -53,8 +53,8 @@ def _raise_interrupt(*_: object) -> NoReturn:
 def up(
     port: Annotated[int | None, typer.Option(help="Prefect server port (default REELFLOW_PREFECT_PORT).")] = None,
     database_url: Annotated[str | None, typer.Option(
-        envvar="REELFLOW_PREFECT_DATABASE_URL",
-        help="Prefect's database, e.g. postgresql+asyncpg://user:pw@host:5432/prefect (default SQLite).")] = None,
+        help="Prefect's database, e.g. postgresql+asyncpg://user:pw@host:5432/prefect "
+        "(default REELFLOW_PREFECT_DATABASE_URL, else SQLite).")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Process workers to start.")] = 1,
     worker_limit: Annotated[int, typer.Option(min=1, help="Flow runs at once per worker.")] = 4,
     panel_port: Annotated[int, typer.Option(help="Port of the REST API + panel.")] = 8000,
@@ -64,9 +64,12 @@ def up(
     """Run the whole local stack (Prefect server, worker, REST API + panel) until Ctrl-C."""
     from reelflow.orchestration.up import AlreadyUp, LocalStack, UpOptions
 
+    settings = get_settings()
+    configured = settings.prefect_database_url
+    database_url = database_url or (configured.get_secret_value() if configured else None)
     options = UpOptions(port=port, database_url=database_url, workers=workers, worker_limit=worker_limit,
                         panel_port=panel_port, panel=not no_panel, setup=not no_setup)
-    stack = LocalStack(get_settings(), options, say=out.print)
+    stack = LocalStack(settings, options, say=out.print)
     try:
         stack.claim()
     except AlreadyUp as exc:

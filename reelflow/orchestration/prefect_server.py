@@ -9,7 +9,6 @@ here must run before ``prefect`` is imported, because Prefect reads these variab
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from reelflow.core import filelock
 from reelflow.errors import ReelflowError
-from reelflow.settings import Settings, get_settings
+from reelflow.settings import Settings, get_settings, prefect_api_url, use_prefect_api
 
 STARTUP_TIMEOUT_S = 90.0
 QUIET_DEFAULTS = {
@@ -48,7 +48,7 @@ class LocalServer:
 def prepare_environment(settings: Settings | None = None) -> None:
     """Put Prefect's home inside REELFLOW_HOME unless the user chose PREFECT_HOME or a server."""
     settings = settings or get_settings()
-    if "PREFECT_HOME" not in os.environ and "PREFECT_API_URL" not in os.environ:
+    if "PREFECT_HOME" not in os.environ and prefect_api_url() is None:
         os.environ["PREFECT_HOME"] = str(settings.prefect_home)
     for name, value in QUIET_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -58,14 +58,14 @@ def ensure_api(settings: Settings | None = None) -> str | None:
     """Make sure flows have a Prefect API to talk to; returns its URL (None in ephemeral mode)."""
     settings = settings or get_settings()
     prepare_environment(settings)
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
+    if (api_url := prefect_api_url()) is not None:
+        return api_url
     if settings.prefect_mode == "ephemeral":
         return None
     if settings.prefect_mode == "server":
         raise ReelflowError("REELFLOW_PREFECT_MODE=server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
     server = running_server(settings) or start_server(settings)
-    os.environ["PREFECT_API_URL"] = server.api_url
+    use_prefect_api(server.api_url)
     return server.api_url
 
 
@@ -132,9 +132,7 @@ def start_server(settings: Settings | None = None, port: int | None = None,
     ``database_url`` (e.g. ``postgresql+asyncpg://user:pw@host/db``) replaces the SQLite file in Prefect's home.
     """
     settings = settings or get_settings()
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.run_dir / "prefect-server.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with filelock.acquire(settings.run_dir / "prefect-server.lock"):
         already = running_server(settings)
         if already:
             return already
@@ -183,7 +181,7 @@ def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bo
 
 def ui_url(flow_run_id: str | None) -> str | None:
     """Link to a flow run in the Prefect UI, when the API is a local or known server."""
-    api = os.environ.get("PREFECT_UI_URL") or os.environ.get("PREFECT_API_URL")
+    api = os.environ.get("PREFECT_UI_URL") or prefect_api_url()
     if not api or not flow_run_id:
         return None
     return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}"

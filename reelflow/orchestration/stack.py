@@ -56,7 +56,8 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = START_TIMEOU
         time.sleep(interval)
 
 
-def _spawn(name: str, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None) -> Child:
+def spawn(name: str, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None) -> Child:
+    """Start ``command`` in a session of its own, its output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -94,11 +95,16 @@ def worker_command(api_url: str, name: str, *, pool: str = WORK_POOL, limit: int
                 "REELFLOW_PROJECT_DIR": str(root), **(env or {})}
     if get_settings().warm_worker:
         command = [sys.executable, "-m", "reelflow.orchestration.warm_worker", "--pool", pool, "--name", name]
+        command += ["--limit", str(limit)] if limit else []
     else:
-        command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process", "--name", name]
-    if limit:
-        command += ["--limit", str(limit)]
+        command = plain_worker_command(pool, name, limit=limit)
     return command, full_env, root
+
+
+def plain_worker_command(pool: str, name: str | None, *, limit: int | None = None) -> list[str]:
+    """Prefect's own ``prefect worker start --type process``."""
+    command = [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process"]
+    return command + (["--name", name] if name else []) + (["--limit", str(limit)] if limit else [])
 
 
 def worker_name() -> str:
@@ -110,7 +116,7 @@ def start_worker(api_url: str, log: Path, *, name: str | None = None, pool: str 
     """Start a worker in the background (see ``worker_online`` for its health check)."""
     name = name or worker_name()
     command, full_env, root = worker_command(api_url, name, pool=pool, limit=limit, env=env)
-    child = _spawn(f"worker {name}", command, log, full_env, cwd=root)
+    child = spawn(f"worker {name}", command, log, full_env, cwd=root)
     child.worker_name = name
     return child
 
@@ -144,7 +150,7 @@ def panel_available() -> bool:
 def start_panel(api_url: str, port: int, log: Path) -> Child:
     """``reelflow serve`` on 127.0.0.1: its runs go to the deployment while a worker is online."""
     command = [sys.executable, "-m", "reelflow.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    child = _spawn("REST API + panel", command, log, {**os.environ, "PREFECT_API_URL": api_url})
+    child = spawn("REST API + panel", command, log, {**os.environ, "PREFECT_API_URL": api_url})
     child.url = f"http://127.0.0.1:{port}"
     return child
 

@@ -7,20 +7,19 @@ REST API + panel when this version has one; every part is health-checked before 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
+from reelflow.core import filelock
 from reelflow.errors import ReelflowError
 from reelflow.orchestration import prefect_server, stack
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import LocalServer, free_port
-from reelflow.settings import Settings
+from reelflow.settings import Settings, use_prefect_api
 
 
 class AlreadyUp(ReelflowError):
@@ -52,7 +51,7 @@ class LocalStack:
     owns_server: bool = False
     workers: list[stack.Child] = field(default_factory=list)
     panel: stack.Child | None = None
-    _lock: IO[str] | None = None
+    _lock: filelock.FileLock | None = None
 
     @property
     def state_file(self):
@@ -60,24 +59,19 @@ class LocalStack:
 
     def claim(self) -> None:
         """Take the ``up`` lock for this REELFLOW_HOME, or raise ``AlreadyUp`` describing the running one."""
-        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        handle = (self.settings.run_dir / "up.lock").open("w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+        self._lock = filelock.try_acquire(self.settings.run_dir / "up.lock")
+        if self._lock is None:
             try:
                 state = json.loads(self.state_file.read_text())
             except (OSError, ValueError):
                 state = {}
-            raise AlreadyUp(state) from None
-        self._lock = handle
+            raise AlreadyUp(state)
 
     def start(self) -> dict[str, Any]:
         self._start_server()
         assert self.server is not None
         api_url = self.server.api_url
-        os.environ["PREFECT_API_URL"] = api_url
+        use_prefect_api(api_url)
         if self.options.setup:
             from reelflow.orchestration import provision
 
@@ -163,7 +157,5 @@ class LocalStack:
             prefect_server.stop_server(self.settings)
         self.state_file.unlink(missing_ok=True)
         if self._lock is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+            self._lock.release()
             self._lock = None

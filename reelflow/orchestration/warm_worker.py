@@ -8,6 +8,10 @@ complete environment and the folder Prefect built to the waiting interpreter ins
 starts the next one. Everything else (control channel, process-group kill, exit code, output streaming) is
 Prefect's own code working on that process. ``type`` stays ``"process"``, so pools and deployments do not change.
 
+Those seams are private to Prefect (hence ``prefect<3.10``): at start the worker checks that each one it patches
+or calls exists with the signature it expects (``PREFECT_INTERNALS``); if one does not, it prints one warning and
+becomes Prefect's plain process worker, the one ``REELFLOW_WARM_WORKER=0`` starts.
+
     python -m reelflow.orchestration.warm_worker --pool reelflow-local --name NAME [--limit N]
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -26,15 +32,45 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from prefect.runner import _starter_engine
+import prefect
 from prefect.settings import PREFECT_WORKER_HEARTBEAT_SECONDS, get_current_settings
-from prefect.utilities.processutils import consume_process_output, sanitize_subprocess_env
+from prefect.utilities import processutils
 from prefect.workers.process import ProcessWorker
 
+from reelflow.orchestration import stack
 from reelflow.orchestration.warm_engine import SUPERVISOR_MODULE
 
 WARM_COMMAND = [sys.executable, "-m", "reelflow.orchestration.warm_engine"]
-COLD_RUN_PROCESS = _starter_engine.run_process
+STARTER_MODULE = "prefect.runner._starter_engine"
+# What the warm worker replaces or calls, and warm_engine in the interpreters it starts, with the parameters each
+# must have (names and kinds; defaults and annotations may change). Every one is an ``async def``.
+PREFECT_INTERNALS = {
+    f"{STARTER_MODULE}.run_process": "(command, *, stream_output, task_status, task_status_handler, **kwargs)",
+    f"{SUPERVISOR_MODULE}._launch_engine": "(command, *, cwd, environment)",
+    f"{SUPERVISOR_MODULE}._main_async": "(argv)",
+    "prefect.utilities.processutils.consume_process_output": "(process, stdout_sink, stderr_sink)",
+}
+
+
+def _parameters(function: Any) -> str:
+    signature = inspect.signature(function)
+    bare = [p.replace(default=p.empty, annotation=p.empty) for p in signature.parameters.values()]
+    return str(signature.replace(parameters=bare, return_annotation=signature.empty))
+
+
+def unexpected_internals() -> list[str]:
+    """Each entry of ``PREFECT_INTERNALS`` this Prefect lacks or has with another signature, described."""
+    found = []
+    for path, expected in PREFECT_INTERNALS.items():
+        module, _, name = path.rpartition(".")
+        try:
+            function = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            found.append(f"{path} is missing")
+            continue
+        if not inspect.iscoroutinefunction(function) or _parameters(function) != expected:
+            found.append(f"{path} is not `async def {name}{expected}`")
+    return found
 
 
 class WarmInterpreters:
@@ -47,7 +83,8 @@ class WarmInterpreters:
 
     def _environment(self) -> dict[str, str]:
         settings = get_current_settings().to_environment_variables(exclude_unset=True)
-        return {k: v for k, v in sanitize_subprocess_env({**os.environ, **settings}).items() if v is not None}
+        environment = processutils.sanitize_subprocess_env({**os.environ, **settings})
+        return {k: v for k, v in environment.items() if v is not None}
 
     async def _open(self) -> anyio.abc.Process:
         return await anyio.open_process(WARM_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -113,15 +150,19 @@ with warnings.catch_warnings():
         type = "process"
 
         interpreters: WarmInterpreters | None = None
+        cold_run_process: Any = None
 
         async def setup(self) -> None:
             await super().setup()
             self.interpreters = WarmInterpreters()
             await self.interpreters.spawn()
-            _starter_engine.run_process = self._run_process
+            starter = importlib.import_module(STARTER_MODULE)
+            self.cold_run_process = starter.run_process
+            starter.run_process = self._run_process
 
         async def teardown(self, *exc_info: Any) -> None:
-            _starter_engine.run_process = COLD_RUN_PROCESS
+            if self.cold_run_process is not None:
+                importlib.import_module(STARTER_MODULE).run_process = self.cold_run_process
             if self.interpreters is not None:
                 await self.interpreters.close()
             await super().teardown(*exc_info)
@@ -130,14 +171,15 @@ with warnings.catch_warnings():
                                task_status_handler: Any = None, **kwargs: Any) -> anyio.abc.Process:
             """``prefect.utilities.processutils.run_process``, with the process taken from the warm interpreters."""
             if self.interpreters is None or not self.interpreters.accepts(command, stream_output, kwargs):
-                return await COLD_RUN_PROCESS(command, stream_output=stream_output, task_status=task_status,
-                                              task_status_handler=task_status_handler, **kwargs)
+                return await self.cold_run_process(command, stream_output=stream_output, task_status=task_status,
+                                                   task_status_handler=task_status_handler, **kwargs)
             process = await self.interpreters.take(command, kwargs["env"], kwargs.get("cwd"))
             try:
                 async with process:
                     if task_status is not None:
                         task_status.started(task_status_handler(process) if task_status_handler else process.pid)
-                    await consume_process_output(process, stdout_sink=sys.stdout, stderr_sink=sys.stderr)
+                    await processutils.consume_process_output(process, stdout_sink=sys.stdout,
+                                                              stderr_sink=sys.stderr)
                     await process.wait()
             finally:
                 with contextlib.suppress(ProcessLookupError):
@@ -160,6 +202,12 @@ def main() -> None:
     parser.add_argument("--name")
     parser.add_argument("--limit", type=int)
     args = parser.parse_args()
+    if unexpected := unexpected_internals():
+        plain = stack.plain_worker_command(args.pool, args.name, limit=args.limit)
+        print(f"reelflow.orchestration.warm_worker: WARNING: Prefect {prefect.__version__} does not have what the "
+              f"warm worker patches ({'; '.join(unexpected)}); running Prefect's plain process worker instead: "
+              f"{' '.join(plain)}", file=sys.stderr, flush=True)
+        os.execvp(plain[0], plain)
     setup_signal_handlers_worker(os.getpid(), "the warm process worker", print)
     with contextlib.suppress(KeyboardInterrupt):  # how the signal handlers above stop the worker
         asyncio.run(serve(args.pool, args.name, args.limit))

@@ -7,7 +7,6 @@ they execute and starts local ones.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Literal
 from uuid import UUID
@@ -24,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.deployments import VIDEO_DEPLOYMENT
+from reelflow.settings import prefect_api_url
 from reelflow.store import repo
 from reelflow.store.links import link_flow_run
 from reelflow.store.views import RunView
@@ -37,7 +37,7 @@ PREFECT_END = {StateType.CANCELLED: "cancelled", StateType.CRASHED: "failed", St
 
 async def deployment_ready(name: str = VIDEO_DEPLOYMENT) -> bool:
     """True when a Prefect server is configured, has the deployment, and its work pool has a worker online now."""
-    if not os.environ.get("PREFECT_API_URL"):
+    if prefect_api_url() is None:
         return False
     async with get_client() as client:
         try:
@@ -152,7 +152,7 @@ async def reconcile(run: RunView) -> RunView:
     """Bring an unfinished run in line with its Prefect flow run when that ended without updating the store
     (its process was killed, it crashed, or it was cancelled from the Prefect UI). Best effort: a server that
     does not answer leaves the run as it is."""
-    if run.status in repo.FINISHED or not run.prefect_flow_run_id or not os.environ.get("PREFECT_API_URL"):
+    if run.status in repo.FINISHED or not run.prefect_flow_run_id or prefect_api_url() is None:
         return run
     try:
         state = await flow_run_state(run.prefect_flow_run_id)

@@ -156,21 +156,15 @@ def registered_models() -> list[ModelEntry]:
     return [model_entry(w) for w in registered()]
 
 
-class Wan22FileSettings(Wan22Files):
-    """The built-in graph's model file names; override each with ``REELFLOW_WAN22_<FIELD>`` (e.g. a fp16 UNet)."""
-
-    @classmethod
-    def from_env(cls) -> Wan22FileSettings:
-        prefix = "REELFLOW_WAN22_"
-        values = {name: os.environ[prefix + name.upper()] for name in cls.model_fields
-                  if os.environ.get(prefix + name.upper())}
-        return cls(**values)
+def wan22_template() -> WorkflowTemplate:
+    """The built-in Wan 2.2 graph with the model file names of the settings (``REELFLOW_WAN22_*``)."""
+    return wan22_i2v_template(Wan22Files(**get_settings().wan22.model_dump()))
 
 
 def template_for(model: ModelEntry) -> WorkflowTemplate:
     """The graph a comfyui-backend model runs: the built-in Wan 2.2 one, or a registered workflow."""
     if model.id == WAN22_MODEL:
-        return wan22_i2v_template(Wan22FileSettings.from_env())
+        return wan22_template()
     name = model.id.removeprefix(PREFIX)
     found = _read(_path(name)) if model.id.startswith(PREFIX) else None
     if found is None:

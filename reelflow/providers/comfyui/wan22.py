@@ -18,16 +18,17 @@ OUTPUT_NODE = "108"
 
 
 class Wan22Files(BaseModel):
-    """Model file names as ComfyUI lists them: two experts, their 4-step LoRAs, text encoder, VAE."""
+    """Model file names as ComfyUI lists them: two experts, their 4-step LoRAs, text encoder, VAE (the names
+    reelflow uses are ``reelflow.settings.Wan22FileNames``)."""
 
     model_config = ConfigDict(frozen=True)
 
-    high_noise_unet: str = "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors"
-    low_noise_unet: str = "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"
-    high_noise_lora: str = "wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors"
-    low_noise_lora: str = "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors"
-    text_encoder: str = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
-    vae: str = "wan_2.1_vae.safetensors"
+    high_noise_unet: str
+    low_noise_unet: str
+    high_noise_lora: str
+    low_noise_lora: str
+    text_encoder: str
+    vae: str
 
 
 def _node(class_type: str, **inputs: Any) -> dict[str, Any]:
@@ -72,10 +73,10 @@ def wan22_graph(files: Wan22Files, *, lora_strength_high: float = 1.0, lora_stre
     }
 
 
-def wan22_i2v_template(files: Wan22Files | None = None, *, lora_strength_high: float = 1.0,
+def wan22_i2v_template(files: Wan22Files, *, lora_strength_high: float = 1.0,
                        lora_strength_low: float = 1.0, shift: float = 5.0) -> WorkflowTemplate:
     """Wan 2.2 I2V 14B + LightX2V 4 steps: length 4n+1, width and height multiples of 16."""
-    graph = wan22_graph(files or Wan22Files(), lora_strength_high=lora_strength_high,
+    graph = wan22_graph(files, lora_strength_high=lora_strength_high,
                         lora_strength_low=lora_strength_low, shift=shift)
     inject = Injections(image="97.image", prompt="93.text", negative_prompt="89.text", seed="86.noise_seed",
                         width="98.width", height="98.height", length="98.length", fps="94.fps",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Request
 
+from reelflow.settings import prefect_api_url
 from reelflow.store import repo
 from reelflow.web.auth import configured_token
 from reelflow.web.schemas import Health
@@ -25,5 +25,5 @@ def _version() -> str:
 def health(request: Request) -> Health:
     _, total = repo.list_runs(limit=1)
     return Health(status="ok", version=_version(), auth_required=configured_token() is not None,
-                  prefect_api_url=os.environ.get("PREFECT_API_URL"), panel=request.app.state.panel_built,
+                  prefect_api_url=prefect_api_url(), panel=request.app.state.panel_built,
                   runs=total)
