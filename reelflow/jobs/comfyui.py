@@ -215,7 +215,8 @@ class ComfyJob(ProviderJob[ComfyResult]):
     async def cancel(self) -> str:
         if self._waiter is not None:
             await self._waiter.close()
-        await self.client.cancel(self.job_id or "")
+        assert self.job_id is not None
+        await self.client.cancel(self.job_id)
         return f"cancelled: ComfyUI prompt {self.job_id} removed from the queue and interrupted"
 
 
