@@ -1,4 +1,5 @@
-"""The ComfyUI client and workflows against the ComfyUI emulator (real HTTP + websocket on 127.0.0.1)."""
+"""The ComfyUI client, workflows and job (``reelflow.jobs.comfyui``) against the ComfyUI emulator (real HTTP +
+websocket on 127.0.0.1). The job runs through ``run_job`` with an in-memory step in place of the store's."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 import io
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,10 @@ import pytest
 from PIL import Image
 
 from reelflow.core.catalog.workflows import wan22_template
-from reelflow.core.domain import VideoParams
+from reelflow.core.domain import MediaRef, VideoParams
 from reelflow.errors import ProviderError, SpecError, TransientProviderError
+from reelflow.jobs.comfyui import ComfyJob, ComfyJobInput, ComfyResult
+from reelflow.jobs.job import run_job
 from reelflow.providers.comfyui import (
     ComfyBusyError,
     ComfyClient,
@@ -25,20 +29,19 @@ from reelflow.providers.comfyui import (
     DeadlineExceededError,
     ExecutionError,
     JobCancelledError,
-    JobLostError,
     MissingModelsError,
     MissingNodesError,
     ProgressEvent,
     PromptRejectedError,
     SubmitOutcomeUnknown,
+    Waiter,
     WorkflowError,
+    WorkflowTemplate,
     find_outputs,
     load_custom_workflow,
     new_prompt_id,
     output_prefix,
     render,
-    resume_job,
-    run_job,
 )
 from tests.emulators.comfyui_emulator import ComfyEmulator
 
@@ -55,6 +58,28 @@ def png_bytes(color: tuple[int, int, int] = (200, 90, 30)) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
+class MemoryStep:
+    """``reelflow.jobs.step.Step`` in memory: the stored job id, the progress and the log lines."""
+
+    run_id: str = "run-1"
+    name: str = "i2v_comfyui"
+    provider_job_id: str | None = None
+    recorded: list[str] = field(default_factory=list)
+    fractions: list[float] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+
+    def record_job(self, job_id: str, endpoint: str | None = None) -> None:
+        self.recorded.append(job_id)
+        self.provider_job_id = job_id
+
+    async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
+        self.fractions.append(fraction)
+
+    def log(self, message: str, kind: str = "log") -> None:
+        self.logs.append(message)
+
+
 @pytest.fixture()
 def emu() -> Iterator[ComfyEmulator]:
     with ComfyEmulator(job_seconds=0.4, history_delay_s=0.1) as emulator:
@@ -67,20 +92,47 @@ async def client(emu: ComfyEmulator) -> AsyncIterator[ComfyClient]:
         yield comfy
 
 
-async def run_wan(client: ComfyClient, **kwargs: Any) -> Any:
-    prompt_id = kwargs.pop("prompt_id", None) or new_prompt_id("job")
-    return await run_job(client, WAN, image=png_bytes(), params=PARAMS, prompt_id=prompt_id,
-                         client_id="worker-1", poll_interval_s=POLL, deadline_s=30, **kwargs)
+@pytest.fixture()
+def image(tmp_path: Path) -> MediaRef:
+    path = tmp_path / "input.png"
+    path.write_bytes(png_bytes())
+    return MediaRef(path=str(path), content_type="image/png")
+
+
+def wan_job(client: ComfyClient, step: MemoryStep, image: MediaRef, *, template: WorkflowTemplate = WAN,
+            on_event: Callable[[ProgressEvent], Awaitable[None] | None] | None = None, poll_interval_s: float = POLL,
+            deadline_s: float = 30, allow_resubmit: bool = False) -> ComfyJob:
+    job = ComfyJob(client, step, ComfyJobInput(run_id=step.run_id, template=template, params=PARAMS, image=image,
+                                               deadline_s=deadline_s, allow_resubmit=allow_resubmit,
+                                               poll_interval_s=poll_interval_s))
+    if on_event is not None:
+        to_step = job.progress
+
+        async def both(event: ProgressEvent) -> None:
+            outcome = on_event(event)
+            if outcome is not None:
+                await outcome
+            await to_step(event)
+
+        job.progress = both  # type: ignore[assignment]
+    return job
+
+
+async def run_wan(client: ComfyClient, image: MediaRef, step: MemoryStep | None = None, **kwargs: Any) -> ComfyResult:
+    step = step or MemoryStep()
+    return await run_job(step, wan_job(client, step, image, **kwargs))
+
+
+async def wait_for(client: ComfyClient, prompt_id: str, deadline_s: float = 10) -> dict[str, Any]:
+    async with Waiter(client, prompt_id, "worker-1", poll_interval_s=POLL,
+                      filename_prefix=output_prefix(prompt_id)) as waiter:
+        return await waiter.run(deadline_s, interrupt_on_deadline=True)
 
 
 async def submit_wan(client: ComfyClient, prompt_id: str, template: Any = WAN) -> None:
     name = await client.upload_image(png_bytes())
     graph = render(template, image_name=name, params=PARAMS, filename_prefix=output_prefix(prompt_id))
     await client.submit(graph, prompt_id, "worker-1")
-
-
-async def read_all(client: ComfyClient, result: Any) -> bytes:
-    return b"".join([chunk async for chunk in client.stream_view(result.output)])
 
 
 def frame_count(data: bytes) -> int:
@@ -106,7 +158,7 @@ def test_wan_graph_renders_injected_values() -> None:
         render(WAN, image_name="x.png", params=PARAMS.model_copy(update={"width": 500}), filename_prefix="a")
 
 
-async def test_happy_path_with_tunnel_auth_progress_and_real_mp4() -> None:
+async def test_happy_path_with_tunnel_auth_progress_and_real_mp4(image: MediaRef) -> None:
     auth = {"required_headers": {"Authorization": "Bearer tunnel"},
             "required_cookies": {"CF_Authorization": "c"}}
     with ComfyEmulator(job_seconds=0.4, history_delay_s=0.1, combo_form="v3", **auth) as emu:
@@ -114,30 +166,30 @@ async def test_happy_path_with_tunnel_auth_progress_and_real_mp4() -> None:
             with pytest.raises(ComfyUnreachable, match=emu.url):
                 await anonymous.health()
         events: list[ProgressEvent] = []
+        step = MemoryStep()
         async with ComfyClient(emu.url, headers={"Authorization": "Bearer tunnel"},
                                cookies={"CF_Authorization": "c"}) as client:
-            result = await run_wan(client, on_progress=events.append)
-            data = await read_all(client, result)
+            result = await run_wan(client, image, step, on_event=events.append)
         stats = emu.stats()
     assert result.output.filename == f"{result.prompt_id}_00001_.mp4"
-    assert result.output.subfolder == "reelflow" and result.media.content_type == "video/mp4"
-    assert result.media.headers == {"Authorization": "Bearer tunnel", "Cookie": "CF_Authorization=c"}
-    assert result.media.url.startswith(f"{emu.url}/view?filename=")
-    assert frame_count(data) == 17
+    assert result.output.subfolder == "reelflow" and result.output.content_type == "video/mp4"
+    assert result.path.name == f"{result.prompt_id}.mp4" and frame_count(result.path.read_bytes()) == 17
     steps = [(event.node, event.value, event.max) for event in events if event.kind == "progress"]
     assert ("86", 4, 4) in steps and ("85", 4, 4) in steps
     assert stats["submits"] == [result.prompt_id] and stats["uploads"] == 1 and stats["ws_connects"] == 1
-    output = result.provider_output(PARAMS)
-    assert output.provider_job_id == result.prompt_id and output.duration_s == pytest.approx(49 / 16)
+    assert step.recorded == [result.prompt_id] and step.fractions[-1] == 1.0
+    assert 0.05 < max(step.fractions[:-1]) < 1.0, "sampler steps drove the progress before the download"
 
 
-async def test_missing_models_listed_in_one_error_without_submitting(emu: ComfyEmulator,
-                                                                      client: ComfyClient) -> None:
+async def test_missing_models_listed_in_one_error_without_submitting(emu: ComfyEmulator, client: ComfyClient,
+                                                                      image: MediaRef) -> None:
     installed = emu.knobs.installed_models
     unets = installed["diffusion_models"][:1]
     emu.configure(installed_models={**installed, "vae": [], "diffusion_models": unets})
+    step = MemoryStep()
     with pytest.raises(MissingModelsError) as caught:
-        await run_wan(client)
+        await run_wan(client, image, step)
+    assert step.recorded == [], "no prompt id is stored for a job that preflight refused"
     missing = {(ref.folder, ref.filename) for ref in caught.value.models}
     assert missing == {("vae", "wan_2.1_vae.safetensors"),
                        ("diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")}
@@ -176,7 +228,7 @@ async def test_identical_graph_is_served_from_cache(emu: ComfyEmulator, client: 
     entries = []
     for prompt_id in ("same-1", "same-2"):
         await client.submit(graph, prompt_id, "worker-1")
-        entries.append(await client.wait(prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10))
+        entries.append(await wait_for(client, prompt_id))
     assert find_outputs(entries[0]) == find_outputs(entries[1])
     assert len(emu.output_files()) == 1
 
@@ -195,10 +247,14 @@ async def test_partial_acceptance_is_a_failure_and_is_cancelled(emu: ComfyEmulat
     assert stats["submits"] == ["partial-1"] and stats["queue_deletes"] == 1 and stats["interrupts"] == 1
 
 
-async def test_execution_error_names_node_and_exception(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_execution_error_names_node_and_exception(emu: ComfyEmulator, client: ComfyClient,
+                                                        image: MediaRef) -> None:
     emu.configure(error_node="85")
+    step = MemoryStep()
     with pytest.raises(ExecutionError) as caught:
-        await run_wan(client)
+        await run_wan(client, image, step)
+    assert emu.stats()["frees"] == 1 and len(emu.stats()["submits"]) == 2, "out of memory: /free, then once more"
+    assert len(step.recorded) == 2 and step.recorded == emu.stats()["submits"]
     error = caught.value
     assert (error.node_id, error.node_type, error.exception_type) == ("85", "KSamplerAdvanced",
                                                                       "torch.OutOfMemoryError")
@@ -206,23 +262,24 @@ async def test_execution_error_names_node_and_exception(emu: ComfyEmulator, clie
     assert "node 85 (KSamplerAdvanced)" in str(error)
 
 
-async def test_websocket_dropped_mid_job_completes_with_one_submit(emu: ComfyEmulator,
-                                                                   client: ComfyClient) -> None:
+async def test_websocket_dropped_mid_job_completes_with_one_submit(emu: ComfyEmulator, client: ComfyClient,
+                                                                   image: MediaRef) -> None:
     emu.configure(job_seconds=1.5, drop_websocket_after_s=0.2)
-    result = await run_wan(client)
+    result = await run_wan(client, image)
     stats = emu.stats()
     assert stats["submits"] == [result.prompt_id] and stats["ws_connects"] >= 2
-    assert frame_count(await read_all(client, result)) == 17
+    assert frame_count(result.path.read_bytes()) == 17
 
 
-async def test_silent_websocket_completes_by_polling(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_silent_websocket_completes_by_polling(emu: ComfyEmulator, client: ComfyClient,
+                                                     image: MediaRef) -> None:
     emu.configure(silent_websocket=True)
-    result = await run_wan(client)
+    result = await run_wan(client, image)
     assert result.output.extension == ".mp4"
     assert emu.stats()["calls"][f"GET /history/{result.prompt_id}"] >= 2
 
 
-async def test_restart_mid_job_is_job_lost(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_restart_mid_job_is_job_lost(emu: ComfyEmulator, client: ComfyClient, image: MediaRef) -> None:
     restarted = asyncio.Event()
 
     async def restart_once(event: ProgressEvent) -> None:
@@ -231,75 +288,75 @@ async def test_restart_mid_job_is_job_lost(emu: ComfyEmulator, client: ComfyClie
             await asyncio.to_thread(emu.restart)
 
     emu.configure(job_seconds=2.0)
-    with pytest.raises(JobLostError, match="lost prompt"):
-        await run_wan(client, on_progress=restart_once)
+    with pytest.raises(ProviderError, match=r"lost prompt .*Not resubmitting: a new attempt would be a second paid"):
+        await run_wan(client, image, on_event=restart_once)
     assert emu.stats()["restarts"] == 1 and len(emu.stats()["submits"]) == 1
 
 
-async def test_resume_after_restart_recovers_written_output(emu: ComfyEmulator, client: ComfyClient) -> None:
-    result = await run_wan(client)
+async def test_resume_after_restart_recovers_written_output(emu: ComfyEmulator, client: ComfyClient,
+                                                            image: MediaRef) -> None:
+    result = await run_wan(client, image)
     emu.restart()
-    resumed = await resume_job(client, result.prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10)
+    step = MemoryStep(run_id="run-2", provider_job_id=result.prompt_id)
+    resumed = await run_wan(client, image, step, deadline_s=10)
     assert resumed.recovered and resumed.output.filename == result.output.filename
-    assert frame_count(await read_all(client, resumed)) == 17
-    assert len(emu.stats()["submits"]) == 1
+    assert frame_count(resumed.path.read_bytes()) == 17
+    assert len(emu.stats()["submits"]) == 1 and step.recorded == []
+    assert any("but its output" in line and "was on disk" in line for line in step.logs)
 
 
-async def test_resume_after_orchestrator_crash_waits_without_resubmitting(emu: ComfyEmulator,
-                                                                           client: ComfyClient) -> None:
+async def test_resume_after_orchestrator_crash_waits_without_resubmitting(emu: ComfyEmulator, client: ComfyClient,
+                                                                           image: MediaRef) -> None:
     emu.configure(job_seconds=1.0)
     prompt_id = new_prompt_id("crash")
-    crashed = asyncio.Event()
-
-    def crash(event: ProgressEvent) -> None:
-        if event.kind == "progress":
-            crashed.set()
-
-    first = asyncio.create_task(run_wan(client, prompt_id=prompt_id, on_progress=crash))
-    await crashed.wait()
-    first.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await first
-    resumed = await resume_job(client, prompt_id, "worker-2", output_node="108", poll_interval_s=POLL)
-    assert not resumed.recovered and resumed.output.node_id == "108"
-    assert emu.stats()["submits"] == [prompt_id]
+    await submit_wan(client, prompt_id)  # the orchestrator that submitted it died right after
+    step = MemoryStep(run_id="run-2", provider_job_id=prompt_id)
+    resumed = await run_wan(client, image, step)
+    assert not resumed.recovered and resumed.output.node_id == "108" and resumed.prompt_id == prompt_id
+    assert emu.stats()["submits"] == [prompt_id] and step.recorded == []
+    assert step.logs[0] == f"resuming ComfyUI prompt {prompt_id}: waiting on it by id, not submitting again"
 
 
-async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: ComfyClient,
+                                                     image: MediaRef) -> None:
     emu.configure(job_seconds=3.0)
-    prompt_id = new_prompt_id("cancel")
+    step = MemoryStep()
     seen_running: list[bool] = []
+    running = asyncio.Event()
 
-    async def cancel_on_progress(event: ProgressEvent) -> None:
+    async def note_running(event: ProgressEvent) -> None:
         if event.kind == "progress" and not seen_running:
-            seen_running.append(prompt_id in (await client.queue_state()).running)
-            await client.cancel(prompt_id)
+            seen_running.append(step.provider_job_id in (await client.queue_state()).running)
+            running.set()
 
-    with pytest.raises(JobCancelledError):
-        await run_wan(client, prompt_id=prompt_id, on_progress=cancel_on_progress)
-    assert seen_running == [True]
+    job = asyncio.create_task(run_wan(client, image, step, on_event=note_running))
+    await running.wait()
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    prompt_id = step.provider_job_id
+    assert prompt_id is not None and seen_running == [True]
     assert emu.stats()["interrupts"] == 1 and emu.stats()["queue_deletes"] == 1
+    assert step.logs[-1] == f"cancelled: ComfyUI prompt {prompt_id} removed from the queue and interrupted"
     with pytest.raises(JobCancelledError, match="interrupted"):
-        await client.wait(prompt_id, "worker-1", poll_interval_s=POLL, deadline_s=10)
+        await wait_for(client, prompt_id)
     assert not (await client.queue_state()).busy
     await client.free()
     assert emu.stats()["frees"] == 1
 
 
-async def test_deadline_interrupts_and_raises(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_deadline_interrupts_and_raises(emu: ComfyEmulator, client: ComfyClient, image: MediaRef) -> None:
     emu.configure(job_seconds=10.0)
-    prompt_id = new_prompt_id("slow")
-    await submit_wan(client, prompt_id)
     with pytest.raises(DeadlineExceededError):
-        await client.wait(prompt_id, "worker-1", deadline_s=0.5, poll_interval_s=POLL)
-    assert emu.stats()["interrupts"] == 1
+        await run_wan(client, image, deadline_s=0.5)
+    assert emu.stats()["interrupts"] == 1 and len(emu.stats()["submits"]) == 1
 
 
 @pytest.mark.parametrize("output_key", ["gifs", "images", "videos"])
-async def test_video_found_under_any_output_key(emu: ComfyEmulator, client: ComfyClient,
+async def test_video_found_under_any_output_key(emu: ComfyEmulator, client: ComfyClient, image: MediaRef,
                                                 output_key: str) -> None:
     emu.configure(output_key=output_key)
-    result = await run_wan(client)
+    result = await run_wan(client, image)
     assert result.output.filename.endswith(".mp4")
     assert output_key in result.history["outputs"]["108"]
 
@@ -314,10 +371,10 @@ def test_find_outputs_is_loud_without_video() -> None:
     assert find_outputs(entry)[0].filename == "a_00001_.webp"
 
 
-async def test_finish_race_history_written_after_done(emu: ComfyEmulator, client: ComfyClient) -> None:
+async def test_finish_race_history_written_after_done(emu: ComfyEmulator, client: ComfyClient,
+                                                      image: MediaRef) -> None:
     emu.configure(late_history_s=0.6, history_delay_s=0.2)
-    result = await run_job(client, WAN, image=png_bytes(), params=PARAMS, prompt_id=new_prompt_id("race"),
-                           client_id="worker-1", poll_interval_s=30, deadline_s=20)
+    result = await run_wan(client, image, poll_interval_s=30, deadline_s=20)
     assert result.output.node_id == "108" and not result.recovered
 
 
@@ -349,18 +406,17 @@ def write_custom_workflow(path: Path) -> Path:
     return path
 
 
-async def test_custom_workflow_file_runs(emu: ComfyEmulator, client: ComfyClient, tmp_path: Path) -> None:
+async def test_custom_workflow_file_runs(emu: ComfyEmulator, client: ComfyClient, tmp_path: Path,
+                                         image: MediaRef) -> None:
     path = write_custom_workflow(tmp_path / "animate.json")
     template = load_custom_workflow(path, image="2.image", prompt="3.text", seed="4.seed", output_node="6",
                                     filename_prefix="6.filename_prefix", fps="6.frame_rate")
     assert "_comment" not in template.graph
-    result = await run_job(client, template, image=png_bytes(), params=PARAMS,
-                           prompt_id=new_prompt_id("custom"), client_id="worker-1", poll_interval_s=POLL,
-                           deadline_s=20)
+    result = await run_wan(client, image, template=template, deadline_s=20)
     assert "gifs" in result.history["outputs"]["6"] and result.output.node_id == "6"
     submitted = result.history["prompt"][2]
     assert submitted["4"]["inputs"]["seed"] == 1234 and submitted["6"]["inputs"]["frame_rate"] == 16
-    assert frame_count(await read_all(client, result)) == 17
+    assert frame_count(result.path.read_bytes()) == 17
 
 
 def test_custom_workflow_errors_are_clear(tmp_path: Path) -> None:
@@ -377,7 +433,7 @@ def test_custom_workflow_errors_are_clear(tmp_path: Path) -> None:
         load_custom_workflow(ui, image="2.image", prompt="3.text", seed="4.seed", output_node="6")
 
 
-async def test_emulator_as_subprocess_with_admin_endpoints() -> None:
+async def test_emulator_as_subprocess_with_admin_endpoints(image: MediaRef) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.emulators.comfyui_emulator", "--port", "0",
         "--knobs", json.dumps({"job_seconds": 0.3}), cwd=MAIN_ROOT, stdout=asyncio.subprocess.PIPE)
@@ -389,7 +445,7 @@ async def test_emulator_as_subprocess_with_admin_endpoints() -> None:
         async with httpx.AsyncClient(base_url=url) as admin:
             await admin.post("/_admin/config", json={"output_key": "gifs"})
             async with ComfyClient(url) as client:
-                result = await run_wan(client)
+                result = await run_wan(client, image)
                 assert "gifs" in result.history["outputs"]["108"]
                 await admin.post("/_admin/restart")
                 assert await client.history(result.prompt_id) is None

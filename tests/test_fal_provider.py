@@ -192,6 +192,13 @@ def test_status_500s_are_retried_then_give_up_as_transient(emu: FalEmulator, env
     assert error["type"] == "TransientProviderError" and "HTTP 500" in error["message"]
 
 
+def test_one_retry_layer_bounds_each_call(emu: FalEmulator, env: Env) -> None:
+    """fal-client's own retry loop is off: a call rate-limited for good makes ``attempts`` requests, no more."""
+    out = run_op(env, op="run", model="wan-2.5-i2v", attempts=3, admin_after_submit={"burst_429": 1000})
+    assert out["error"]["type"] == "TransientProviderError" and "HTTP 429" in out["error"]["message"]
+    assert emu.stats()["rate_limited"] == 3 and emu.stats()["submits"]["total"] == 1
+
+
 def test_deadline_cancels_the_queued_request(emu: FalEmulator, env: Env) -> None:
     emu.configure(queue_delay_s=60)
     out = run_op(env, op="run", model="wan-2.5-i2v", deadline_s=1.0)

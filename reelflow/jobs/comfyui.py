@@ -1,44 +1,62 @@
-"""One ComfyUI job inside ``i2v_comfyui``: submitted once under a stored prompt id, or resumed by that id.
+"""``i2v_comfyui``'s job: a ComfyUI prompt on the user's GPU, submitted once under a stored prompt id or resumed by it.
 
-- The prompt id is written to the store before POST /prompt, and the websocket is open before it too.
+- Preflight (node classes and model files) and the image upload come first; then the prompt id is written to the
+  store, the websocket is opened, and only then is the prompt POSTed.
 - A stored id (task retry, ``reelflow resume``) is waited on again, never submitted again. If ComfyUI lost it
   (restart), the job is submitted anew only when the block allows it (``allow_resubmit_lost_jobs``).
 - An out-of-memory ``execution_error`` frees VRAM (``POST /free``) and runs once more; other errors fail.
-- Cancellation (``asyncio.CancelledError``) removes the prompt from the queue and interrupts it.
+- Cancelling the run removes the prompt from the queue and interrupts it (see ``reelflow.jobs.job``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blocks.gpu_endpoint import GpuEndpoint
-from reelflow.core.domain import MediaRef, VideoParams
+from reelflow.core.catalog import load_catalog
+from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.workflows import template_for
 from reelflow.errors import ProviderError
 from reelflow.gpu.cost import execution_seconds
-from reelflow.jobs.comfyui_progress import ComfyProgress
-from reelflow.jobs.gpu_inputs import read_media, scratch_dir, write_stream
-from reelflow.jobs.step_protocol import Step
+from reelflow.gpu.reach import comfy_client
+from reelflow.jobs.gpu import gpu_step, read_media, scratch_dir, video_output, write_stream
+from reelflow.jobs.job import ProviderJob, run_job
+from reelflow.jobs.step import Step
 from reelflow.providers.comfyui import (
     ComfyClient,
     ExecutionError,
     JobCancelledError,
     JobLostError,
-    JobResult,
+    OutputFile,
+    ProgressEvent,
     SubmitOutcomeUnknown,
+    Waiter,
     WorkflowTemplate,
     find_video,
     new_prompt_id,
     output_prefix,
     render,
 )
+from reelflow.settings import get_settings
 
-log = logging.getLogger(__name__)
-CANCEL_TIMEOUT_S = 15.0
+STEP = "i2v_comfyui"
+START, SPAN = 0.05, 0.9
+
+
+@dataclass(frozen=True)
+class ComfyResult:
+    """The finished prompt: its history entry and its video, downloaded to the run's scratch folder."""
+
+    prompt_id: str
+    output: OutputFile
+    history: dict[str, Any]
+    path: Path
+
+    @property
+    def recovered(self) -> bool:
+        return bool(self.history.get("recovered"))
 
 
 @dataclass(frozen=True)
@@ -47,124 +65,174 @@ class ComfyJobInput:
     template: WorkflowTemplate
     params: VideoParams
     image: MediaRef
-    gpu: GpuEndpoint
+    deadline_s: float
+    allow_resubmit: bool
     poll_interval_s: float
 
 
-class ComfyJob:
-    """``await ComfyJob(client, step, job).run()`` -> the finished prompt's video, downloaded to scratch."""
+def _sampler_nodes(graph: dict[str, Any]) -> set[str]:
+    return {node_id for node_id, node in graph.items()
+            if "Sampler" in str(node.get("class_type")) and "Select" not in str(node.get("class_type"))}
+
+
+class ComfyProgress:
+    """Progress events -> one 0..1 fraction and a message: sampler steps drive the fraction, every node the text."""
+
+    def __init__(self, step: Step, graph: dict[str, Any]) -> None:
+        self.step = step
+        self.graph = graph
+        self.expected = _sampler_nodes(graph)
+        self.done: dict[str, float] = {}
+        self.fraction = 0.0
+
+    def _class(self, node: str | None) -> str:
+        return str((self.graph.get(node or "") or {}).get("class_type") or "?")
+
+    async def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "queued":
+            await self.step.progress(self.fraction, f"queued on ComfyUI at position {event.queue_position}")
+        elif event.kind == "started":
+            await self.step.progress(max(self.fraction, 0.02), "running on the GPU")
+        elif event.kind == "executing":
+            await self.step.progress(self.fraction, f"node {event.node} ({self._class(event.node)})")
+        elif event.kind == "progress" and event.node is not None and event.fraction is not None:
+            self.expected.add(event.node)
+            self.done[event.node] = event.fraction
+            share = sum(self.done.values()) / len(self.expected)
+            self.fraction = max(self.fraction, START + SPAN * share)
+            await self.step.progress(self.fraction, f"node {event.node} ({self._class(event.node)}) step "
+                                     f"{event.value}/{event.max}")
+
+
+class ComfyJob(ProviderJob[ComfyResult]):
+    """``await run_job(step, ComfyJob(client, step, job))`` -> the finished prompt, its video in scratch."""
+
+    provider = "ComfyUI"
 
     def __init__(self, client: ComfyClient, step: Step, job: ComfyJobInput) -> None:
         self.client, self.step, self.job = client, step, job
+        self.endpoint = client.base_url
         self.client_id = f"reelflow-{job.run_id}"
-        self.deadline_s = job.gpu.job_deadline_minutes * 60.0
-        self.prompt_id: str | None = None
         self.gpu_seconds = 0.0
         self.attempts = 0
         self.progress = ComfyProgress(step, job.template.graph)
+        self._image_name: str | None = None
+        self._waiter: Waiter | None = None  # opened by submit (before the POST), run by wait
+        self._started = 0.0
+        self._oom_retried = self._lost_resubmitted = False
 
-    async def run(self) -> tuple[JobResult, Path]:
+    def _waiter_for(self, prompt_id: str) -> Waiter:
+        return Waiter(self.client, prompt_id, self.client_id, on_progress=self.progress,
+                      poll_interval_s=self.job.poll_interval_s, filename_prefix=output_prefix(prompt_id))
+
+    async def prepare(self) -> None:
+        if self._image_name is None:
+            await self.client.preflight(self.job.template.graph)
+            self._image_name = await self.client.upload_image(await read_media(self.job.image))
+
+    def mint_id(self) -> str:
+        return new_prompt_id(self.job.run_id)
+
+    async def submit(self) -> str:
+        prompt_id = self.job_id
+        assert prompt_id is not None and self._image_name is not None
+        graph = render(self.job.template, image_name=self._image_name, params=self.job.params,
+                       filename_prefix=output_prefix(prompt_id))
+        self.attempts += 1
+        waiter = self._waiter_for(prompt_id)
+        await waiter.open()
+        self._started = time.monotonic()
         try:
-            result = await self._run()
-            return result, await self._download(result)
-        except asyncio.CancelledError:
-            await self._interrupt()
+            await self.client.submit(graph, prompt_id, self.client_id)
+        except SubmitOutcomeUnknown as exc:
+            self.step.log(f"{exc}; looking the prompt up by id instead of submitting again")
+        except BaseException:
+            await waiter.close()
             raise
+        else:
+            self.step.log(f"submitted ComfyUI prompt {prompt_id} to {self.client.base_url}")
+        self._waiter = waiter
+        return prompt_id
 
-    async def _run(self) -> JobResult:
-        if self.step.provider_job_id:
-            resumed = await self._resume(self.step.provider_job_id)
-            if resumed is not None:
-                return resumed
-        await self.client.preflight(self.job.template.graph)
-        image_name = await self.client.upload_image(await read_media(self.job.image))
-        oom_retried = lost_resubmitted = False
-        while True:
-            try:
-                return await self._attempt(image_name)
-            except ExecutionError as exc:
-                if not exc.is_oom or oom_retried:
-                    raise
-                oom_retried = True
-                self.step.log(f"out of GPU memory in node {exc.node_id} ({exc.node_type}); freeing VRAM "
-                              "(POST /free) and running once more")
-                await self.client.free()
-            except JobLostError as exc:
-                self._on_lost(exc, already_resubmitted=lost_resubmitted)
-                lost_resubmitted = True
+    async def wait(self) -> ComfyResult | None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is None:
+            return await self._wait_resumed()
+        try:
+            entry = await waiter.run(self.job.deadline_s, interrupt_on_deadline=True)
+        except ExecutionError as exc:
+            self.gpu_seconds += time.monotonic() - self._started
+            if not exc.is_oom or self._oom_retried:
+                raise
+            self._oom_retried = True
+            self.step.log(f"out of GPU memory in node {exc.node_id} ({exc.node_type}); freeing VRAM "
+                          "(POST /free) and running once more")
+            await self.client.free()
+            return None
+        except JobLostError as exc:
+            self._on_lost(exc, already_resubmitted=self._lost_resubmitted)
+            self._lost_resubmitted = True
+            return None
+        return await self._finish(entry, self._started)
+
+    async def _wait_resumed(self) -> ComfyResult | None:
+        """Wait on a stored prompt; None when it is gone or ended without a video and a new attempt may start."""
+        prompt_id = self.job_id
+        assert prompt_id is not None
+        self.step.log(f"resuming ComfyUI prompt {prompt_id}: waiting on it by id, not submitting again")
+        started = time.monotonic()
+        try:
+            async with self._waiter_for(prompt_id) as waiter:
+                entry = await waiter.run(self.job.deadline_s, interrupt_on_deadline=True)
+        except JobLostError as exc:
+            self._on_lost(exc)
+            return None
+        except (JobCancelledError, ExecutionError) as exc:
+            self.step.log(f"the earlier attempt ended without a video ({exc}); starting a new one")
+            return None
+        return await self._finish(entry, started)
 
     def _on_lost(self, exc: JobLostError, *, already_resubmitted: bool = False) -> None:
         """A lost job is resubmitted (once) only when the block allows it; otherwise fail and say why."""
-        if not self.job.gpu.allow_resubmit_lost_jobs or already_resubmitted:
+        if not self.job.allow_resubmit or already_resubmitted:
             why = ("it was lost again" if already_resubmitted else
                    "a new attempt would be a second paid GPU job; allow it with "
                    "`reelflow gpu set --allow-resubmit-lost-jobs`, or run again with --force")
             raise ProviderError(f"{exc}. Not resubmitting: {why}") from None
         self.step.log(f"{exc}; submitting it again as a new prompt (allow_resubmit_lost_jobs is on)")
 
-    async def _resume(self, prompt_id: str) -> JobResult | None:
-        """Wait on a stored prompt; None when it is gone or ended without a video and a new attempt may start."""
-        self.prompt_id = prompt_id
-        self.step.log(f"resuming ComfyUI prompt {prompt_id}: waiting on it by id, not submitting again")
-        started = time.monotonic()
-        try:
-            async with self._waiter(prompt_id) as waiter:
-                return await self._finish(prompt_id, await waiter.run(self.deadline_s, interrupt_on_deadline=True),
-                                          started)
-        except JobLostError as exc:
-            self._on_lost(exc)
-        except (JobCancelledError, ExecutionError) as exc:
-            self.step.log(f"the earlier attempt ended without a video ({exc}); starting a new one")
-        return None
-
-    def _waiter(self, prompt_id: str) -> Any:
-        return self.client.waiter(prompt_id, self.client_id, on_progress=self.progress,
-                                  poll_interval_s=self.job.poll_interval_s, filename_prefix=output_prefix(prompt_id))
-
-    async def _attempt(self, image_name: str) -> JobResult:
-        prompt_id = new_prompt_id(self.job.run_id)
-        graph = render(self.job.template, image_name=image_name, params=self.job.params,
-                       filename_prefix=output_prefix(prompt_id))
-        self.step.record_job(prompt_id, self.client.base_url)
-        self.prompt_id = prompt_id
-        self.attempts += 1
-        async with self._waiter(prompt_id) as waiter:
-            started = time.monotonic()
-            try:
-                await self.client.submit(graph, prompt_id, self.client_id)
-            except SubmitOutcomeUnknown as exc:
-                self.step.log(f"{exc}; looking the prompt up by id instead of submitting again")
-            else:
-                self.step.log(f"submitted ComfyUI prompt {prompt_id} to {self.client.base_url}")
-            try:
-                entry = await waiter.run(self.deadline_s, interrupt_on_deadline=True)
-            except ExecutionError:
-                self.gpu_seconds += time.monotonic() - started
-                raise
-        return await self._finish(prompt_id, entry, started)
-
-    async def _finish(self, prompt_id: str, entry: dict[str, Any], started: float) -> JobResult:
+    async def _finish(self, entry: dict[str, Any], started: float) -> ComfyResult:
+        prompt_id = self.job_id
+        assert prompt_id is not None
         self.gpu_seconds += execution_seconds(entry) or (time.monotonic() - started)
         output = find_video(entry, self.job.template.output_node)
         if entry.get("recovered"):
             self.step.log(f"ComfyUI forgot prompt {prompt_id}, but its output {output.filename} was on disk")
-        return JobResult(prompt_id, output, self.client.download(output), entry)
+        name = f"{prompt_id}{output.extension or '.mp4'}"
+        path = await write_stream(self.client.stream_view(output), scratch_dir(self.job.run_id) / name)
+        await self.step.progress(1.0, f"downloaded {output.filename} ({path.stat().st_size} bytes)", force=True)
+        return ComfyResult(prompt_id, output, entry, path)
 
-    async def _download(self, result: JobResult) -> Path:
-        name = f"{result.prompt_id}{result.output.extension or '.mp4'}"
-        path = await write_stream(self.client.stream_view(result.output), scratch_dir(self.job.run_id) / name)
-        await self.step.progress(1.0, f"downloaded {result.output.filename} ({path.stat().st_size} bytes)",
-                                 force=True)
-        return path
+    async def cancel(self) -> str:
+        if self._waiter is not None:
+            await self._waiter.close()
+        assert self.job_id is not None
+        await self.client.cancel(self.job_id)
+        return f"cancelled: ComfyUI prompt {self.job_id} removed from the queue and interrupted"
 
-    async def _interrupt(self) -> None:
-        """The run was cancelled: take the prompt off the queue and interrupt it, so the GPU stops."""
-        if self.prompt_id is None:
-            return
-        try:
-            async with asyncio.timeout(CANCEL_TIMEOUT_S):
-                await asyncio.shield(self.client.cancel(self.prompt_id))
-        except BaseException as exc:  # the run is being cancelled whatever happens here
-            log.warning("could not interrupt ComfyUI prompt %s: %r", self.prompt_id, exc)
-            return
-        self.step.log(f"cancelled: ComfyUI prompt {self.prompt_id} removed from the queue and interrupted")
+
+async def run_comfyui(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
+    """Run (or resume) the model's ComfyUI graph on the configured GPU; the video is a scratch file."""
+    model = load_catalog().get(model_id, kind="i2v")
+    template = template_for(model)
+
+    async with gpu_step(run_id, STEP, model, "comfyui") as gs:
+        job_input = ComfyJobInput(run_id=run_id, template=template, params=params, image=image,
+                                  deadline_s=gs.deadline_s, allow_resubmit=gs.gpu.allow_resubmit_lost_jobs,
+                                  poll_interval_s=get_settings().comfyui_poll_interval_s)
+        async with comfy_client(gs.gpu, gs.reached.url) as client:
+            job = ComfyJob(client, gs.step, job_input)
+            result = await run_job(gs.step, job)
+        gs.charge(job.gpu_seconds, prompt_id=result.prompt_id, workflow=template.name, submits=job.attempts,
+                  output=result.output.filename, recovered=result.recovered)
+    return await video_output(result.path, params, result.prompt_id, gs.step.cost_usd)

@@ -1,41 +1,50 @@
-"""One fal job inside a Prefect task, shared by ``generate_image`` and ``i2v_fal``.
+"""``generate_image``'s and ``i2v_fal``'s job: one request on fal's queue, run by ``reelflow.jobs.job.run_job``.
 
 A slot of the Prefect limit ``fal`` is held from submit to result (also while a resumed job is
 polled). The request id is stored the moment submit returns, and a task retry, a flow retry or
 ``reelflow resume`` polls that request instead of paying for a new one; submit itself is never
-retried. Queue position and fal's logs go to the run logs, a progress artifact and the store.
-Cancelling the run cancels the fal request; past the model's deadline it is cancelled too.
+retried (see ``reelflow.providers.fal.queue`` for the one retry layer on the other calls).
+Queue position and fal's logs go to the run logs, a progress artifact and the store. Cancelling
+the run cancels the fal request; past the model's deadline it is cancelled too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.exceptions import TerminationSignal
 from prefect.runtime import task_run
 
 from reelflow.core.availability import require_available
-from reelflow.core.catalog import ModelEntry
-from reelflow.core.domain import ProviderOutput
-from reelflow.errors import TransientProviderError
+from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput, VideoParams
+from reelflow.errors import ModelUnavailableError, SpecError, TransientProviderError
+from reelflow.jobs.job import ProviderJob, run_job
 from reelflow.jobs.step import StepHandle, tracked_step
 from reelflow.orchestration.limits import FAL_LIMIT, ensure_fal_limit
 from reelflow.orchestration.slots import Slot, hold_slot
-from reelflow.providers.fal import FalQueue, FalUpdate, InProgress, Queued
+from reelflow.providers.fal import (
+    FalQueue,
+    FalUpdate,
+    InProgress,
+    Queued,
+    build_arguments,
+    image_reference,
+    parse_image_output,
+    parse_video_output,
+)
 from reelflow.providers.fal.settings import get_fal_settings
 from reelflow.runs import events
 from reelflow.runs.lock import run_lock
-from reelflow.store import repo
 
 CANCEL_TIMEOUT_S = 30.0
 FLUSH_TIMEOUT_S = 10.0
@@ -45,7 +54,7 @@ _queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FalQueue] = weakre
 
 
 @dataclass(frozen=True)
-class FalJob:
+class FalRequest:
     run_id: str
     step: str
     model: ModelEntry
@@ -69,7 +78,7 @@ class _Reporter:
     API never delays noticing a finished job or handing its slot on.
     """
 
-    def __init__(self, job: FalJob, step: StepHandle) -> None:
+    def __init__(self, job: FalRequest, step: StepHandle) -> None:
         self.job, self.step = job, step
         self.logger = get_run_logger()
         self.running_since: float | None = None
@@ -131,46 +140,8 @@ class _Reporter:
         self._say(0.95, "finished on fal; fetching the result", artifact=False)
 
 
-def _finished_job(run_id: str, step_name: str) -> str | None:
-    """The request of an earlier completed attempt of this step (its output was not stored yet)."""
-    done = [s for s in repo.get_run(run_id).steps
-            if s.name == step_name and s.status == "completed" and s.provider_job_id]
-    return done[-1].provider_job_id if done else None
-
-
 def _holder() -> ConcurrencyLeaseHolder | None:
     return ConcurrencyLeaseHolder(type="task_run", id=task_run.id) if task_run.id else None
-
-
-async def _submit(fal: FalQueue, step: StepHandle, endpoint: str, arguments: dict[str, Any]) -> str:
-    request_id = await fal.submit(endpoint, arguments)
-    step.record_job(request_id, endpoint)
-    return request_id
-
-
-def _run_cancelled(exc: BaseException) -> bool:
-    """Task cancellation, or the SIGTERM a Prefect runner sends to cancel the flow run when it lands inside
-    this task. Any other interruption (a crash, a plain SIGTERM) leaves the request for ``reelflow resume``."""
-    if isinstance(exc, asyncio.CancelledError):
-        return True
-    if not isinstance(exc, TerminationSignal):
-        return False
-    from prefect._internal.control_listener import get_intent
-
-    return get_intent() == "cancel"
-
-
-async def _cancel(fal: FalQueue, job: FalJob, submitting: asyncio.Future[str], logger: logging.Logger) -> None:
-    """The run was cancelled: let a submit in flight finish (its id gets stored), then cancel the request."""
-    try:
-        async with asyncio.timeout(CANCEL_TIMEOUT_S):
-            request_id = await asyncio.shield(submitting)
-            await asyncio.shield(fal.cancel(job.model.endpoint, request_id))
-    except BaseException as exc:
-        logger.warning("could not cancel the fal request: %r", exc)
-        return
-    logger.info("cancelled fal request %s", request_id)
-    events.emit(job.run_id, "log", f"cancelled fal request {request_id}", step=job.step)
 
 
 def _queue() -> FalQueue:
@@ -181,49 +152,97 @@ def _queue() -> FalQueue:
     return _queues[loop]
 
 
-async def _submit_and_wait(job: FalJob, step: StepHandle, reporter: _Reporter,
-                           arguments: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
-    settings = get_fal_settings()
-    endpoint = job.model.endpoint
-    fal = _queue()
-    if arguments is None:
-        submitting: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        submitting.set_result(step.provider_job_id or "")
-    else:
-        submitting = asyncio.ensure_future(_submit(fal, step, endpoint, arguments))
-    try:
-        request_id = await asyncio.shield(submitting)
-        reporter.submitted(request_id, resumed=arguments is None)
-        result = await fal.wait(endpoint, request_id, on_update=reporter.update,
-                                deadline_s=settings.deadline_for(job.model),
-                                poll_interval_s=settings.poll_min_s, poll_max_s=settings.poll_max_s)
-    except BaseException as exc:
-        if _run_cancelled(exc):
-            await _cancel(fal, job, submitting, reporter.logger)
-        raise
-    return result, request_id
+class FalJob(ProviderJob[dict[str, Any]]):
+    """One fal queue request; ``wait`` returns its result JSON. fal assigns the id, stored when submit returns."""
+
+    provider = "fal"
+    cancel_timeout_s = CANCEL_TIMEOUT_S
+
+    def __init__(self, request: FalRequest, reporter: _Reporter, arguments: dict[str, Any] | None) -> None:
+        self.request, self.reporter, self.arguments = request, reporter, arguments
+        self.endpoint = request.model.endpoint
+        self.queue = _queue()
+        self._resumed = False
+
+    def resume(self, job_id: str) -> None:
+        super().resume(job_id)
+        self._resumed = True
+
+    async def submit(self) -> str:
+        assert self.arguments is not None, "a fal job without arguments can only be resumed"
+        return await self.queue.submit(self.endpoint, self.arguments)
+
+    async def wait(self) -> dict[str, Any]:
+        assert self.job_id is not None
+        settings = get_fal_settings()
+        self.reporter.submitted(self.job_id, resumed=self._resumed)
+        return await self.queue.wait(self.endpoint, self.job_id, on_update=self.reporter.update,
+                                     deadline_s=settings.deadline_for(self.request.model),
+                                     poll_interval_s=settings.poll_min_s, poll_max_s=settings.poll_max_s)
+
+    async def cancel(self) -> str:
+        assert self.job_id is not None
+        await self.queue.cancel(self.endpoint, self.job_id)
+        self.reporter.logger.info("cancelled fal request %s", self.job_id)
+        return f"cancelled fal request {self.job_id}"
 
 
-async def run_fal_job(job: FalJob) -> ProviderOutput:
-    """Run (or resume) ``job`` and return its parsed output, with the step's cost recorded."""
-    require_available(job.model)
-    with run_lock(job.run_id):
-        async with tracked_step(job.run_id, job.step, "fal", endpoint=job.model.endpoint) as step:
-            earlier = None if step.provider_job_id else _finished_job(job.run_id, job.step)
-            if earlier:
-                step.record_job(earlier, job.model.endpoint)
-            arguments = None if step.provider_job_id else await job.arguments()
+async def run_fal_job(request: FalRequest) -> ProviderOutput:
+    """Run (or resume) ``request`` and return its parsed output, with the step's cost recorded."""
+    require_available(request.model)
+    with run_lock(request.run_id):
+        async with tracked_step(request.run_id, request.step, "fal", endpoint=request.model.endpoint) as step:
+            step.adopt_finished_job(request.model.endpoint)
+            arguments = None if step.provider_job_id else await request.arguments()
             await ensure_fal_limit()
-            reporter = _Reporter(job, step)
+            reporter = _Reporter(request, step)
             try:
                 async with hold_slot(FAL_LIMIT, holder=_holder(), on_wait=reporter.waiting) as slot:
                     reporter.holding(slot)
-                    result, request_id = await _submit_and_wait(job, step, reporter, arguments)
+                    job = FalJob(request, reporter, arguments)
+                    result = await run_job(step, job)
             finally:
                 await reporter.close()
-            output = job.parse(result, request_id=request_id)
-            step.cost_usd = job.cost_usd
-            step.detail = {"request_id": request_id, "endpoint": job.model.endpoint,
+            request_id = job.job_id
+            output = request.parse(result, request_id=request_id)
+            step.cost_usd = request.cost_usd
+            step.detail = {"request_id": request_id, "endpoint": request.model.endpoint,
                            "slot_wait_s": round(slot.waited_s, 3)}
-            await step.progress(1.0, f"{job.step} done", force=True)
-    return output.model_copy(update={"cost_usd": job.cost_usd, "provider_job_id": request_id})
+            await step.progress(1.0, f"{request.step} done", force=True)
+    return output.model_copy(update={"cost_usd": request.cost_usd, "provider_job_id": request_id})
+
+
+async def image_url(image: MediaRef) -> str:
+    """An http(s) URL passes through; a local file goes inline as a data URI, or through fal's upload if large."""
+    if image.url and image.url.startswith(("https://", "http://")):
+        return image.url
+    if image.path:
+        data = await asyncio.to_thread(Path(image.path).read_bytes)
+        return await image_reference(data, image.content_type, file_name=Path(image.path).name)
+    raise SpecError("image", f"cannot send {image.describe()} to fal: not a local file or an http(s) URL")
+
+
+async def run_generate_image(run_id: str, model_id: str, params: ImageParams) -> ProviderOutput:
+    """``generate_image``: the pipeline's start image from its prompt, as a URL on fal's CDN."""
+    model = load_catalog().get(model_id, kind="t2i")
+    if model.backend != "fal":
+        raise ModelUnavailableError(model.id, [f"the '{model.backend}' backend cannot make images"])
+
+    async def arguments() -> dict[str, Any]:
+        return build_arguments(model, params, None)
+
+    cost = model.price.estimate(megapixels=params.width * params.height / 1_000_000)
+    return await run_fal_job(FalRequest(run_id=run_id, step="generate_image", model=model, cost_usd=cost,
+                                        arguments=arguments, parse=parse_image_output))
+
+
+async def run_i2v_fal(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
+    """``i2v_fal``: one image-to-video job on fal; the video is a URL on fal's CDN."""
+    model = load_catalog().get(model_id, kind="i2v")
+
+    async def arguments() -> dict[str, Any]:
+        return build_arguments(model, params, await image_url(image))
+
+    cost = model.price.estimate(seconds=params.duration_s, resolution=params.resolution)
+    return await run_fal_job(FalRequest(run_id=run_id, step="i2v_fal", model=model, cost_usd=cost,
+                                        arguments=arguments, parse=parse_video_output))

@@ -1,29 +1,73 @@
-"""Shared by the GPU tasks (``i2v_comfyui``, ``i2v_swarmui``): the endpoint, earlier attempts, the output."""
+"""What the GPU jobs (ComfyUI, SwarmUI) share: the step on the user's GPU, its input image and its output file.
+
+``gpu_step`` opens the store step under the run lock, takes over an earlier completed attempt's job, reaches the
+service and holds a slot of the endpoint's concurrency limit; the job runs inside it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
 
 from blocks.gpu_endpoint import GpuEndpoint
-from reelflow.core.domain import GpuBackend, MediaRef, ProviderOutput, VideoParams
+from reelflow.core.catalog import ModelEntry
+from reelflow.core.domain import GPU_URL_FIELD, GpuBackend, MediaRef, ProviderOutput, VideoParams
 from reelflow.core.media import probe_video
-from reelflow.errors import TransientProviderError
+from reelflow.errors import ProviderError, SpecError, TransientProviderError
+from reelflow.gpu.cost import job_cost
+from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.gpu.errors import GpuUnreachableError
-from reelflow.gpu.reach import Probe, Reached, reach
-from reelflow.jobs.step import StepHandle
+from reelflow.gpu.reach import Probe, Reached, probe_for, reach
+from reelflow.jobs.step import StepHandle, tracked_step
+from reelflow.orchestration.gpu_slot import gpu_slot
+from reelflow.orchestration.slots import Slot
 from reelflow.providers.comfyui.outputs import VIDEO_TYPES
-from reelflow.store import repo
+from reelflow.runs.lock import run_lock
+from reelflow.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def finished_job(run_id: str, step_name: str) -> str | None:
-    """The job of an earlier completed attempt of this step whose output was not stored yet (a crash in between)."""
-    done = [s for s in repo.get_run(run_id).steps
-            if s.name == step_name and s.status == "completed" and s.provider_job_id]
-    return done[-1].provider_job_id if done else None
+@dataclass
+class GpuStep:
+    """The open step of one GPU job: where it runs, with which slot."""
+
+    model: ModelEntry
+    gpu: GpuEndpoint
+    step: StepHandle
+    reached: Reached
+    slot: Slot
+
+    @property
+    def deadline_s(self) -> float:
+        return self.gpu.job_deadline_minutes * 60.0
+
+    def charge(self, gpu_seconds: float, **detail: Any) -> None:
+        """The step's cost at the instance's hourly rate, and its detail (job facts first, then the common ones)."""
+        rate = self.reached.instance.dph_total if self.reached.instance else None
+        self.step.cost_usd = job_cost(self.model, rate, gpu_seconds)
+        self.step.detail = {**detail, "endpoint": self.reached.url, "gpu_seconds": round(gpu_seconds, 3),
+                            "usd_per_hour": rate, "slot_wait_s": round(self.slot.waited_s, 3)}
+
+
+@asynccontextmanager
+async def gpu_step(run_id: str, name: str, model: ModelEntry, service: GpuBackend) -> AsyncIterator[GpuStep]:
+    block = block_name()
+    gpu = await load_endpoint(model.id, block)
+    with run_lock(run_id):
+        async with tracked_step(run_id, name, service, endpoint=getattr(gpu, GPU_URL_FIELD[service])) as step:
+            step.adopt_finished_job()
+            reached = await reach_for_step(step, gpu, block, service, probe_for(gpu, service))
+            async with gpu_slot(step, gpu, block) as slot:
+                yield GpuStep(model, gpu, step, reached, slot)
 
 
 async def reach_for_step(step: StepHandle, gpu: GpuEndpoint, block: str, service: GpuBackend, probe: Probe) -> Reached:
@@ -41,6 +85,50 @@ async def reach_for_step(step: StepHandle, gpu: GpuEndpoint, block: str, service
         step.log(f"{service} moved from {reached.moved_from} to {reached.url} (found through the vast.ai portal); "
                  "the GPU endpoint block was updated")
     return reached
+
+
+async def read_media(image: MediaRef) -> bytes:
+    """The input image's bytes (a stored file or an http(s) URL), at most ``max_input_bytes``."""
+    limit = get_settings().max_input_bytes
+    if image.path:
+        try:
+            return await asyncio.to_thread(Path(image.path).read_bytes)
+        except FileNotFoundError:
+            raise SpecError("image", f"input file {image.path} is gone from storage") from None
+    if not image.url or not image.url.startswith(("http://", "https://")):
+        raise SpecError("image", f"cannot read {image.describe()}: not a local file or an http(s) URL")
+    chunks, size = [], 0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=True) as http, \
+            http.stream("GET", image.url, headers=image.headers or {}) as response:
+        if response.status_code != 200:
+            raise ProviderError(f"reading the input image answered HTTP {response.status_code}")
+        async for chunk in response.aiter_bytes(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise SpecError("image", f"input is larger than {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def scratch_dir(run_id: str) -> Path:
+    """Working files of a run; cache_r2 deletes each file once it is stored."""
+    return get_settings().home / "work" / run_id
+
+
+async def write_stream(chunks: AsyncIterator[bytes], dest: Path) -> Path:
+    """Stream ``chunks`` into ``dest`` (through a ``.part`` file, so a broken download never looks finished)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    written = 0
+    async with await anyio.open_file(part, "wb") as fh:
+        async for chunk in chunks:
+            written += len(chunk)
+            await fh.write(chunk)
+    if written == 0:
+        part.unlink(missing_ok=True)
+        raise ProviderError(f"the output {dest.name} was empty")
+    part.replace(dest)
+    return dest
 
 
 async def video_output(path: Path, params: VideoParams, job_id: str, cost: float | None) -> ProviderOutput:

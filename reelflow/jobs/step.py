@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import task_run
@@ -15,6 +16,20 @@ from reelflow.runs import events
 from reelflow.store import repo
 
 PROGRESS_MIN_INTERVAL_S = 0.5
+
+
+class Step(Protocol):
+    """What a provider job needs from its store step (``StepHandle`` provides it)."""
+
+    run_id: str
+    name: str
+    provider_job_id: str | None
+
+    def record_job(self, job_id: str, endpoint: str | None = None) -> None: ...
+
+    async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
+
+    def log(self, message: str, kind: str = "log") -> None: ...
 
 
 @dataclass
@@ -33,6 +48,12 @@ class StepHandle:
         """Persist the provider's job id now, before waiting on it: a retry or restart resumes it."""
         repo.set_step_job(self.step_id, job_id, endpoint=endpoint)
         self.provider_job_id = job_id
+
+    def adopt_finished_job(self, endpoint: str | None = None) -> None:
+        """Take over the job of an earlier completed attempt whose output was not stored yet (a crash in between),
+        so it is resumed instead of paid for again."""
+        if not self.provider_job_id and (earlier := repo.finished_job(self.run_id, self.name)):
+            self.record_job(earlier, endpoint)
 
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
         """Report progress (0..1); throttled so long jobs do not flood the store or the Prefect API."""

@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.runtime import task_run
 
 from blocks.gpu_endpoint import GpuEndpoint
-from reelflow.jobs.step_protocol import Step
+from reelflow.jobs.step import Step
 from reelflow.orchestration.limits import ensure_limit, gpu_limit_name
 from reelflow.orchestration.slots import Slot, hold_slot
 from reelflow.runs import events

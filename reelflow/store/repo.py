@@ -128,6 +128,17 @@ def open_step(run_id: str, name: str, backend: str, *, prefect_task_run_id: str 
         return step.id, step.provider_job_id
 
 
+def finished_job(run_id: str, step_name: str) -> str | None:
+    """The provider job of the latest completed attempt of this step: its output was not stored yet (a crash in
+    between), so it is resumed rather than paid for again."""
+    with session_scope() as s:
+        return s.scalars(
+            select(Step.provider_job_id).where(Step.run_id == run_id, Step.name == step_name,
+                                               Step.status == "completed", Step.provider_job_id != "")
+            .order_by(Step.id.desc()).limit(1)
+        ).first()
+
+
 def set_step_job(step_id: int, provider_job_id: str, *, endpoint: str | None = None) -> None:
     """Record the provider's job id; called the moment submit returns (or before, for client-chosen ids)."""
     with session_scope() as s:

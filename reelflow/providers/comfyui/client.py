@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from reelflow.core.domain import MediaRef
 from reelflow.errors import ProviderError, SpecError
 from reelflow.providers.comfyui.errors import (
     ComfyBusyError,
@@ -27,7 +28,6 @@ from reelflow.providers.comfyui.graph import Graph, ModelRef, class_of, nodes_on
 from reelflow.providers.comfyui.objectinfo import combo_options, input_spec
 from reelflow.providers.comfyui.outputs import OutputFile
 from reelflow.providers.comfyui.rejection import rejection_error
-from reelflow.providers.comfyui.waiter import OnProgress, Waiter
 
 MAX_CALL_S = 60.0
 UNSURE_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530}
@@ -48,6 +48,11 @@ class QueueState:
 
     def __contains__(self, prompt_id: object) -> bool:
         return prompt_id in self.running or prompt_id in self.pending
+
+
+def new_prompt_id(job_key: str) -> str:
+    """A fresh id for one submit attempt; store it before submitting."""
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', job_key)[:80]}-{uuid.uuid4().hex[:12]}"
 
 
 def content_name(data: bytes, suffix: str) -> str:
@@ -226,38 +231,6 @@ class ComfyClient:
         pending = [str(item[1]) for item in sorted(body.get("queue_pending") or [], key=lambda item: item[0])]
         return QueueState(running, pending)
 
-    def waiter(self, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
-               poll_interval_s: float = 15.0, filename_prefix: str | None = None,
-               unreachable_grace_s: float = 300.0) -> Waiter:
-        """A waiter for one prompt. ``async with client.waiter(...) as w`` opens the websocket; submit inside
-        the block, then ``await w.run(deadline_s, interrupt_on_deadline=True)``."""
-        return Waiter(self, prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
-                      filename_prefix=filename_prefix, unreachable_grace_s=unreachable_grace_s)
-
-    async def wait(self, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
-                   deadline_s: float = 1800.0, poll_interval_s: float = 15.0,
-                   filename_prefix: str | None = None, interrupt_on_deadline: bool = True,
-                   unreachable_grace_s: float = 300.0) -> dict[str, Any]:
-        """Wait for a submitted prompt and return its history entry; also the way to resume after a crash.
-
-        Listens on the websocket (reconnecting under ``client_id``) and polls ``/history`` + ``/queue`` every
-        ``poll_interval_s`` and after each reconnect. Raises ``ExecutionError``, ``JobCancelledError``,
-        ``JobLostError`` (gone from history and queue, no output file under ``filename_prefix``) or
-        ``DeadlineExceededError``. An entry recovered from ``/view`` after a lost history has ``"recovered"``.
-        """
-        waiter = self.waiter(prompt_id, client_id, on_progress=on_progress, poll_interval_s=poll_interval_s,
-                             filename_prefix=filename_prefix, unreachable_grace_s=unreachable_grace_s)
-        return await waiter.run(deadline_s, interrupt_on_deadline=interrupt_on_deadline)
-
-    def view_url(self, output: OutputFile) -> str:
-        query = urlencode({"filename": output.filename, "subfolder": output.subfolder, "type": output.type})
-        return f"{self.base_url}/view?{query}"
-
-    def download(self, output: OutputFile) -> MediaRef:
-        """Where the caller can stream the file from, with the headers the tunnel needs."""
-        return MediaRef(url=self.view_url(output), content_type=output.content_type, filename=output.filename,
-                        headers=dict(self.auth_headers) or None)
-
     async def stream_view(self, output: OutputFile, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         """The file's bytes in chunks, never the whole file in memory."""
         params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
@@ -295,4 +268,4 @@ class ComfyClient:
         await self._request("POST", "/free", json={"unload_models": True, "free_memory": True})
 
 
-__all__ = ["ComfyClient", "ProgressEvent", "QueueState", "content_name"]
+__all__ = ["ComfyClient", "ProgressEvent", "QueueState", "content_name", "new_prompt_id"]

@@ -33,6 +33,11 @@ class OutputFile(BaseModel):
         return VIDEO_TYPES.get(self.extension, "application/octet-stream")
 
 
+def output_prefix(prompt_id: str) -> str:
+    """The ``filename_prefix`` of an attempt: unique, so its first file is ``<prompt_id>_00001_.mp4``."""
+    return f"reelflow/{prompt_id}"
+
+
 def expected_output(filename_prefix: str, extension: str = ".mp4") -> OutputFile:
     """The first file a save node writes for a never-used prefix: ``<dir>/<base>_00001_.<ext>``."""
     subfolder, base = posixpath.split(filename_prefix)

@@ -8,16 +8,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reelflow.errors import TransientProviderError
+from reelflow.providers.comfyui.client import ComfyClient
 from reelflow.providers.comfyui.errors import ComfyUnreachable, DeadlineExceededError, JobLostError
 from reelflow.providers.comfyui.events import ProgressEvent, check_history, read_message
 from reelflow.providers.comfyui.feed import follow
 from reelflow.providers.comfyui.outputs import OutputFile, expected_output
-
-if TYPE_CHECKING:
-    from reelflow.providers.comfyui.client import ComfyClient
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +30,18 @@ def recovered_entry(output: OutputFile) -> dict[str, Any]:
 
 
 class Waiter:
-    """One wait on one prompt; see ``ComfyClient.wait``."""
+    """One wait on one prompt; also the way to resume one after a crash.
 
-    def __init__(self, client: ComfyClient, prompt_id: str, client_id: str, *, on_progress: OnProgress | None,
-                 poll_interval_s: float, filename_prefix: str | None, unreachable_grace_s: float,
+    ``async with Waiter(client, prompt_id, client_id) as w`` opens the websocket (reconnecting under
+    ``client_id``); submit inside the block, then ``await w.run(deadline_s, interrupt_on_deadline=True)``.
+    ``/history`` + ``/queue`` are polled every ``poll_interval_s`` and after each reconnect. ``run`` returns the
+    history entry of a success or raises ``ExecutionError``, ``JobCancelledError``, ``JobLostError`` (gone from
+    history and queue, no output file under ``filename_prefix``) or ``DeadlineExceededError``. An entry recovered
+    from ``/view`` after a lost history has ``"recovered"``.
+    """
+
+    def __init__(self, client: ComfyClient, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
+                 poll_interval_s: float = 15.0, filename_prefix: str | None = None, unreachable_grace_s: float = 300.0,
                  finish_grace_s: float = 15.0, ws_ready_s: float = 5.0) -> None:
         self.client = client
         self.prompt_id = prompt_id

@@ -17,10 +17,7 @@ from reelflow.providers.fal.queue import (
     FalQueue,
     OnUpdate,
     RetryPolicy,
-    cancel,
     image_reference,
-    submit,
-    wait,
 )
 from reelflow.providers.fal.translate import credentials_missing, is_transient
 from reelflow.providers.fal.updates import Completed, FalUpdate, InProgress, LogLine, Queued
@@ -41,7 +38,6 @@ __all__ = [
     "Queued",
     "RetryPolicy",
     "build_arguments",
-    "cancel",
     "credentials_missing",
     "describe_detail",
     "image_reference",
@@ -49,6 +45,4 @@ __all__ = [
     "parse_image_output",
     "parse_video_output",
     "schema_for",
-    "submit",
-    "wait",
 ]

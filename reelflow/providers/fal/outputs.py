@@ -36,26 +36,23 @@ def _media(file: dict[str, Any], default_type: str) -> MediaRef:
     return MediaRef(url=url, content_type=content_type, filename=name)
 
 
+def _parse(result: Any, role: str, plural: str, default_type: str, request_id: str | None,
+           **facts: tuple[str, type[int] | type[float]]) -> ProviderOutput:
+    """The ``role`` file (or the first of ``plural``) with the facts the endpoint reports: name -> (key, type)."""
+    file = _file(result, role, plural)
+    if file is None:
+        raise _missing(role, result, request_id)
+    values = {name: _number(file.get(key), kind) for name, (key, kind) in facts.items()}
+    return ProviderOutput(media=_media(file, default_type), role=role, provider_job_id=request_id, **values)
+
+
 def parse_video_output(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
     """``video.url`` plus width, height, fps, duration and num_frames when the endpoint reports them."""
-    video = _file(result, "video", "videos")
-    if video is None:
-        raise _missing("video", result, request_id)
-    return ProviderOutput(
-        media=_media(video, "video/mp4"), role="video",
-        width=_number(video.get("width"), int), height=_number(video.get("height"), int),
-        fps=_number(video.get("fps"), float), frames=_number(video.get("num_frames"), int),
-        duration_s=_number(video.get("duration"), float), provider_job_id=request_id,
-    )
+    return _parse(result, "video", "videos", "video/mp4", request_id, width=("width", int),
+                  height=("height", int), fps=("fps", float), frames=("num_frames", int),
+                  duration_s=("duration", float))
 
 
 def parse_image_output(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
     """``images[0].url`` (FLUX) with its width and height."""
-    image = _file(result, "image", "images")
-    if image is None:
-        raise _missing("image", result, request_id)
-    return ProviderOutput(
-        media=_media(image, "image/jpeg"), role="image",
-        width=_number(image.get("width"), int), height=_number(image.get("height"), int),
-        provider_job_id=request_id,
-    )
+    return _parse(result, "image", "images", "image/jpeg", request_id, width=("width", int), height=("height", int))

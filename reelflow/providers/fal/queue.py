@@ -5,9 +5,13 @@ Built on the real ``fal_client`` package, which reads ``FAL_KEY``, ``FAL_RUN_HOS
 lazily, on first use). Status, result and cancel rebuild their URLs from the endpoint and the
 request id, so a fresh process can wait on an id stored by another one.
 
-Retries: submit is tried once at our level (fal-client's own transport retries aside), because a
-lost answer may hide a paid job. Status, result and cancel are retried on 408/409/429, 5xx,
-connection errors and stalled calls, with bounded exponential backoff and jitter.
+Retries: one layer, ``RetryPolicy`` (tenacity), bounded by ``attempts`` tries per call (default 6,
+``REELFLOW_FAL_RETRY_ATTEMPTS``) with exponential backoff and jitter, each try bounded by
+``call_timeout_s``. fal-client's own loop (10 tries inside every request) is cut to one try in
+``translate.fal_module``, so one call is at most ``attempts`` requests, not ``attempts`` x 10.
+Status, result, cancel and upload are retried on 408/409/429, 5xx, connection errors and stalled
+calls. Submit is retried only when fal provably queued nothing (a refused connection, or an answered
+408/409/429): a lost answer may hide a paid job, so it is never retried (FalSubmitUncertainError).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from reelflow.providers.fal.translate import (
     describe_exception,
     fal_module,
     is_transient,
+    nothing_queued,
     raise_translated,
 )
 from reelflow.providers.fal.updates import FalUpdate, UpdateTracker
@@ -111,21 +116,27 @@ class FalQueue:
             async with asyncio.timeout(policy.call_timeout_s):
                 return await call()
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts), retry=retry_if_exception(is_transient), reraise=True,
-            wait=wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s, jitter=policy.initial_s),
-        )
         try:
-            return await retrying(attempt)
+            return await self._policy(is_transient)(attempt)
         except Exception as exc:
             raise_translated(exc, what, endpoint, request_id)
 
+    def _policy(self, retry_on: Callable[[BaseException], bool]) -> AsyncRetrying:
+        policy = self.retry
+        return AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts), retry=retry_if_exception(retry_on), reraise=True,
+            wait=wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s, jitter=policy.initial_s),
+        )
+
     async def submit(self, endpoint: str, arguments: dict[str, Any], *,
                      webhook_url: str | None = None) -> str:
-        """Queue one request and return its id. One attempt: store the id before anything else."""
+        """Queue one request and return its id; store the id before anything else.
+
+        Tried again only while fal provably queued nothing (see the module docstring).
+        """
         client = self._fal_client(endpoint)
         try:
-            handle = await client.submit(endpoint, arguments, webhook_url=webhook_url)
+            handle = await self._policy(nothing_queued)(client.submit, endpoint, arguments, webhook_url=webhook_url)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise TransientProviderError(f"could not connect to fal to submit to {endpoint}: {exc}") from exc
         except httpx.TransportError as exc:
@@ -224,20 +235,3 @@ async def image_reference(data: bytes, content_type: str, *, file_name: str | No
     async with FalQueue() as fal:
         return await fal.upload(data, content_type, file_name)
 
-
-async def submit(endpoint: str, arguments: dict[str, Any]) -> str:
-    async with FalQueue() as fal:
-        return await fal.submit(endpoint, arguments)
-
-
-async def wait(endpoint: str, request_id: str, *, on_update: OnUpdate | None = None, deadline_s: float,
-               poll_interval_s: float = 3.0, poll_max_s: float | None = None,
-               retry: RetryPolicy | None = None) -> dict[str, Any]:
-    async with FalQueue(retry=retry) as fal:
-        return await fal.wait(endpoint, request_id, on_update=on_update, deadline_s=deadline_s,
-                              poll_interval_s=poll_interval_s, poll_max_s=poll_max_s)
-
-
-async def cancel(endpoint: str, request_id: str) -> None:
-    async with FalQueue() as fal:
-        await fal.cancel(endpoint, request_id)

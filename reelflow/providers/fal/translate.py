@@ -11,7 +11,7 @@ import httpx
 from reelflow.errors import ModelUnavailableError, ProviderError, TransientProviderError
 from reelflow.providers.fal.errors import FalRequestError, describe_detail
 
-TRANSIENT_STATUS = frozenset({408, 409, 429})
+TRANSIENT_STATUS = frozenset({408, 409, 429})  # also the statuses at which fal queued nothing (safe to submit again)
 
 
 def credentials_missing() -> str | None:
@@ -24,9 +24,16 @@ def credentials_missing() -> str | None:
 
 
 def fal_module() -> ModuleType:
-    """fal_client, imported on first use so callers can set its host variables before."""
-    import fal_client
+    """fal_client, imported on first use so callers can set its host variables before.
 
+    Its own retry loop (``MAX_ATTEMPTS`` = 10 tries inside every request, on 408/409/429, ingress 502-504,
+    transport errors and timeouts) is cut to one try: ``reelflow.providers.fal.queue.RetryPolicy`` is the only
+    retry layer on fal calls.
+    """
+    import fal_client
+    import fal_client.client
+
+    fal_client.client.MAX_ATTEMPTS = 1
     return fal_client
 
 
@@ -34,6 +41,13 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, fal_module().FalClientHTTPError):
         return exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500
     return isinstance(exc, httpx.TransportError | TimeoutError)
+
+
+def nothing_queued(exc: BaseException) -> bool:
+    """A submit that provably created no job: the connection was refused, or fal answered 408/409/429."""
+    if isinstance(exc, fal_module().FalClientHTTPError):
+        return exc.status_code in TRANSIENT_STATUS
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 def describe_exception(exc: BaseException) -> str:
