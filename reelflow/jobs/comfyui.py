@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from reelflow.core.catalog import load_catalog
+from reelflow.core.catalog.workflows import template_for
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.core.workflows import template_for
 from reelflow.errors import ProviderError
 from reelflow.gpu.cost import execution_seconds
 from reelflow.gpu.reach import comfy_client
