@@ -21,7 +21,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from tests.emulators.fal_emulator import EmulatorConfig, FalEmulator
+from tests.emulators.fal import EmulatorConfig, FalEmulator
 from tests.helpers import REELFLOW, make_image
 
 ROOT = Path(__file__).resolve().parent.parent

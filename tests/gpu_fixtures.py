@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from reelflow.settings import reload_settings
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.vastai_emulator import VastEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.vastai import VastEmulator
 from tests.gpu_helpers import FAST_ENV
 from tests.helpers import make_image
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.settings import get_settings
-from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 WAN = "wan-2.2-i2v-comfyui"

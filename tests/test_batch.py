@@ -26,7 +26,7 @@ from reelflow.settings import Settings, get_settings
 from reelflow.storage.keys import object_key
 from reelflow.store import repo
 from tests.deploy_fixtures import setup_stack, worker_of, workers
-from tests.emulators.fal_emulator import EmulatorConfig, FalEmulator
+from tests.emulators.fal import EmulatorConfig, FalEmulator
 from tests.helpers import make_image, run_cli, sha256_file
 from tests.pg_cluster import pg_cluster
 

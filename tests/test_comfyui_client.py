@@ -40,7 +40,7 @@ from reelflow.providers.comfyui import (
     run_job,
     wan22_i2v_template,
 )
-from tests.emulators.comfyui_emulator import ComfyEmulator
+from tests.emulators.comfyui import ComfyEmulator
 
 POLL = 0.2
 WAN = wan22_i2v_template()
@@ -379,7 +379,7 @@ def test_custom_workflow_errors_are_clear(tmp_path: Path) -> None:
 
 async def test_emulator_as_subprocess_with_admin_endpoints() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.emulators.comfyui_emulator", "--port", "0",
+        sys.executable, "-m", "tests.emulators.comfyui", "--port", "0",
         "--knobs", json.dumps({"job_seconds": 0.3}), cwd=MAIN_ROOT, stdout=asyncio.subprocess.PIPE)
     try:
         assert process.stdout is not None

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from reelflow.cli.main import app
 from reelflow.core.catalog import load_catalog
-from tests.emulators.comfyui_emulator import ComfyEmulator
+from tests.emulators.comfyui import ComfyEmulator
 from tests.gpu_helpers import ROOT, save_gpu, step_row
 from tests.helpers import run_cli_json
 

@@ -16,7 +16,7 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
 from reelflow.runs.prepare import prepare_run
-from tests.emulators.fal_emulator import FalEmulator
+from tests.emulators.fal import FalEmulator
 from tests.fal_fixtures import (
     FLUX,
     WAN,

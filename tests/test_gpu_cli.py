@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from blocks.gpu_endpoint import MASK, GpuEndpoint
 from reelflow.cli.main import app
 from reelflow.settings import reload_settings
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.vastai_emulator import VastEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.vastai import VastEmulator
 from tests.gpu_helpers import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN
 from tests.helpers import run_cli
 

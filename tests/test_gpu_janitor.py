@@ -15,8 +15,8 @@ from reelflow.orchestration.limits import gpu_limit_name
 from reelflow.orchestration.slots import hold_slot
 from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render, wan22_i2v_template
 from reelflow.store import repo
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.vastai_emulator import VastEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.vastai import VastEmulator
 from tests.gpu_helpers import API_KEY, PORTAL_TOKEN, asave_gpu, save_gpu, wait_for
 from tests.helpers import make_image
 

@@ -16,8 +16,8 @@ from flows.fallback import adapt_spec
 from reelflow.core.catalog import load_catalog
 from reelflow.core.media import probe_video
 from reelflow.core.spec import check_spec, parse_spec
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.vastai_emulator import VastEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.vastai import VastEmulator
 from tests.gpu_helpers import (
     API_KEY,
     DEFAULT_INSTANCE_ID,

@@ -19,7 +19,7 @@ from prefect.states import Cancelling
 
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
-from tests.emulators.comfyui_emulator import ComfyEmulator
+from tests.emulators.comfyui import ComfyEmulator
 from tests.gpu_helpers import ROOT, python, save_gpu, step_row, wait_for, wan_spec
 from tests.helpers import run_cli_json, sha256_file
 

@@ -9,7 +9,7 @@ import pytest
 
 import reelflow
 from reelflow.core.media import probe_video
-from tests.emulators.swarmui_emulator import SwarmEmulator, sample_mp4
+from tests.emulators.swarmui import SwarmEmulator, sample_mp4
 from tests.gpu_helpers import save_gpu, step_row
 
 SWARM = "wan-2.2-i2v-swarmui"

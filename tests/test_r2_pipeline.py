@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulators.fal_emulator import FalEmulator
+from tests.emulators.fal import FalEmulator
 from tests.fal_fixtures import (
     Env,
     cli,

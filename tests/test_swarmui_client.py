@@ -17,7 +17,7 @@ import pytest
 from reelflow.core.domain import VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError
 from reelflow.providers.swarmui import SocketLost, SwarmClient, SwarmWanSettings, frames_for, image_data_url
-from tests.emulators.swarmui_emulator import VIDEO, SwarmEmulator
+from tests.emulators.swarmui import VIDEO, SwarmEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "reelflow" / "assets" / "sample.jpg"
@@ -196,7 +196,7 @@ def test_payload_helpers() -> None:
 
 
 def test_emulator_runs_as_a_subprocess() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.swarmui_emulator", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.swarmui", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True).start()

@@ -23,9 +23,9 @@ from reelflow.storage import get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.store import repo
 from reelflow.web.services.images import resolve_image
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.swarmui_emulator import SwarmEmulator
-from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.swarmui import SwarmEmulator
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 from tests.helpers import file_server, make_image
 from tests.web_helpers import Served, error_of, serve_api, sse_messages
 

@@ -13,7 +13,7 @@ import httpx
 
 from reelflow.runs.launcher import Launcher, Via
 from reelflow.web import create_app
-from tests.emulators.vastai_emulator import ServerThread
+from tests.emulators.common.server import ServerThread
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """A SwarmUI API emulator (HTTP + websocket) on 127.0.0.1, with fault knobs and counters.
 
 In a test: ``with SwarmEmulator() as emu`` (``emu.url``, ``emu.config``, ``emu.stats()``,
-``emu.restart()`` forgets every session). As a process: ``python -m tests.emulators.swarmui_emulator
---port P`` prints ``SWARM_EMULATOR_READY {json}``. Knobs over HTTP: ``POST /_admin/config``,
+``emu.restart()`` forgets every session). As a process: ``python -m tests.emulators.swarmui
+--port P`` prints ``SWARM_EMULATOR_READY {json}``. Knobs over HTTP: ``GET|POST /_admin/config``,
 ``POST /_admin/restart``, ``POST /_admin/reset``, ``GET /_admin/stats``.
 """
 
@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import re
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import cache
 from typing import Any
 
-import av
-from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.emulators.standalone import parse_config, serve_until_signalled
-from tests.emulators.vastai_emulator import ServerThread
+from tests.emulators.common.admin import admin_routes, apply_knobs
+from tests.emulators.common.media import image_bytes, mp4_bytes
+from tests.emulators.common.server import ServerThread
+from tests.emulators.common.standalone import parse_config, serve_until_signalled
 
 VIDEO = {"width": 64, "height": 48, "fps": 16, "frames": 17}
 DEFAULT_MODELS = ["OfficialStableDiffusion/sd_xl_base_1.0.safetensors",
@@ -39,25 +37,12 @@ INVALID_SESSION = {"error": "Invalid session ID. You may need to refresh the pag
                    "error_id": "invalid_session_id"}
 
 
-@cache
 def sample_mp4() -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=VIDEO["fps"])
-        stream.width, stream.height, stream.pix_fmt = VIDEO["width"], VIDEO["height"], "yuv420p"
-        for index in range(VIDEO["frames"]):
-            shade = 20 + index * 12
-            image = Image.new("RGB", (VIDEO["width"], VIDEO["height"]), (shade, 100, 220 - shade))
-            container.mux(stream.encode(av.VideoFrame.from_image(image)))
-        container.mux(stream.encode())
-    return buffer.getvalue()
+    return mp4_bytes(VIDEO["width"], VIDEO["height"], VIDEO["frames"], VIDEO["fps"])
 
 
-@cache
 def sample_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (VIDEO["width"], VIDEO["height"]), (200, 120, 40)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return image_bytes((VIDEO["width"], VIDEO["height"]), (200, 120, 40))
 
 
 @dataclass
@@ -103,11 +88,7 @@ class SwarmState:
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         with self.lock:
-            for name, value in knobs.items():
-                if not hasattr(self.config, name):
-                    raise KeyError(name)
-                setattr(self.config, name, value)
-            return asdict(self.config)
+            return apply_knobs(self.config, knobs)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -252,28 +233,11 @@ def _app(state: SwarmState) -> Starlette:
         state.counters["downloads"] += 1
         return Response(found[0], media_type=found[1])
 
-    async def admin_config(request: Request) -> JSONResponse:
-        return JSONResponse(state.configure(**await request.json()))
-
-    async def admin_restart(request: Request) -> JSONResponse:
-        state.restart()
-        return JSONResponse({"ok": True})
-
-    async def admin_reset(request: Request) -> JSONResponse:
-        state.reset()
-        return JSONResponse({"ok": True})
-
-    async def admin_stats(request: Request) -> JSONResponse:
-        return JSONResponse(state.stats())
-
     return Starlette(routes=[
         WebSocketRoute("/API/GenerateText2ImageWS", generate),
         Route("/API/{route}", api, methods=["POST"]),
         Route("/View/{user}/{path:path}", view, methods=["GET"]),
-        Route("/_admin/config", admin_config, methods=["POST"]),
-        Route("/_admin/restart", admin_restart, methods=["POST"]),
-        Route("/_admin/reset", admin_reset, methods=["POST"]),
-        Route("/_admin/stats", admin_stats, methods=["GET"]),
+        *admin_routes(state.configure, state.stats, {"restart": state.restart, "reset": state.reset}),
     ])
 
 
@@ -326,6 +290,3 @@ def main(argv: list[str] | None = None) -> None:
     serve_until_signalled(SwarmEmulator(port=args.port, config=config), "SWARM_EMULATOR_READY",
                           lambda emu: {"url": emu.url, "port": emu.port, "config": asdict(config)})
 
-
-if __name__ == "__main__":
-    main()

@@ -1,45 +1,24 @@
-"""Real small media for the fal emulator: an H.264 MP4 made with PyAV, PNG/JPEG made with Pillow."""
+"""The fal emulator's media: its result video, result images of any asked-for size, and uploaded files."""
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import av
-from PIL import Image
+from tests.emulators.common.media import image_bytes, mp4_bytes
 
 VIDEO = {"width": 64, "height": 48, "fps": 8, "num_frames": 8}
 IMAGE_NAME = re.compile(r"^image/(\d+)x(\d+)\.(png|jpeg)$")
-
-
-def make_mp4(width: int, height: int, fps: int, frames: int) -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            shade = 40 + index * 20
-            frame = av.VideoFrame.from_image(Image.new("RGB", (width, height), (shade, 90, 200 - shade)))
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return buffer.getvalue()
-
-
-def make_image(width: int, height: int, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 120, 40)).save(buffer, format=fmt.upper())
-    return buffer.getvalue()
 
 
 class MediaStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._files: dict[str, tuple[bytes, str]] = {
-            "video.mp4": (make_mp4(VIDEO["width"], VIDEO["height"], VIDEO["fps"], VIDEO["num_frames"]),
+            "video.mp4": (mp4_bytes(VIDEO["width"], VIDEO["height"], VIDEO["num_frames"], VIDEO["fps"]),
                           "video/mp4"),
         }
 
@@ -56,7 +35,7 @@ class MediaStore:
         if not match:
             return None
         width, height = min(int(match.group(1)), 2048), min(int(match.group(2)), 2048)
-        found = (make_image(width, height, match.group(3)), f"image/{match.group(3)}")
+        found = (image_bytes((width, height), (200, 120, 40), match.group(3)), f"image/{match.group(3)}")
         with self._lock:
             self._files[name] = found
         return found

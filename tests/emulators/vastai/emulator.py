@@ -3,26 +3,25 @@
 One server: the API under ``/api/v0`` and the portal at the root, so an instance's ``1111/tcp`` port
 is the server's own port. In a test: ``with VastEmulator() as emu`` (``emu.url`` is the API base,
 ``emu.portal_url``, ``emu.config``, ``emu.stats()``). As a process: ``python -m
-tests.emulators.vastai_emulator --port P`` prints ``VAST_EMULATOR_READY {json}`` when it serves.
-Knobs are also settable over HTTP: ``POST /_admin/config``, ``POST /_admin/reset``, ``GET /_admin/stats``.
+tests.emulators.vastai --port P`` prints ``VAST_EMULATOR_READY {json}`` when it serves.
+Knobs are also settable over HTTP: ``GET|POST /_admin/config``, ``POST /_admin/reset``, ``GET /_admin/stats``.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
-from tests.emulators.standalone import parse_config, serve_until_signalled
+from tests.emulators.common.admin import admin_routes, apply_knobs
+from tests.emulators.common.server import ServerThread
+from tests.emulators.common.standalone import parse_config, serve_until_signalled
 
 API_KEY = "vast-emulator-key"
 PORTAL_TOKEN = "portal-emulator-token"
@@ -114,11 +113,7 @@ class VastState:
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         with self.lock:
-            for name, value in knobs.items():
-                if not hasattr(self.config, name):
-                    raise KeyError(name)
-                setattr(self.config, name, value)
-            return asdict(self.config)
+            return apply_knobs(self.config, knobs)
 
 
 def _app(state: VastState) -> Starlette:
@@ -178,60 +173,12 @@ def _app(state: VastState) -> Starlette:
             return JSONResponse({"detail": "unauthorized"}, 401)
         return JSONResponse(state.config.tunnels)
 
-    async def admin_config(request: Request) -> JSONResponse:
-        return JSONResponse(state.configure(**await request.json()))
-
-    async def admin_reset(request: Request) -> JSONResponse:
-        state.reset()
-        return JSONResponse({"ok": True})
-
-    async def admin_stats(request: Request) -> JSONResponse:
-        return JSONResponse(state.stats())
-
     return Starlette(routes=[
         Route("/api/v0/instances/", list_instances, methods=["GET"]),
         Route("/api/v0/instances/{instance_id:int}/", instance, methods=["GET", "PUT"]),
         Route("/get-all-quick-tunnels", quick_tunnels, methods=["GET"]),
-        Route("/_admin/config", admin_config, methods=["POST"]),
-        Route("/_admin/reset", admin_reset, methods=["POST"]),
-        Route("/_admin/stats", admin_stats, methods=["GET"]),
+        *admin_routes(state.configure, state.stats, {"reset": state.reset}),
     ])
-
-
-class _ReadyServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.ready.set()
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a daemon thread; port 0 picks a free port."""
-
-    def __init__(self, app: ASGIApp, port: int = 0, name: str = "emulator") -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio",
-                                timeout_graceful_shutdown=2)
-        self._server = _ReadyServer(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        while not self._server.ready.wait(0.05):
-            if not self._thread.is_alive():
-                raise RuntimeError(f"{self._thread.name} did not start on port {self.port}")
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
 
 
 class VastEmulator:
@@ -298,6 +245,3 @@ def main(argv: list[str] | None = None) -> None:
         lambda emu: {"url": emu.url, "portal_url": emu.portal_url, "port": emu.port, "api_key": config.api_key,
                      "portal_token": config.portal_token, "instance_id": DEFAULT_INSTANCE_ID})
 
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
 """A fal queue emulator over HTTPS on 127.0.0.1, with fault knobs and counters.
 
 In a test: ``with FalEmulator(port=..., cert_dir=...) as emu`` (``emu.base_host``, ``emu.ca_path``,
-``emu.config``, ``emu.stats()``). As a process: ``python -m tests.emulators.fal_emulator --port P
+``emu.config``, ``emu.stats()``). As a process: ``python -m tests.emulators.fal --port P
 --cert-dir D`` prints ``FAL_EMULATOR_READY {json}`` when it serves. Knobs are also settable over
-HTTP (``POST /_admin/config``, ``POST /_admin/reset``, ``POST /_admin/finish`` ends the jobs in
+HTTP (``GET|POST /_admin/config``, ``POST /_admin/reset``, ``POST /_admin/finish`` ends the jobs in
 progress now; counters at ``GET /_admin/stats``).
 
 fal-client reads its hosts when first imported: choose the port and write the cert first
@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
@@ -26,15 +24,16 @@ from typing import Any
 
 import certifi
 import trustme
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.emulators.fal_media import MediaStore
-from tests.emulators.fal_queue import EmulatorConfig, QueueState
-from tests.emulators.standalone import parse_config, serve_until_signalled
+from tests.emulators.common.admin import admin_routes
+from tests.emulators.common.server import ServerThread
+from tests.emulators.common.standalone import parse_config, serve_until_signalled
+from tests.emulators.fal.media import MediaStore
+from tests.emulators.fal.queue import EmulatorConfig, QueueState
 
 __all__ = ["EmulatorConfig", "FalEmulator", "fast_fal_retries", "free_port", "point_fal_uploads_at",
            "prepare_fal_env"]
@@ -87,19 +86,6 @@ def point_fal_uploads_at(base_url: str) -> None:
 
 
 def _app(state: QueueState, media: MediaStore) -> Starlette:
-    async def admin_config(request: Request) -> JSONResponse:
-        return JSONResponse(state.configure(**await request.json()))
-
-    async def admin_reset(request: Request) -> JSONResponse:
-        state.reset()
-        return JSONResponse({"ok": True})
-
-    async def admin_stats(request: Request) -> JSONResponse:
-        return JSONResponse(state.stats())
-
-    async def admin_finish(request: Request) -> JSONResponse:
-        return JSONResponse({"finished": state.finish_running()})
-
     async def media_file(request: Request) -> Response:
         found = media.get(request.path_params["name"])
         return Response(found[0], media_type=found[1]) if found else JSONResponse({"detail": "no such"}, 404)
@@ -130,10 +116,8 @@ def _app(state: QueueState, media: MediaStore) -> Starlette:
         task.cancel()
 
     return Starlette(lifespan=lifespan, routes=[
-        Route("/_admin/config", admin_config, methods=["POST"]),
-        Route("/_admin/reset", admin_reset, methods=["POST"]),
-        Route("/_admin/stats", admin_stats, methods=["GET"]),
-        Route("/_admin/finish", admin_finish, methods=["POST"]),
+        *admin_routes(state.configure, state.stats,
+                      {"reset": state.reset, "finish": lambda: {"finished": state.finish_running()}}),
         Route("/media/{name:path}", media_file, methods=["GET"]),
         Route("/storage/auth/token", upload_token, methods=["POST"]),
         Route("/files/upload", upload_file, methods=["POST"]),
@@ -142,7 +126,7 @@ def _app(state: QueueState, media: MediaStore) -> Starlette:
 
 
 class FalEmulator:
-    """The emulator served by uvicorn in a background thread."""
+    """The emulator served over HTTPS in a background thread."""
 
     def __init__(self, port: int | None = None, cert_dir: Path | str | None = None,
                  config: EmulatorConfig | None = None) -> None:
@@ -151,8 +135,7 @@ class FalEmulator:
         self.ca_path, self._server_pem = make_certs(self.cert_dir)
         self.media = MediaStore()
         self.state = QueueState(self.base_url, config or EmulatorConfig(), self.media)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
 
     @property
     def base_host(self) -> str:
@@ -182,24 +165,15 @@ class FalEmulator:
         return self.state.stats()
 
     def start(self) -> FalEmulator:
-        config = uvicorn.Config(_app(self.state, self.media), host="127.0.0.1", port=self.port,
-                                ssl_certfile=str(self._server_pem), ssl_keyfile=str(self._server_pem),
-                                log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fal-emulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"fal emulator did not start on {self.base_host}")
-            time.sleep(0.01)
+        self._server = ServerThread(_app(self.state, self.media), self.port, name="fal-emulator", lifespan="on",
+                                    tls_pem=self._server_pem)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> FalEmulator:
         return self.start()
@@ -218,6 +192,3 @@ def main(argv: list[str] | None = None) -> None:
         lambda emu: {"host": emu.base_host, "base_url": emu.base_url, "ca_path": str(emu.ca_path),
                      "env": emu.env(), "config": asdict(emu.config)})
 
-
-if __name__ == "__main__":
-    main()

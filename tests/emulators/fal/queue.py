@@ -6,14 +6,15 @@ import asyncio
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.emulators.fal_media import MediaStore
+from tests.emulators.common.admin import apply_knobs
+from tests.emulators.fal.media import MediaStore
 
 NAMESPACES = ("workflows", "comfy")
 LOG_STEPS = 4
@@ -120,14 +121,8 @@ class QueueState:
         self.counters = Counters()
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
-        names = {f.name for f in fields(EmulatorConfig)}
-        unknown = set(knobs) - names
-        if unknown:
-            raise ValueError(f"unknown knobs: {sorted(unknown)}")
         with self._lock:
-            for name, value in knobs.items():
-                setattr(self.config, name, value)
-            return asdict(self.config)
+            return apply_knobs(self.config, knobs)
 
     def reset(self) -> None:
         with self._lock:

@@ -16,8 +16,8 @@ from typing import Any
 from PIL import Image
 from starlette.websockets import WebSocket
 
-from .comfyui_media import preview_frame, sample_mp4, sample_png
-from .comfyui_nodes import OUTPUT_NODES, SAMPLERS, WAN_MODELS, closure
+from tests.emulators.comfyui.media import preview_frame, sample_mp4, sample_png
+from tests.emulators.comfyui.nodes import OUTPUT_NODES, SAMPLERS, WAN_MODELS, closure
 
 
 @dataclass
@@ -114,6 +114,9 @@ class ComfyState:
         self.counter = 0
         self.interrupt_requested = False
         self._wake = asyncio.Event()
+
+    def reset_stats(self) -> None:
+        self.stats = ComfyStats()
 
     def dir(self, kind: str) -> Path:
         return self.root / kind

@@ -1,7 +1,7 @@
 """A ComfyUI emulator (HTTP + websocket, the protocol of core 0.3.64) on 127.0.0.1, with fault knobs.
 
 In a test: ``with ComfyEmulator(job_seconds=0.5) as emu`` (``emu.url``, ``emu.configure(...)``,
-``emu.stats()``, ``emu.restart()``). As a process: ``python -m tests.emulators.comfyui_emulator --port P``
+``emu.stats()``, ``emu.restart()``). As a process: ``python -m tests.emulators.comfyui --port P``
 prints ``COMFYUI_EMULATOR_READY {json}``; drive it with ``GET|POST /_admin/config``, ``GET /_admin/stats``,
 ``POST /_admin/restart`` and ``POST /_admin/reset`` (stats).
 """
@@ -14,18 +14,14 @@ import contextlib
 import json
 import mimetypes
 import shutil
-import signal
-import socket
 import tempfile
-import threading
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, fields
+from dataclasses import fields
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -33,10 +29,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from .comfyui_media import sample_mp4
-from .comfyui_nodes import KNOWN, LOADERS, PSEUDO_MODELS, Rejected, object_info, validate
-from .comfyui_state import ComfyKnobs, ComfyState, ComfyStats
-from .multipart import parse_multipart
+from tests.emulators.comfyui.media import sample_mp4
+from tests.emulators.comfyui.multipart import parse_multipart
+from tests.emulators.comfyui.nodes import KNOWN, LOADERS, PSEUDO_MODELS, Rejected, object_info, validate
+from tests.emulators.comfyui.state import ComfyKnobs, ComfyState
+from tests.emulators.common.admin import admin_routes, apply_knobs
+from tests.emulators.common.server import ServerThread
+from tests.emulators.common.standalone import serve_until_signalled
 
 TYPES = ("input", "output", "temp")
 
@@ -227,23 +226,6 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
             if state.sockets.get(client_id) is websocket:
                 del state.sockets[client_id]
 
-    async def admin_config(request: Request) -> Response:
-        if request.method == "POST":
-            for key, value in (await request.json()).items():
-                setattr(state.knobs, key, value)
-        return JSONResponse(asdict(state.knobs))
-
-    async def admin_stats(request: Request) -> Response:
-        return JSONResponse(state.stats.snapshot())
-
-    async def admin_restart(request: Request) -> Response:
-        await state.restart()
-        return JSONResponse({"ok": True})
-
-    async def admin_reset(request: Request) -> Response:
-        state.stats = ComfyStats()
-        return JSONResponse({"ok": True})
-
     api: list[tuple[str, Any, list[str]]] = [
         ("/prompt", post_prompt, ["POST"]), ("/prompt", get_prompt, ["GET"]),
         ("/history/{prompt_id}", history_one, ["GET"]), ("/history", history_all, ["GET", "POST"]),
@@ -256,10 +238,8 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
     routes: list[BaseRoute] = [Route(prefix + path, handler, methods=methods)
                                for prefix in ("", "/api") for path, handler, methods in api]
     routes += [WebSocketRoute("/ws", ws), WebSocketRoute("/api/ws", ws),
-               Route("/_admin/config", admin_config, methods=["GET", "POST"]),
-               Route("/_admin/stats", admin_stats, methods=["GET"]),
-               Route("/_admin/restart", admin_restart, methods=["POST"]),
-               Route("/_admin/reset", admin_reset, methods=["POST"])]
+               *admin_routes(lambda **knobs: apply_knobs(state.knobs, knobs), lambda: state.stats.snapshot(),
+                             {"restart": state.restart, "reset": state.reset_stats})]
     return routes
 
 
@@ -279,15 +259,9 @@ class ComfyEmulator:
     def __init__(self, port: int = 0, **knobs: Any) -> None:
         self._root = Path(tempfile.mkdtemp(prefix="comfyui-emulator-"))
         self.state = ComfyState(self._root, ComfyKnobs(**knobs))
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
-        self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(build_app(self.state), log_level="warning", lifespan="on",
-                                ws="websockets-sansio", timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="comfyui-emulator", daemon=True)
+        self._server = ServerThread(build_app(self.state), port, name="comfyui-emulator", lifespan="on",
+                                    graceful_shutdown_s=1)
+        self.port: int = self._server.port
 
     @property
     def url(self) -> str:
@@ -298,16 +272,13 @@ class ComfyEmulator:
         return self.state.knobs
 
     def configure(self, **knobs: Any) -> None:
-        for key, value in knobs.items():
-            if not hasattr(self.state.knobs, key):
-                raise AttributeError(f"unknown knob '{key}'")
-            setattr(self.state.knobs, key, value)
+        apply_knobs(self.state.knobs, knobs)
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats.snapshot()
 
     def reset_stats(self) -> None:
-        self.state.stats = ComfyStats()
+        self.state.reset_stats()
 
     def _call(self, coro: Any) -> Any:
         assert self.state.loop is not None, "emulator not started"
@@ -322,17 +293,11 @@ class ComfyEmulator:
 
     def start(self) -> ComfyEmulator:
         sample_mp4()
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"ComfyUI emulator did not start on port {self.port}")
-            self._thread.join(0.02)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self._server.stop()
         shutil.rmtree(self._root, ignore_errors=True)
 
     def __enter__(self) -> ComfyEmulator:
@@ -351,13 +316,5 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(knobs) - {f.name for f in fields(ComfyKnobs)}
     if unknown:
         parser.error(f"unknown knobs: {sorted(unknown)}")
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    with ComfyEmulator(port=args.port, **knobs) as emu:
-        print("COMFYUI_EMULATOR_READY " + json.dumps({"url": emu.url, "port": emu.port}), flush=True)
-        stop.wait()
-
-
-if __name__ == "__main__":
-    main()
+    serve_until_signalled(ComfyEmulator(port=args.port, **knobs), "COMFYUI_EMULATOR_READY",
+                          lambda emu: {"url": emu.url, "port": emu.port})

@@ -1,6 +1,6 @@
 """Runs one fal provider scenario in a fresh process and prints ``RESULT {json}``.
 
-``python -m tests.emulators.fal_runner '{"op": "run", ...}'`` with the environment from
+``python -m tests.emulators.fal.runner '{"op": "run", ...}'`` with the environment from
 ``prepare_fal_env`` (fal-client reads its hosts when imported, so each scenario gets its own
 process). Errors are reported in the JSON, not raised, so the test can assert on them.
 """
@@ -21,7 +21,7 @@ import httpx
 from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.providers import fal
-from tests.emulators.fal_emulator import fast_fal_retries, point_fal_uploads_at
+from tests.emulators.fal.emulator import fast_fal_retries, point_fal_uploads_at
 
 BASE_URL = f"https://{os.environ.get('FAL_QUEUE_RUN_HOST', '')}"
 PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ"
