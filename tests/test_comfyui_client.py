@@ -13,7 +13,6 @@ from typing import Any
 import av
 import httpx
 import pytest
-from PIL import Image
 
 from reelflow.core.domain import VideoParams
 from reelflow.errors import ProviderError, SpecError, TransientProviderError
@@ -41,18 +40,13 @@ from reelflow.providers.comfyui import (
     wan22_i2v_template,
 )
 from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.common.media import png_bytes
+from tests.support.cli import ROOT as MAIN_ROOT
 
 POLL = 0.2
 WAN = wan22_i2v_template()
 PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=3.0,
                      frames=49, fps=16, width=480, height=320, seed=1234)
-MAIN_ROOT = Path(__file__).resolve().parent.parent
-
-
-def png_bytes(color: tuple[int, int, int] = (200, 90, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (48, 32), color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture()

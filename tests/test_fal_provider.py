@@ -25,8 +25,8 @@ from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import ProviderError, SpecError
 from reelflow.providers import fal
 from tests.emulators.fal import EmulatorConfig, FalEmulator
+from tests.support.cli import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 WAN = "fal-ai/wan-25-preview/image-to-video"
 PIXEL = "data:image/png;base64,AAAA"
 Env = dict[str, str]

@@ -12,7 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
 
 from reelflow.core.media import probe_video
-from tests.helpers import make_image, run_cli_json, sha256_file
+from tests.support.cli import run_cli_json
+from tests.support.files import make_image, sha256_file
 
 
 @pytest.fixture(scope="module")

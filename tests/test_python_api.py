@@ -18,8 +18,8 @@ from reelflow.errors import SpecError
 from reelflow.orchestration.stack import WORK_POOL, Child
 from reelflow.runs import dispatch
 from reelflow.store import repo
-from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, worker_of
-from tests.helpers import make_image
+from tests.support.deployments import QUICK, SLOW, one_worker, read_flow_run, worker_of
+from tests.support.files import make_image
 
 
 @pytest.fixture(scope="module")

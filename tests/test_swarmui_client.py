@@ -18,8 +18,8 @@ from reelflow.core.domain import VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError
 from reelflow.providers.swarmui import SocketLost, SwarmClient, SwarmWanSettings, frames_for, image_data_url
 from tests.emulators.swarmui import VIDEO, SwarmEmulator
+from tests.support.cli import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "reelflow" / "assets" / "sample.jpg"
 PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=5.0, seed=7)
 

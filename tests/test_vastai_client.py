@@ -9,7 +9,6 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +22,7 @@ from reelflow.providers.vastai import (
     discover_service_urls,
 )
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.cli import ROOT
 
 
 @pytest.fixture(scope="module")

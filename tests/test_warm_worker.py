@@ -19,8 +19,8 @@ from prefect.client.schemas.objects import FlowRun, StateType
 
 import reelflow
 from reelflow.orchestration.stack import Child
-from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run
-from tests.helpers import make_image
+from tests.support.deployments import QUICK, SLOW, one_worker, read_flow_run
+from tests.support.files import make_image
 
 COLD_MARK = "starting it cold"
 

@@ -11,17 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.emulators.fal import FalEmulator
-from tests.fal_fixtures import (
-    Env,
-    cli,
-    emu_fixture,  # noqa: F401
-    emulator_fixture,  # noqa: F401
-    env_fixture,  # noqa: F401
-    photo_fixture,  # noqa: F401
-    wan_args,
-)
-from tests.helpers import make_image, run_cli, run_cli_json
-from tests.s3server import moto_server, s3_client
+from tests.support.cli import run_cli, run_cli_json
+from tests.support.fal_pipeline import Env, cli, wan_args
+from tests.support.files import make_image
+from tests.support.s3_server import moto_server, s3_client
 
 BUCKET = "reelflow-test"
 CDN = "https://cdn.example.test"

@@ -16,13 +16,13 @@ from reelflow.orchestration.slots import hold_slot
 from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render, wan22_i2v_template
 from reelflow.store import repo
 from tests.emulators.comfyui import ComfyEmulator
-from tests.emulators.vastai import VastEmulator
-from tests.gpu_helpers import API_KEY, PORTAL_TOKEN, asave_gpu, save_gpu, wait_for
-from tests.helpers import make_image
+from tests.emulators.vastai import API_KEY, PORTAL_TOKEN, VastEmulator
+from tests.support.files import make_image
+from tests.support.gpu import asave_gpu, save_gpu
+from tests.support.polling import wait_until as wait_for
 
 INSTANCE = 777
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

@@ -1,6 +1,6 @@
-"""Fixtures for pipeline tests against the fal emulator: flows run in subprocesses whose environment
+"""Helpers for pipeline tests against the fal emulator: flows run in subprocesses whose environment
 points fal-client at the emulator (hosts read at import, CA through SSL_CERT_FILE), while the store
-and the Prefect server are the test session's."""
+and the Prefect server are the test session's (the fixtures are in ``tests/fal/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -8,56 +8,28 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from tests.emulators.fal import EmulatorConfig, FalEmulator
-from tests.helpers import REELFLOW, make_image
+from tests.emulators.fal import FalEmulator
+from tests.support.cli import REELFLOW, ROOT
+from tests.support.polling import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 WAN = "fal-ai/wan-25-preview/image-to-video"
 FLUX = "fal-ai/flux/schnell"
 Env = dict[str, str]
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module", name="emulator")
-def emulator_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalEmulator]:
-    with FalEmulator(cert_dir=tmp_path_factory.mktemp("fal-certs"), config=EmulatorConfig(processing_s=0.5)) as emu:
-        yield emu
-
-
-@pytest.fixture(name="emu")
-def emu_fixture(emulator: FalEmulator) -> FalEmulator:
-    """The emulator, reset, with an account concurrency far above the ``fal`` limit (so only reelflow limits)."""
-    emulator.reset()
-    emulator.configure(account_concurrency=16)
-    return emulator
 
 
 def fal_env(emu: FalEmulator, **extra: str) -> Env:
     drop = ("FAL_", "SSL_CERT_", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
     return {**{k: v for k, v in os.environ.items() if not k.startswith(drop)}, **emu.env(), **extra}
-
-
-@pytest.fixture(name="env")
-def env_fixture(emu: FalEmulator) -> Env:
-    return fal_env(emu)
-
-
-@pytest.fixture(scope="module", name="photo")
-def photo_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_image(tmp_path_factory.mktemp("fal-img") / "photo.png", size=(480, 320))
 
 
 def wan_args(image: Path, prompt: str, *extra: str) -> list[str]:
@@ -81,8 +53,8 @@ def start_cli(env: Env, *args: str) -> subprocess.Popen[str]:
 
 
 def start_runs(env: Env, specs: list[dict[str, Any]]) -> subprocess.Popen[str]:
-    """One flow process running ``specs`` concurrently (``tests/fal_runs.py``)."""
-    return subprocess.Popen([sys.executable, "-m", "tests.fal_runs", json.dumps(specs)], cwd=ROOT, env=env,
+    """One flow process running ``specs`` concurrently (``tests/support/fal_runs.py``)."""
+    return subprocess.Popen([sys.executable, "-m", "tests.support.fal_runs", json.dumps(specs)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
 
@@ -121,28 +93,6 @@ def served_flow(env: Env, name: str) -> Iterator[str]:
         _, err = runner.communicate(timeout=60)
         if runner.returncode not in (0, -signal.SIGTERM):
             print(err[-4000:])
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 60, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy (it observes state; nothing is timed by sleeping)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def store_rows(sql: str, *args: object) -> list[tuple]:
-    with sqlite3.connect(Path(os.environ["REELFLOW_HOME"]) / "reelflow.db") as db:
-        return db.execute(sql, args).fetchall()
-
-
-def store_value(sql: str, *args: object) -> Any:
-    rows = store_rows(sql, *args)
-    return rows[0][0] if rows else None
 
 
 def prefect(call: Callable[[Any], Any]) -> Any:

@@ -21,7 +21,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 
 from reelflow.orchestration import stack
 from reelflow.orchestration.stack import Child
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
 
 SETUP_TIMEOUT_S = 300
 QUICK = {"model": "local-kenburns", "frames": 6, "fps": 6, "resolution": "128x96"}  # a run of about a second

@@ -10,11 +10,11 @@ import pytest
 import reelflow
 from reelflow.core.media import probe_video
 from tests.emulators.swarmui import SwarmEmulator, sample_mp4
-from tests.gpu_helpers import save_gpu, step_row
+from tests.support.gpu import save_gpu
+from tests.support.store import step_row
 
 SWARM = "wan-2.2-i2v-swarmui"
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

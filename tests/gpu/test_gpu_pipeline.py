@@ -17,20 +17,12 @@ from reelflow.core.catalog import load_catalog
 from reelflow.core.media import probe_video
 from reelflow.core.spec import check_spec, parse_spec
 from tests.emulators.comfyui import ComfyEmulator
-from tests.emulators.vastai import VastEmulator
-from tests.gpu_helpers import (
-    API_KEY,
-    DEFAULT_INSTANCE_ID,
-    PORTAL_TOKEN,
-    event_kinds,
-    save_gpu,
-    step_row,
-    wan_spec,
-    when,
-)
-from tests.helpers import sha256_file
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
+from tests.support.files import sha256_file
+from tests.support.gpu import save_gpu, wan_spec
+from tests.support.polling import when
+from tests.support.store import event_kinds, step_row
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

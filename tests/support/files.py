@@ -1,13 +1,9 @@
-"""Small helpers shared by tests: running the CLI, making images, a throwaway HTTP file server."""
+"""Files a test makes, hashes, lists and serves: a gradient image, a SHA-256, a tree's files, an HTTP file server."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
-import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,21 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-
-REELFLOW = [sys.executable, "-m", "reelflow.cli.main"]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*REELFLOW, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
-
-
-def run_cli_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    done = run_cli(*args, "--json", env=env)
-    try:
-        return done.returncode, json.loads(done.stdout)
-    except json.JSONDecodeError as exc:
-        raise AssertionError(f"not JSON (exit {done.returncode}):\n{done.stdout}\n{done.stderr}") from exc
 
 
 def make_image(path: Path, size: tuple[int, int] = (640, 400), fmt: str = "PNG") -> Path:

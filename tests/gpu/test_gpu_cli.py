@@ -18,13 +18,11 @@ from blocks.gpu_endpoint import MASK, GpuEndpoint
 from reelflow.cli.main import app
 from reelflow.settings import reload_settings
 from tests.emulators.comfyui import ComfyEmulator
-from tests.emulators.vastai import VastEmulator
-from tests.gpu_helpers import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN
-from tests.helpers import run_cli
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
+from tests.support.cli import run_cli
 
 SECRETS = (API_KEY, PORTAL_TOKEN, "cf-access-secret")
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

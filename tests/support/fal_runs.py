@@ -1,6 +1,6 @@
 """Runs several pipeline specs concurrently in one process and prints ``RESULT {json}``.
 
-``python -m tests.fal_runs '[{"model": ...}, ...]'`` with the environment from ``prepare_fal_env``
+``python -m tests.support.fal_runs '[{"model": ...}, ...]'`` with the environment from ``prepare_fal_env``
 (fal-client reads its hosts at import, so flows that talk to the emulator run in their own process).
 """
 

@@ -17,28 +17,23 @@ from prefect.states import Cancelling
 
 from reelflow.runs.prepare import prepare_run
 from tests.emulators.fal import FalEmulator
-from tests.fal_fixtures import (
+from tests.support.fal_pipeline import (
     FLUX,
     WAN,
     Env,
     cli,
-    emu_fixture,  # noqa: F401
-    emulator_fixture,  # noqa: F401
-    env_fixture,  # noqa: F401
     fal_env,
     kill_group,
-    photo_fixture,  # noqa: F401
     prefect,
     runs_result,
     served_flow,
     start_cli,
     start_runs,
-    store_rows,
-    store_value,
-    wait_until,
     wan_args,
 )
-from tests.helpers import sha256_file
+from tests.support.files import sha256_file
+from tests.support.polling import wait_until
+from tests.support.store import store_rows, store_value
 
 
 def _fal_limit() -> tuple[int, int]:

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from reelflow.cli.main import app
 from reelflow.core.catalog import load_catalog
 from tests.emulators.comfyui import ComfyEmulator
-from tests.gpu_helpers import ROOT, save_gpu, step_row
-from tests.helpers import run_cli_json
+from tests.support.cli import ROOT, run_cli_json
+from tests.support.gpu import save_gpu
+from tests.support.store import step_row
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

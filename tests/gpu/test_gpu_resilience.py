@@ -20,13 +20,15 @@ from prefect.states import Cancelling
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from tests.emulators.comfyui import ComfyEmulator
-from tests.gpu_helpers import ROOT, python, save_gpu, step_row, wait_for, wan_spec
-from tests.helpers import run_cli_json, sha256_file
+from tests.support.cli import ROOT, run_cli_json
+from tests.support.files import sha256_file
+from tests.support.gpu import python, save_gpu, wan_spec
+from tests.support.polling import wait_until as wait_for
+from tests.support.store import step_row
 
 PIPELINE = ("import asyncio, sys\nfrom flows.video_pipeline import video_pipeline\nfrom reelflow.store import repo\n"
             "run = repo.get_run(sys.argv[1])\nasyncio.run(video_pipeline(spec=run.spec, run_id=run.run_id))\n")
 
-pytest_plugins = ["tests.gpu_fixtures"]
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
 

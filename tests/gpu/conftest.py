@@ -1,4 +1,4 @@
-"""GPU test fixtures (a pytest plugin: ``pytest_plugins = ["tests.gpu_fixtures"]``): emulators, short polls."""
+"""Fixtures of the GPU tests: ComfyUI and vast.ai emulators, short polls, an input image."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from reelflow.settings import reload_settings
 from tests.emulators.comfyui import ComfyEmulator
 from tests.emulators.vastai import VastEmulator
-from tests.gpu_helpers import FAST_ENV
-from tests.helpers import make_image
+from tests.support.files import make_image
+from tests.support.gpu import FAST_ENV
 
 
 @pytest.fixture()
