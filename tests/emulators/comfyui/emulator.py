@@ -34,7 +34,7 @@ from tests.emulators.comfyui.multipart import parse_multipart
 from tests.emulators.comfyui.nodes import KNOWN, LOADERS, PSEUDO_MODELS, Rejected, object_info, validate
 from tests.emulators.comfyui.state import ComfyKnobs, ComfyState
 from tests.emulators.common.admin import admin_routes, apply_knobs
-from tests.emulators.common.server import ServerThread
+from tests.emulators.common.server import Emulator, ServerThread
 from tests.emulators.common.standalone import serve_until_signalled
 
 TYPES = ("input", "output", "temp")
@@ -253,7 +253,7 @@ def build_app(state: ComfyState) -> ASGIApp:
     return Gate(Starlette(routes=_routes(state), lifespan=lifespan), state)
 
 
-class ComfyEmulator:
+class ComfyEmulator(Emulator):
     """The emulator served by uvicorn in a daemon thread; ``port=0`` picks a free port."""
 
     def __init__(self, port: int = 0, **knobs: Any) -> None:
@@ -299,12 +299,6 @@ class ComfyEmulator:
     def stop(self) -> None:
         self._server.stop()
         shutil.rmtree(self._root, ignore_errors=True)
-
-    def __enter__(self) -> ComfyEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

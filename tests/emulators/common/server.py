@@ -6,8 +6,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -54,3 +55,19 @@ class ServerThread:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()
+
+
+class Emulator(ABC):
+    """An emulator's life: ``start()`` returns it serving, ``stop()`` ends it, ``with`` does both."""
+
+    @abstractmethod
+    def start(self) -> Self: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

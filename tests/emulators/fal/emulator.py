@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.emulators.common.admin import admin_routes
-from tests.emulators.common.server import ServerThread
+from tests.emulators.common.server import Emulator, ServerThread
 from tests.emulators.common.standalone import parse_config, serve_until_signalled
 from tests.emulators.fal.media import MediaStore
 from tests.emulators.fal.queue import EmulatorConfig, QueueState
@@ -125,7 +125,7 @@ def _app(state: QueueState, media: MediaStore) -> Starlette:
     ])
 
 
-class FalEmulator:
+class FalEmulator(Emulator):
     """The emulator served over HTTPS in a background thread."""
 
     def __init__(self, port: int | None = None, cert_dir: Path | str | None = None,
@@ -174,12 +174,6 @@ class FalEmulator:
         if self._server is not None:
             self._server.stop()
         self._server = None
-
-    def __enter__(self) -> FalEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.emulators.common.admin import admin_routes, apply_knobs
 from tests.emulators.common.media import image_bytes, mp4_bytes
-from tests.emulators.common.server import ServerThread
+from tests.emulators.common.server import Emulator, ServerThread
 from tests.emulators.common.standalone import parse_config, serve_until_signalled
 
 VIDEO = {"width": 64, "height": 48, "fps": 16, "frames": 17}
@@ -241,7 +241,7 @@ def _app(state: SwarmState) -> Starlette:
     ])
 
 
-class SwarmEmulator:
+class SwarmEmulator(Emulator):
     def __init__(self, port: int = 0, config: SwarmConfig | None = None) -> None:
         self.config = config or SwarmConfig()
         self.state = SwarmState(self.config)
@@ -277,12 +277,6 @@ class SwarmEmulator:
 
     def stop(self) -> None:
         self._server.stop()
-
-    def __enter__(self) -> SwarmEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.emulators.common.admin import admin_routes, apply_knobs
-from tests.emulators.common.server import ServerThread
+from tests.emulators.common.server import Emulator, ServerThread
 from tests.emulators.common.standalone import parse_config, serve_until_signalled
 
 API_KEY = "vast-emulator-key"
@@ -181,7 +181,7 @@ def _app(state: VastState) -> Starlette:
     ])
 
 
-class VastEmulator:
+class VastEmulator(Emulator):
     def __init__(self, port: int = 0, config: VastConfig | None = None) -> None:
         self._server_thread: ServerThread | None = None
         self._port = port
@@ -230,12 +230,6 @@ class VastEmulator:
     def stop(self) -> None:
         if self._server_thread is not None:
             self._server_thread.stop()
-
-    def __enter__(self) -> VastEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
