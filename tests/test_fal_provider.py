@@ -1,7 +1,7 @@
 """The fal provider against the fal emulator (HTTPS on 127.0.0.1, real fal-client).
 
 fal-client reads its hosts when imported, so every scenario runs in a fresh process
-(``tests/emulators/fal/runner.py``) whose environment points at the emulator.
+(``tests/support/fal_scenario.py``) whose environment points at the emulator.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _clean_env() -> Env:
 
 
 def run_op(env: Env, **op: Any) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tests.emulators.fal.runner", json.dumps(op)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "tests.support.fal_scenario", json.dumps(op)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, f"runner failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"

@@ -35,8 +35,7 @@ from tests.emulators.common.standalone import parse_config, serve_until_signalle
 from tests.emulators.fal.media import MediaStore
 from tests.emulators.fal.queue import EmulatorConfig, QueueState
 
-__all__ = ["EmulatorConfig", "FalEmulator", "fast_fal_retries", "free_port", "point_fal_uploads_at",
-           "prepare_fal_env"]
+__all__ = ["EmulatorConfig", "FalEmulator", "free_port", "prepare_fal_env"]
 
 EMULATOR_KEY = "emulator-key"
 
@@ -67,22 +66,6 @@ def prepare_fal_env(port: int, cert_dir: Path | str) -> dict[str, str]:
     return {"FAL_KEY": EMULATOR_KEY, "FAL_QUEUE_RUN_HOST": host, "FAL_RUN_HOST": f"{host}/run",
             "SSL_CERT_FILE": str(Path(cert_dir) / "bundle.pem"),
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-
-
-def fast_fal_retries(max_attempts: int = 3, base_delay: float = 0.01) -> None:
-    """Tests only: fewer fal-client retries (the async client has fixed 0.1 s backoff steps)."""
-    import fal_client.client
-
-    fal_client.client.MAX_ATTEMPTS = max_attempts
-    fal_client.client.BASE_DELAY = base_delay
-
-
-def point_fal_uploads_at(base_url: str) -> None:
-    """Tests only: send fal-client uploads (token + CDN) to the emulator. Call before the first upload."""
-    import fal_client.client
-
-    fal_client.client.REST_URL = base_url
-    fal_client.client.CDN_URL = base_url
 
 
 def _app(state: QueueState, media: MediaStore) -> Starlette:

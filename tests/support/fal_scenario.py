@@ -1,6 +1,6 @@
 """Runs one fal provider scenario in a fresh process and prints ``RESULT {json}``.
 
-``python -m tests.emulators.fal.runner '{"op": "run", ...}'`` with the environment from
+``python -m tests.support.fal_scenario '{"op": "run", ...}'`` with the environment from
 ``prepare_fal_env`` (fal-client reads its hosts when imported, so each scenario gets its own
 process). Errors are reported in the JSON, not raised, so the test can assert on them.
 """
@@ -21,11 +21,26 @@ import httpx
 from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.providers import fal
-from tests.emulators.fal.emulator import fast_fal_retries, point_fal_uploads_at
 
 BASE_URL = f"https://{os.environ.get('FAL_QUEUE_RUN_HOST', '')}"
 PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ"
          "/pLvAAAAAElFTkSuQmCC")
+
+
+def fast_fal_retries(max_attempts: int = 3, base_delay: float = 0.01) -> None:
+    """Fewer fal-client retries (the async client has fixed 0.1 s backoff steps)."""
+    import fal_client.client
+
+    fal_client.client.MAX_ATTEMPTS = max_attempts
+    fal_client.client.BASE_DELAY = base_delay
+
+
+def point_fal_uploads_at(base_url: str) -> None:
+    """Send fal-client uploads (token + CDN) to the emulator. Call before the first upload."""
+    import fal_client.client
+
+    fal_client.client.REST_URL = base_url
+    fal_client.client.CDN_URL = base_url
 
 
 def _update(update: fal.FalUpdate) -> dict[str, Any]:
