@@ -19,7 +19,7 @@ def wait_until(check: Callable[[], T | None], timeout: float = 60, what: str = "
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.05)
 
 
 def when(condition: Callable[[], bool], action: Callable[[], None], timeout: float = 30.0) -> threading.Thread:
