@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from blocks.r2_storage import R2Bucket  # noqa: E402
 from reelflow.storage.keys import RunKey  # noqa: E402
-from tests.s3server import KEY_ID, SECRET, free_port, s3_client, spawn_moto, wait_for_port  # noqa: E402
+from tests.support.s3_server import KEY_ID, SECRET, free_port, s3_client, spawn_moto, wait_for_port  # noqa: E402
 
 BUCKET = "bench"
 MiB = 1024 * 1024
@@ -141,7 +141,7 @@ def main() -> None:
         sha256 = make_file(path, args.size_mib)
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "tests.s3server", str(path), str(port)], cwd=ROOT)
+        server = subprocess.Popen([sys.executable, "-m", "tests.support.s3_server", str(path), str(port)], cwd=ROOT)
         try:
             wait_for_port(port)
             source = f"http://127.0.0.1:{port}/{path.name}"

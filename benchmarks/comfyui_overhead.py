@@ -39,8 +39,8 @@ import reelflow  # noqa: E402
 from blocks.gpu_endpoint import GpuEndpoint  # noqa: E402
 from reelflow.gpu.cost import execution_seconds  # noqa: E402
 from reelflow.store import repo  # noqa: E402
-from tests.emulators.comfyui_emulator import ComfyEmulator  # noqa: E402
-from tests.helpers import make_image  # noqa: E402
+from tests.emulators.comfyui import ComfyEmulator  # noqa: E402
+from tests.support.files import make_image  # noqa: E402
 
 
 async def one(emu: ComfyEmulator, spec: dict) -> dict[str, float]:

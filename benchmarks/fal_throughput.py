@@ -30,12 +30,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.emulators.fal_emulator import free_port, prepare_fal_env  # noqa: E402
+from tests.emulators.fal import free_port, prepare_fal_env  # noqa: E402
 
 
 def _start_emulator(port: int, cert_dir: Path, processing_s: float, env: dict[str, str]) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators.fal_emulator", "--port", str(port), "--cert-dir", str(cert_dir),
+        [sys.executable, "-m", "tests.emulators.fal", "--port", str(port), "--cert-dir", str(cert_dir),
          "--processing-s", str(processing_s), "--account-concurrency", "1000"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     assert process.stdout is not None

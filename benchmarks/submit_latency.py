@@ -7,7 +7,7 @@ panel) until "all health checks green"; then ``reelflow.submit`` -> the flow run
 one run at a time (median of ``--samples``); then a batch of ``--batch`` local-model items through the
 ``video-pipeline`` deployment, checking afterwards that no concurrency slot is still taken and no flow
 run is left unfinished. Targets (issue 6): submit -> running <= 4 s median; the batch completes, no slot
-leaked. PostgreSQL runs in a throwaway cluster (tests/pg_cluster.py).
+leaked. PostgreSQL runs in a throwaway cluster (tests/support/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def measure(samples: int, batch: int, in_flight: int) -> dict:
 
 def run_one(database: str, samples: int, batch: int, in_flight: int, workers: int, limit: int,
             panel: bool) -> dict:
-    from tests.pg_cluster import pg_cluster
+    from tests.support.pg_cluster import pg_cluster
 
     home = Path(tempfile.mkdtemp(prefix=f"reelflow-bench-{database}-"))
     cluster = pg_cluster() if database == "postgresql" else None

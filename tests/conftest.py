@@ -1,6 +1,7 @@
 """Test session set-up: a private REELFLOW_HOME and one real Prefect server for the whole session.
 
-Environment variables are set, and the server started, before any test module imports Prefect,
+Environment variables are set, and the server started, as this file is imported: before any test module or
+area conftest (``tests/gpu/``, ``tests/fal/``, imported before any ``pytest_configure`` hook runs) imports Prefect,
 because Prefect reads its settings when it is imported.
 """
 
@@ -27,14 +28,13 @@ for _name in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET"):
 
 from reelflow.orchestration import prefect_server  # noqa: E402
 from reelflow.settings import reload_settings  # noqa: E402
+from tests.support.cli import ROOT  # noqa: E402
 
-ARTIFACTS = Path(os.environ.get("REELFLOW_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("REELFLOW_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Start one real ``prefect server start`` (the way the CLI does) before any test imports Prefect."""
-    if hasattr(config, "workerinput"):
-        return
+def _start_server() -> None:
+    """One real ``prefect server start``, the way the CLI does it."""
     server = prefect_server.start_server(reload_settings(), port=0)
     os.environ["PREFECT_API_URL"] = server.api_url
     # Registered before Prefect registers its own exit hooks, so it runs after they flush logs.
@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _stop_server() -> None:
     prefect_server.stop_server(reload_settings())
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+if "PYTEST_XDIST_WORKER" not in os.environ:  # an xdist worker inherits its controller's PREFECT_API_URL
+    _start_server()
 
 
 @pytest.fixture()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import file_server, files_under, make_image, run_cli_json
+from tests.support.cli import run_cli_json
+from tests.support.files import file_server, files_under, make_image
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,11 @@ from reelflow.orchestration import prefect_server
 from reelflow.settings import Settings, get_settings
 from reelflow.storage.keys import object_key
 from reelflow.store import repo
-from tests.deploy_fixtures import setup_stack, worker_of, workers
-from tests.emulators.fal_emulator import EmulatorConfig, FalEmulator
-from tests.helpers import make_image, run_cli, sha256_file
-from tests.pg_cluster import pg_cluster
+from tests.emulators.fal import EmulatorConfig, FalEmulator
+from tests.support.cli import run_cli
+from tests.support.deployments import setup_stack, worker_of, workers
+from tests.support.files import make_image, sha256_file
+from tests.support.pg_cluster import pg_cluster
 
 BATCH_TIMEOUT_S = 420
 

@@ -15,7 +15,6 @@ from typing import Any
 import av
 import httpx
 import pytest
-from PIL import Image
 
 from reelflow.core.catalog.workflows import wan22_template
 from reelflow.core.domain import MediaRef, VideoParams
@@ -43,19 +42,14 @@ from reelflow.providers.comfyui import (
     output_prefix,
     render,
 )
-from tests.emulators.comfyui_emulator import ComfyEmulator
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.common.media import png_bytes
+from tests.support.cli import ROOT as MAIN_ROOT
 
 POLL = 0.2
 WAN = wan22_template()
 PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=3.0,
                      frames=49, fps=16, width=480, height=320, seed=1234)
-MAIN_ROOT = Path(__file__).resolve().parent.parent
-
-
-def png_bytes(color: tuple[int, int, int] = (200, 90, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (48, 32), color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -435,7 +429,7 @@ def test_custom_workflow_errors_are_clear(tmp_path: Path) -> None:
 
 async def test_emulator_as_subprocess_with_admin_endpoints(image: MediaRef) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.emulators.comfyui_emulator", "--port", "0",
+        sys.executable, "-m", "tests.emulators.comfyui", "--port", "0",
         "--knobs", json.dumps({"job_seconds": 0.3}), cwd=MAIN_ROOT, stdout=asyncio.subprocess.PIPE)
     try:
         assert process.stdout is not None

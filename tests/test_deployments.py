@@ -31,8 +31,8 @@ from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.orchestration.provision import project_dir
 from reelflow.orchestration.stack import panel_available, worker_online
 from reelflow.runs import dispatch
-from tests.deploy_fixtures import quiet_schedules, setup_stack, workers
-from tests.helpers import REELFLOW
+from tests.support.cli import REELFLOW
+from tests.support.deployments import quiet_schedules, setup_stack, workers
 
 DEPLOYMENTS = {"video_pipeline/video-pipeline", "batch_pipeline/batch-pipeline", "batch_pipeline/nightly-batch",
                "gpu_janitor/gpu-janitor"}

@@ -51,11 +51,11 @@ def _vast(ready: dict[str, Any]) -> bool:
 
 
 CASES = [
-    ("fal_emulator", ["--processing-s", "7.5", "--fail-submit-422", "yes"], "FAL_EMULATOR_READY",
+    ("fal", ["--processing-s", "7.5", "--fail-submit-422", "yes"], "FAL_EMULATOR_READY",
      lambda ready: ready["config"]["processing_s"] == 7.5 and ready["config"]["fail_submit_422"] is True, _fal),
-    ("swarmui_emulator", ["--user-id", "flag-user", "--drop-next", "2"], "SWARM_EMULATOR_READY",
+    ("swarmui", ["--user-id", "flag-user", "--drop-next", "2"], "SWARM_EMULATOR_READY",
      lambda ready: ready["config"]["user_id"] == "flag-user" and ready["config"]["drop_next"] == 2, _swarm),
-    ("vastai_emulator", ["--api-key", "key-from-flag"], "VAST_EMULATOR_READY",
+    ("vastai", ["--api-key", "key-from-flag"], "VAST_EMULATOR_READY",
      lambda ready: ready["api_key"] == "key-from-flag", _vast),
 ]
 

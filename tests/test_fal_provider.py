@@ -1,7 +1,7 @@
 """The fal provider against the fal emulator (HTTPS on 127.0.0.1, real fal-client).
 
 fal-client reads its hosts when imported, so every scenario runs in a fresh process
-(``tests/emulators/fal_runner.py``) whose environment points at the emulator.
+(``tests/support/fal_scenario.py``) whose environment points at the emulator.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import ProviderError, SpecError
 from reelflow.providers import fal
-from tests.emulators.fal_emulator import EmulatorConfig, FalEmulator
+from tests.emulators.fal import EmulatorConfig, FalEmulator
+from tests.support.cli import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 WAN = "fal-ai/wan-25-preview/image-to-video"
 PIXEL = "data:image/png;base64,AAAA"
 Env = dict[str, str]
@@ -38,7 +38,7 @@ def _clean_env() -> Env:
 
 
 def run_op(env: Env, **op: Any) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tests.emulators.fal_runner", json.dumps(op)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "tests.support.fal_scenario", json.dumps(op)], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, f"runner failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
@@ -261,7 +261,7 @@ def test_large_image_is_uploaded_through_fal_client(emu: FalEmulator, env: Env) 
 
 
 def test_standalone_emulator_process_takes_knobs_over_http(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "tests.emulators.fal_emulator", "--cert-dir", str(tmp_path),
+    command = [sys.executable, "-m", "tests.emulators.fal", "--cert-dir", str(tmp_path),
                "--processing-s", "0.2"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,7 @@ import pytest
 from PIL import ImageChops, ImageStat
 
 from reelflow.providers.local_motion import ease_in_out, plan_motion, render_kenburns
-from tests.helpers import make_image
+from tests.support.files import make_image
 
 
 def test_easing_starts_and_ends_at_rest() -> None:

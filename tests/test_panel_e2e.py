@@ -13,10 +13,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
-from tests.helpers import make_image
-from tests.web_helpers import Served, serve_api
+from tests.support.cli import ROOT
+from tests.support.files import make_image
+from tests.support.web_api import Served, serve_api
 
-UI = Path(__file__).resolve().parent.parent / "ui_ext"
+UI = ROOT / "ui_ext"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

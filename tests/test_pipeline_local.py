@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from uuid import UUID
 
@@ -12,17 +11,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
 
 from reelflow.core.media import probe_video
-from tests.helpers import make_image, run_cli_json, sha256_file
+from tests.support.cli import run_cli_json
+from tests.support.files import make_image, sha256_file
+from tests.support.store import store_rows
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_image(tmp_path_factory.mktemp("img") / "scene.png")
-
-
-def _store_rows(home: Path, sql: str, *args: object) -> list[tuple]:
-    with sqlite3.connect(home / "reelflow.db") as db:
-        return db.execute(sql, args).fetchall()
 
 
 async def _prefect_run(flow_run_id: str) -> tuple[str, dict[str, str]]:
@@ -39,7 +35,7 @@ async def _count_flow_runs() -> int:
         return await client.count_flow_runs()
 
 
-def test_run_renders_records_and_reuses(image: Path, home: Path) -> None:
+def test_run_renders_records_and_reuses(image: Path) -> None:
     args = ["run", "--model", "local-kenburns", "--image", str(image), "--prompt", "x", "--duration", "1.5",
             "--fps", "12", "--resolution", "320x240", "--seed", "5"]
     code, result = run_cli_json(*args)
@@ -50,13 +46,13 @@ def test_run_renders_records_and_reuses(image: Path, home: Path) -> None:
     facts = probe_video(Path(video["path"]))
     assert (facts.frames, facts.fps, facts.width, facts.height) == (18, 12.0, 320, 240)
 
-    rows = _store_rows(home, "SELECT sha256, bytes, width, height, frames, key FROM outputs "
-                       "WHERE run_id = ? AND role = 'video'", result["run_id"])
+    rows = store_rows("SELECT sha256, bytes, width, height, frames, key FROM outputs "
+                      "WHERE run_id = ? AND role = 'video'", result["run_id"])
     assert rows == [(sha256_file(Path(video["path"])), Path(video["path"]).stat().st_size, 320, 240, 18,
                      video["key"])]
     assert video["key"].endswith(f"{rows[0][0]}.mp4")
-    steps = _store_rows(home, "SELECT name, status, prefect_task_run_id FROM steps WHERE run_id = ? ORDER BY id",
-                        result["run_id"])
+    steps = store_rows("SELECT name, status, prefect_task_run_id FROM steps WHERE run_id = ? ORDER BY id",
+                       result["run_id"])
     assert [(s[0], s[1]) for s in steps] == [("i2v_local", "completed"), ("cache_r2:video", "completed")]
     assert all(s[2] for s in steps)
 

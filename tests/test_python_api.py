@@ -19,8 +19,8 @@ from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.stack import Child
 from reelflow.runs import dispatch
 from reelflow.store import repo
-from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, worker_of
-from tests.helpers import make_image
+from tests.support.deployments import QUICK, SLOW, one_worker, read_flow_run, worker_of
+from tests.support.files import make_image
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from reelflow.storage.poster import make_poster
 from reelflow.storage.r2 import CACHE_CONTROL, HashNeededError, R2Storage
 from reelflow.storage.s3_stream import MiB, StorageError, TransferSettings
 from reelflow.storage.source import SourceError
-from tests.s3server import KEY_ID, SECRET, FaultProxy, SourceServer, moto_server, s3_client
+from tests.support.s3_server import KEY_ID, SECRET, FaultProxy, SourceServer, moto_server, s3_client
 
 BUCKET = "reelflow-test"
 CDN = "https://media.example.com"

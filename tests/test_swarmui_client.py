@@ -17,9 +17,9 @@ import pytest
 from reelflow.core.domain import VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError
 from reelflow.providers.swarmui import SocketLost, SwarmClient, SwarmWanSettings, frames_for, image_data_url
-from tests.emulators.swarmui_emulator import VIDEO, SwarmEmulator
+from tests.emulators.swarmui import VIDEO, SwarmEmulator
+from tests.support.cli import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 IMAGE = ROOT / "reelflow" / "assets" / "sample.jpg"
 PARAMS = VideoParams(prompt="a red fox runs through snow", negative_prompt="blurry", duration_s=5.0, seed=7)
 
@@ -196,7 +196,7 @@ def test_payload_helpers() -> None:
 
 
 def test_emulator_runs_as_a_subprocess() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.swarmui_emulator", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.swarmui", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or []], daemon=True).start()

@@ -9,7 +9,6 @@ import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,9 +21,8 @@ from reelflow.providers.vastai import (
     VastClient,
     discover_service_urls,
 )
-from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
+from tests.support.cli import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +200,7 @@ def _read_ready(proc: subprocess.Popen[str], marker: str) -> dict[str, object]:
 
 
 def test_emulator_runs_as_a_subprocess() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.vastai_emulator", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.vastai", "--port", "0"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         ready = _read_ready(proc, "VAST_EMULATOR_READY")

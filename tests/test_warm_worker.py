@@ -22,8 +22,8 @@ from prefect.runner import _starter_engine
 import reelflow
 from reelflow.orchestration import stack, warm_worker
 from reelflow.orchestration.stack import Child
-from tests.deploy_fixtures import QUICK, SLOW, one_worker, read_flow_run, setup_stack, worker_of
-from tests.helpers import make_image
+from tests.support.deployments import QUICK, SLOW, one_worker, read_flow_run, setup_stack, worker_of
+from tests.support.files import make_image
 
 COLD_MARK = "starting it cold"
 FALLBACK_MARK = "running Prefect's plain process worker instead"

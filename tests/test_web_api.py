@@ -23,11 +23,12 @@ from reelflow.storage import get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.store import repo
 from reelflow.web.services.images import resolve_image
-from tests.emulators.comfyui_emulator import ComfyEmulator
-from tests.emulators.swarmui_emulator import SwarmEmulator
-from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
-from tests.helpers import file_server, make_image
-from tests.web_helpers import Served, error_of, serve_api, sse_messages
+from tests.emulators.comfyui import ComfyEmulator
+from tests.emulators.common.media import Colour, png_bytes
+from tests.emulators.swarmui import SwarmEmulator
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
+from tests.support.files import file_server, make_image
+from tests.support.web_api import Served, error_of, serve_api, sse_messages
 
 LOCAL = {"model": "local-kenburns", "prompt": "drift", "duration": 1.0, "fps": 8, "resolution": "160x96"}
 SECRETS = {"vastai_api_key": API_KEY, "portal_token": "portal-secret-123",
@@ -71,16 +72,17 @@ def gpu_block(env: SetEnv, request: pytest.FixtureRequest) -> str:
     return name
 
 
-def png_bytes(size: tuple[int, int] = (200, 120), seed: int = 0) -> bytes:
-    image = Image.new("RGB", size, ((seed * 37) % 256, 90, 160))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+UPLOAD_SIZE = (200, 120)
+
+
+def shade(seed: int) -> Colour:
+    """A colour per seed, so that uploads of different seeds are different files."""
+    return (seed * 37) % 256, 90, 160
 
 
 def pixel_bomb() -> bytes:
     """A tiny PNG whose header claims 30000 x 30000 pixels."""
-    data = bytearray(png_bytes((8, 8)))
+    data = bytearray(png_bytes(size=(8, 8)))
     header = bytearray(data[16:29])
     header[0:8] = struct.pack(">II", 30000, 30000)
     data[16:29] = header
@@ -94,7 +96,7 @@ def upload(client: httpx.Client, data: bytes, name: str = "in.png", content_type
 
 
 def uploaded(client: httpx.Client, seed: int) -> str:
-    response = upload(client, png_bytes(seed=seed))
+    response = upload(client, png_bytes(shade(seed), UPLOAD_SIZE))
     assert response.status_code == 201, response.text
     return response.json()["image"]
 
@@ -223,7 +225,7 @@ def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
 # --- uploads ---------------------------------------------------------------------------------------
 
 def test_upload_is_checked_stored_and_served(client: httpx.Client, home: Path) -> None:
-    data = png_bytes(seed=3)
+    data = png_bytes(shade(3), UPLOAD_SIZE)
     response = upload(client, data)
     assert response.status_code == 201, response.text
     body = response.json()
@@ -248,7 +250,7 @@ def test_upload_bad_input(client: httpx.Client, env: SetEnv) -> None:
     field, message = error_of(upload(client, pixel_bomb()), 413)
     assert field == "file" and "too many pixels" in message
     env(REELFLOW_MAX_INPUT_BYTES="4096")
-    field, message = error_of(upload(client, png_bytes((400, 400)) + b"\0" * 5000), 413)
+    field, message = error_of(upload(client, png_bytes(size=(400, 400)) + b"\0" * 5000), 413)
     assert field == "file" and "over" in message
     huge = b"\0" * (4096 + 70 * 1024)
     field, _ = error_of(client.post("/api/uploads", files={"file": ("x.png", huge, "image/png")}), 413)
@@ -327,7 +329,7 @@ def test_bearer_token_guards_every_write(client: httpx.Client, env: SetEnv) -> N
             assert field == "authorization" and response.headers["www-authenticate"] == "Bearer", (method, path)
     good = {"Authorization": "Bearer s3cret-token"}
     assert client.post("/api/runs", json={**LOCAL, "model": "nope"}, headers=good).status_code == 422
-    assert upload(client, png_bytes(seed=9), headers=good).status_code == 201
+    assert upload(client, png_bytes(shade(9)), headers=good).status_code == 201
     assert client.get("/api/health").json()["auth_required"] is True
     for path in ("/api/runs", "/api/models", "/api/pipelines", "/api/health"):
         assert client.get(path).status_code == 200, path

@@ -14,7 +14,7 @@ from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.runs.launcher import Launcher
 from reelflow.settings import reload_settings
 from reelflow.web import create_app
-from tests.emulators.vastai_emulator import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 
 CASES_PER_OPERATION = 25
 TOKEN = "fuzz-token"

@@ -1,0 +1,3 @@
+from tests.emulators.comfyui.emulator import main
+
+main()

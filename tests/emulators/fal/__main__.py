@@ -1,0 +1,3 @@
+from tests.emulators.fal.emulator import main
+
+main()

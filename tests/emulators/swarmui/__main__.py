@@ -1,0 +1,3 @@
+from tests.emulators.swarmui.emulator import main
+
+main()

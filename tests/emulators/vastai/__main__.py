@@ -1,0 +1,3 @@
+from tests.emulators.vastai.emulator import main
+
+main()
