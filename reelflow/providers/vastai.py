@@ -54,10 +54,8 @@ class PortBinding(BaseModel):
         return str(value)
 
 
-class Instance(BaseModel):
-    """The fields of a vast.ai instance that reelflow uses; unknown fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class InstanceFacts(BaseModel):
+    """What a person is shown of a vast.ai instance: its state, GPU and price."""
 
     id: int
     actual_status: str | None = None
@@ -66,7 +64,14 @@ class Instance(BaseModel):
     gpu_name: str | None = None
     num_gpus: int | None = None
     gpu_util: float | None = None
-    dph_total: float | None = None
+    dph_total: float | None = Field(default=None, description="Dollars per hour, all included.")
+
+
+class Instance(InstanceFacts):
+    """The fields of a vast.ai instance that reelflow uses; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
     storage_cost: float | None = Field(default=None, description="Disk price, $ per GB-month.")
     storage_total_cost: float | None = Field(default=None, description="Disk price, $ per hour, when given.")
     disk_space: float | None = Field(default=None, description="Disk size, GB.")

@@ -18,15 +18,20 @@ class OutputView(StoredObject, MediaFacts):
     role: str
 
 
-class StepView(BaseModel):
+class StepFacts(BaseModel):
+    """What a step did: its backend, outcome, provider job, attempts, cost and error."""
+
     name: str
     backend: str
     status: str
     provider_job_id: str | None = None
-    prefect_task_run_id: str | None = None
     attempts: int = 1
     cost_usd: float | None = None
     error: str | None = None
+
+
+class StepView(StepFacts):
+    prefect_task_run_id: str | None = None
     started_at: datetime
     finished_at: datetime | None = None
 

@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reelflow.core.domain import MediaFacts, ObjectFacts
 from reelflow.core.spec import MAX_SEED
+from reelflow.providers.vastai import InstanceFacts
+from reelflow.store.views import StepFacts
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -73,14 +75,7 @@ class OutputOut(ObjectFacts, MediaFacts):
     url: str | None = Field(description="Where the browser can fetch it: /api/media/<key> or a CDN URL.")
 
 
-class StepOut(BaseModel):
-    name: str
-    backend: str
-    status: str
-    provider_job_id: str | None = None
-    attempts: int
-    cost_usd: float | None = None
-    error: str | None = None
+class StepOut(StepFacts):
     started_at: UtcDateTime
     finished_at: UtcDateTime | None = None
 
@@ -208,15 +203,7 @@ class GpuConfigIn(BaseModel):
     fallback_model: str | None = Field(default=None, max_length=100)
 
 
-class InstanceOut(BaseModel):
-    id: int
-    actual_status: str | None = None
-    intended_status: str | None = None
-    status_msg: str | None = None
-    gpu_name: str | None = None
-    num_gpus: int | None = None
-    gpu_util: float | None = None
-    dph_total: float | None = Field(default=None, description="Dollars per hour, all included.")
+class InstanceOut(InstanceFacts):
     label: str | None = None
     uptime_mins: float | None = None
     selected: bool = Field(default=False, description="The instance the GPU settings point at.")
