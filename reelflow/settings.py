@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,52 @@ class Wan22FileNames(BaseSettings):
     low_noise_lora: str = "wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors"
     text_encoder: str = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
     vae: str = "wan_2.1_vae.safetensors"
+
+
+class FalJobSettings(BaseSettings):
+    """fal jobs' deadlines, status polling and call retries (``REELFLOW_FAL_<FIELD>``). The number of fal jobs at
+    once is ``REELFLOW_FAL_CONCURRENCY``, the size of the Prefect limit ``fal``."""
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_FAL_", extra="ignore")
+
+    video_deadline_s: float = Field(default=1800.0, gt=0, description="Deadline of one video job.")
+    image_deadline_s: float = Field(default=300.0, gt=0, description="Deadline of one image job.")
+    deadlines: dict[str, float] = Field(
+        default_factory=dict, description='Per-model deadlines in seconds, JSON: {"veo-3.1-i2v": 3600}.')
+    poll_min_s: float = Field(default=0.1, gt=0, description="First status poll interval.")
+    poll_max_s: float = Field(default=2.0, gt=0, description="Longest status poll interval.")
+    retry_attempts: int = Field(default=6, ge=1, description="Tries of one status/result/cancel call.")
+    retry_initial_s: float = Field(default=1.0, gt=0, description="First back-off of those calls (doubles).")
+
+    def deadline_s(self, model_id: str, kind: str) -> float:
+        """Seconds a job may take from submit (or resume) to result before it is cancelled."""
+        if model_id in self.deadlines:
+            return self.deadlines[model_id]
+        return self.image_deadline_s if kind == "t2i" else self.video_deadline_s
+
+
+class SwarmWanSettings(BaseSettings):
+    """SwarmUI's model names and Wan 2.2 I2V + LightX2V defaults; override with ``REELFLOW_SWARM_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="REELFLOW_SWARM_", extra="ignore")
+
+    base_model: str = "OfficialStableDiffusion/sd_xl_base_1.0"
+    high_noise_model: str = "wan2.2_i2v_high_noise_14B_fp8_scaled"
+    low_noise_model: str = "wan2.2_i2v_low_noise_14B_fp8_scaled"
+    model_subtype: str = "Stable-Diffusion"
+    swap_percent: float = Field(default=0.5, ge=0.5, le=1.0)
+    steps: int = Field(default=4, ge=1)
+    cfg: float = 1.0
+    fps: int = Field(default=16, ge=1)
+    frames: int = Field(default=81, ge=1)
+    resolution: str = "Image Aspect, Model Res"
+    video_format: str = "h264-mp4"
+    extra_params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def video_extension(self) -> str:
+        fmt = self.video_format.lower()
+        return next((ext for ext in ("mp4", "webm", "gif", "webp") if ext in fmt), "mov")
 
 
 class Settings(BaseSettings):
@@ -62,6 +108,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(default=None, description="Bearer token the REST API requires on writes.")
     warm_worker: bool = Field(default=True, description="Workers keep one flow-run process started ahead of time.")
     wan22: Wan22FileNames = Field(default_factory=Wan22FileNames)
+    fal: FalJobSettings = Field(default_factory=FalJobSettings)
+    swarm: SwarmWanSettings = Field(default_factory=SwarmWanSettings)
 
     @property
     def db_url(self) -> str:

@@ -16,7 +16,8 @@ import pytest
 
 from reelflow.core.domain import VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError
-from reelflow.providers.swarmui import SocketLost, SwarmClient, SwarmWanSettings, frames_for, image_data_url
+from reelflow.providers.swarmui import SocketLost, SwarmClient, frames_for, image_data_url
+from reelflow.settings import SwarmWanSettings
 from tests.emulators.swarmui import VIDEO, SwarmEmulator
 from tests.support.cli import ROOT
 

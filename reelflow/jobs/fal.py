@@ -37,14 +37,15 @@ from reelflow.providers.fal import (
     FalUpdate,
     InProgress,
     Queued,
+    RetryPolicy,
     build_arguments,
     image_reference,
     parse_image_output,
     parse_video_output,
 )
-from reelflow.providers.fal.settings import get_fal_settings
 from reelflow.runs import events
 from reelflow.runs.lock import run_lock
+from reelflow.settings import get_settings
 
 CANCEL_TIMEOUT_S = 30.0
 FLUSH_TIMEOUT_S = 10.0
@@ -148,7 +149,8 @@ def _queue() -> FalQueue:
     """One fal-client connection pool per event loop, kept open between jobs (no TLS handshake per job)."""
     loop = asyncio.get_running_loop()
     if loop not in _queues:
-        _queues[loop] = FalQueue(retry=get_fal_settings().retry_policy())
+        fal = get_settings().fal
+        _queues[loop] = FalQueue(retry=RetryPolicy(attempts=fal.retry_attempts, initial_s=fal.retry_initial_s))
     return _queues[loop]
 
 
@@ -174,11 +176,12 @@ class FalJob(ProviderJob[dict[str, Any]]):
 
     async def wait(self) -> dict[str, Any]:
         assert self.job_id is not None
-        settings = get_fal_settings()
+        fal = get_settings().fal
+        model = self.request.model
         self.reporter.submitted(self.job_id, resumed=self._resumed)
         return await self.queue.wait(self.endpoint, self.job_id, on_update=self.reporter.update,
-                                     deadline_s=settings.deadline_for(self.request.model),
-                                     poll_interval_s=settings.poll_min_s, poll_max_s=settings.poll_max_s)
+                                     deadline_s=fal.deadline_s(model.id, model.kind),
+                                     poll_interval_s=fal.poll_min_s, poll_max_s=fal.poll_max_s)
 
     async def cancel(self) -> str:
         assert self.job_id is not None

@@ -18,43 +18,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import ModelUnavailableError, ProviderError, TransientProviderError
+from reelflow.settings import SwarmWanSettings, get_settings
 
 ProgressFn = Callable[[float, float], Awaitable[None] | None]
 
 CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "gif": "image/gif",
                  "webp": "image/webp"}
 _IMAGE_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"), (b"RIFF", "image/webp"))
-
-
-class SwarmWanSettings(BaseSettings):
-    """Model names and Wan 2.2 I2V + LightX2V defaults; override with ``REELFLOW_SWARM_*``."""
-
-    model_config = SettingsConfigDict(env_prefix="REELFLOW_SWARM_", extra="ignore")
-
-    base_model: str = "OfficialStableDiffusion/sd_xl_base_1.0"
-    high_noise_model: str = "wan2.2_i2v_high_noise_14B_fp8_scaled"
-    low_noise_model: str = "wan2.2_i2v_low_noise_14B_fp8_scaled"
-    model_subtype: str = "Stable-Diffusion"
-    swap_percent: float = Field(default=0.5, ge=0.5, le=1.0)
-    steps: int = Field(default=4, ge=1)
-    cfg: float = 1.0
-    fps: int = Field(default=16, ge=1)
-    frames: int = Field(default=81, ge=1)
-    resolution: str = "Image Aspect, Model Res"
-    video_format: str = "h264-mp4"
-    extra_params: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def video_extension(self) -> str:
-        fmt = self.video_format.lower()
-        return next((ext for ext in ("mp4", "webm", "gif", "webp") if ext in fmt), "mov")
 
 
 @dataclass(frozen=True)
@@ -113,7 +89,7 @@ class SwarmClient:
                  headers: dict[str, str] | None = None, settings: SwarmWanSettings | None = None,
                  timeout: float = 60.0, idle_timeout_s: float = 120.0, poll_interval_s: float = 15.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self.settings = settings or SwarmWanSettings()
+        self.settings = settings or get_settings().swarm
         self.idle_timeout_s = idle_timeout_s
         self.poll_interval_s = poll_interval_s
         self._headers = self._auth_headers(swarm_token, headers or {})
