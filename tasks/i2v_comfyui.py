@@ -17,7 +17,7 @@ from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.jobs.comfyui import ComfyJob, ComfyJobInput
 from reelflow.jobs.gpu import finished_job, reach_for_step, video_output
 from reelflow.jobs.step import tracked_step
-from reelflow.orchestration.gpu_slot import gpu_slot
+from reelflow.orchestration.concurrency import gpu_slot
 from reelflow.providers.comfyui import ComfyClient
 from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings

@@ -24,7 +24,7 @@ from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.jobs.gpu import finished_job, reach_for_step, video_output
 from reelflow.jobs.gpu_inputs import read_media, scratch_dir
 from reelflow.jobs.step import StepHandle, tracked_step
-from reelflow.orchestration.gpu_slot import gpu_slot
+from reelflow.orchestration.concurrency import gpu_slot
 from reelflow.providers.swarmui import SwarmClient
 from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings

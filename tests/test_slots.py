@@ -1,4 +1,4 @@
-"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.orchestration.slots``), on the
+"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.orchestration.concurrency``), on the
 session's Prefect server."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from prefect.client.orchestration import get_client
 
-from reelflow.orchestration import slots
-from reelflow.orchestration.limits import create_limit_if_missing, ensure_limit, provision_limits
+from reelflow.orchestration import concurrency
+from reelflow.orchestration.concurrency import create_limit_if_missing, ensure_limit, provision_limits
 from reelflow.settings import reload_settings
 
 
@@ -35,7 +35,7 @@ async def _jobs(name: str, count: int, hold_s: float) -> tuple[int, set[str]]:
 
     async def job() -> None:
         nonlocal running, peak
-        async with slots.hold_slot(name) as slot:
+        async with concurrency.hold_slot(name) as slot:
             running += 1
             peak = max(peak, running)
             leases.add(str(slot.lease_id))
@@ -55,7 +55,7 @@ async def test_jobs_of_one_process_hand_their_slots_on_without_exceeding_the_lim
 
 async def test_after_the_fair_share_a_slot_goes_back_to_the_server(limit: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slots, "FAIR_SHARE_S", 0.0)
+    monkeypatch.setattr(concurrency, "FAIR_SHARE_S", 0.0)
     peak, leases = await _jobs(limit, 4, 0.3)
     assert peak <= 2 and len(leases) == 4
     assert await _active(limit) == (2, 0)
@@ -67,7 +67,7 @@ async def test_a_waiter_cancelled_before_its_turn_leaks_nothing(limit: str) -> N
     finish = asyncio.Event()
 
     async def holder() -> None:
-        async with slots.hold_slot(limit):
+        async with concurrency.hold_slot(limit):
             holding.set()
             await finish.wait()
 
@@ -84,8 +84,8 @@ async def test_a_waiter_cancelled_before_its_turn_leaks_nothing(limit: str) -> N
 
 
 async def test_a_missing_limit_is_an_error_not_an_unlimited_run() -> None:
-    with pytest.raises(slots.SlotLimitMissingError, match="does not exist"):
-        async with slots.hold_slot(f"test-missing-{uuid.uuid4().hex[:8]}"):
+    with pytest.raises(concurrency.SlotLimitMissingError, match="does not exist"):
+        async with concurrency.hold_slot(f"test-missing-{uuid.uuid4().hex[:8]}"):
             pass
 
 

@@ -20,17 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import TerminationSignal
-from prefect.runtime import task_run
 
 from reelflow.core.availability import require_available
 from reelflow.core.catalog import ModelEntry
 from reelflow.core.domain import ProviderOutput
 from reelflow.errors import TransientProviderError
 from reelflow.jobs.step import StepHandle, tracked_step
-from reelflow.orchestration.limits import FAL_LIMIT, ensure_fal_limit
-from reelflow.orchestration.slots import Slot, hold_slot
+from reelflow.orchestration.concurrency import FAL_LIMIT, fal_slot
 from reelflow.providers.fal import FalQueue, FalUpdate, InProgress, Queued
 from reelflow.providers.fal.settings import get_fal_settings
 from reelflow.runs import events
@@ -103,10 +100,6 @@ class _Reporter:
     async def waiting(self) -> None:
         self._say(0.0, f"waiting for a free '{FAL_LIMIT}' slot (every slot is held by another fal job)")
 
-    def holding(self, slot: Slot) -> None:
-        events.emit(self.job.run_id, "slot", f"holding a '{slot.limit}' slot after {slot.waited_s:.1f} s",
-                    step=self.job.step, data={"limit": slot.limit, "lease_id": str(slot.lease_id)})
-
     def submitted(self, request_id: str, resumed: bool) -> None:
         verb = "resuming" if resumed else "submitted"
         self._say(0.02, f"{verb} fal request {request_id} on {self.job.model.endpoint}")
@@ -136,10 +129,6 @@ def _finished_job(run_id: str, step_name: str) -> str | None:
     done = [s for s in repo.get_run(run_id).steps
             if s.name == step_name and s.status == "completed" and s.provider_job_id]
     return done[-1].provider_job_id if done else None
-
-
-def _holder() -> ConcurrencyLeaseHolder | None:
-    return ConcurrencyLeaseHolder(type="task_run", id=task_run.id) if task_run.id else None
 
 
 async def _submit(fal: FalQueue, step: StepHandle, endpoint: str, arguments: dict[str, Any]) -> str:
@@ -213,11 +202,9 @@ async def run_fal_job(job: FalJob) -> ProviderOutput:
             if earlier:
                 step.record_job(earlier, job.model.endpoint)
             arguments = None if step.provider_job_id else await job.arguments()
-            await ensure_fal_limit()
             reporter = _Reporter(job, step)
             try:
-                async with hold_slot(FAL_LIMIT, holder=_holder(), on_wait=reporter.waiting) as slot:
-                    reporter.holding(slot)
+                async with fal_slot(step, reporter.waiting) as slot:
                     result, request_id = await _submit_and_wait(job, step, reporter, arguments)
             finally:
                 await reporter.close()

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import task_run
@@ -33,6 +34,10 @@ class StepHandle:
         """Persist the provider's job id now, before waiting on it: a retry or restart resumes it."""
         repo.set_step_job(self.step_id, job_id, endpoint=endpoint)
         self.provider_job_id = job_id
+
+    def record_lease(self, limit: str, lease_id: UUID) -> None:
+        """Persist the concurrency lease this step holds: ``reelflow resume`` frees it if the process dies."""
+        repo.set_step_lease(self.step_id, limit, str(lease_id))
 
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
         """Report progress (0..1); throttled so long jobs do not flood the store or the Prefect API."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Protocol
+from uuid import UUID
 
 
 class Step(Protocol):
@@ -11,6 +12,8 @@ class Step(Protocol):
     provider_job_id: str | None
 
     def record_job(self, job_id: str, endpoint: str | None = None) -> None: ...
+
+    def record_lease(self, limit: str, lease_id: UUID) -> None: ...
 
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
 
