@@ -53,16 +53,17 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _migrate(engine)
+    _set_up_schema(engine)
     return engine
 
 
-def _migrate(engine: Engine) -> None:
-    """Record the schema of a new store, or migrate an older one; one process at a time (write lock first)."""
+def _set_up_schema(engine: Engine) -> None:
+    """Create missing tables and record the schema of a new store, or migrate an older one: in one write
+    transaction, so processes opening the store at once do it one after another."""
     token = _begin.set("BEGIN IMMEDIATE")
     try:
         with engine.begin() as conn:
+            Base.metadata.create_all(conn)
             conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
             found = conn.execute(text("SELECT version FROM schema_version")).scalar()
             if found is None:
