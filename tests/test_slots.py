@@ -4,11 +4,19 @@ session's Prefect server."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from reelflow.orchestration import concurrency
 from reelflow.orchestration.concurrency import create_limit_if_missing, ensure_limit, provision_limits
@@ -109,3 +117,65 @@ async def test_first_use_keeps_a_raised_limit_and_setup_applies_the_setting(monk
         reload_settings()
         await provision_limits()
     assert (await _active("fal"))[0] == 2
+
+
+class _FlakyPrefect(http.server.BaseHTTPRequestHandler):
+    """A Prefect API that drops the first connection, then answers 503 ``busy`` more times, then grants."""
+
+    busy = 0
+    calls: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.calls.append(self.path)
+        if len(self.calls) == 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if len(self.calls) <= 1 + type(self).busy:
+            self._answer(503, {"detail": "database is locked"})
+        else:
+            self._answer(200, {"lease_id": str(uuid.uuid4()), "limits": [{"name": "x"}]})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def flaky_prefect() -> Iterator[type[_FlakyPrefect]]:
+    _FlakyPrefect.calls = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyPrefect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{server.server_port}/api"}):
+            yield _FlakyPrefect
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_dropped_connection_and_503s_are_retried_within_milliseconds(
+        flaky_prefect: type[_FlakyPrefect]) -> None:
+    flaky_prefect.busy = concurrency.ATTEMPTS - 2
+    started = time.monotonic()
+    async with concurrency.SlotApi() as api:
+        lease = await api.acquire("x", 60.0)
+    assert isinstance(lease, uuid.UUID) and len(flaky_prefect.calls) == concurrency.ATTEMPTS
+    assert time.monotonic() - started < 10.0, "waits of 20 ms doubling to 1 s (3.4 s at most), not Prefect's 2 s and up"
+
+
+async def test_a_server_busy_past_the_last_attempt_fails_the_call(flaky_prefect: type[_FlakyPrefect]) -> None:
+    flaky_prefect.busy = concurrency.ATTEMPTS
+    async with concurrency.SlotApi() as api:
+        with pytest.raises(httpx.HTTPStatusError, match="503"):
+            await api.acquire("x", 60.0)
+    assert len(flaky_prefect.calls) == concurrency.ATTEMPTS
