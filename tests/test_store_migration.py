@@ -61,7 +61,7 @@ def test_an_old_store_gains_the_slot_columns_and_keeps_its_rows(old_store: Path)
 
     step_id, job_id = repo.open_step("old", "i2v_fal", "fal", prefect_task_run_id=None)
     assert job_id == "req-1", "the resumed step polls the job it already paid for"
-    repo.set_step_lease(step_id, "fal", "lease-1")
+    repo.set_step_lease(step_id, "fal", "lease-1", message="holding a 'fal' slot after 0.0 s")
     assert repo.held_leases("old") == ["lease-1"]
     repo.close_step(step_id, "completed")
     assert repo.held_leases("old") == [], "a closed step holds no slot"

@@ -35,9 +35,10 @@ class StepHandle:
         repo.set_step_job(self.step_id, job_id, endpoint=endpoint)
         self.provider_job_id = job_id
 
-    def record_lease(self, limit: str, lease_id: UUID) -> None:
-        """Persist the concurrency lease this step holds: ``reelflow resume`` frees it if the process dies."""
-        repo.set_step_lease(self.step_id, limit, str(lease_id))
+    def record_lease(self, limit: str, lease_id: UUID, message: str) -> None:
+        """Persist the concurrency lease this step holds (``reelflow resume`` frees it if the process dies),
+        with a "slot" event saying so."""
+        repo.set_step_lease(self.step_id, limit, str(lease_id), message=message)
 
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
         """Report progress (0..1); throttled so long jobs do not flood the store or the Prefect API."""

@@ -62,7 +62,6 @@ from tenacity import (
 )
 
 from reelflow.errors import ReelflowError
-from reelflow.runs import events
 from reelflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -418,9 +417,7 @@ async def _step_slot(step: Step, name: str, on_wait: Callable[[], Awaitable[None
     """Hold a slot for ``step``, as its task run; the lease id goes on the step row for ``reelflow resume``."""
     holder = ConcurrencyLeaseHolder(type="task_run", id=task_run.id) if task_run.id else None
     async with hold_slot(name, holder=holder, on_wait=on_wait) as slot:
-        step.record_lease(name, slot.lease_id)
-        events.emit(step.run_id, "slot", f"holding a '{name}' slot after {slot.waited_s:.1f} s", step=step.name,
-                    data={"limit": name})
+        step.record_lease(name, slot.lease_id, f"holding a '{name}' slot after {slot.waited_s:.1f} s")
         yield slot
 
 

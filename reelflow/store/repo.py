@@ -138,12 +138,14 @@ def set_step_job(step_id: int, provider_job_id: str, *, endpoint: str | None = N
             step.provider_endpoint = endpoint
 
 
-def set_step_lease(step_id: int, limit: str, lease_id: str) -> None:
-    """Record the concurrency slot the step holds (its lease id), so ``reelflow resume`` can free it."""
+def set_step_lease(step_id: int, limit: str, lease_id: str, *, message: str) -> None:
+    """Record the concurrency slot the step holds (its lease id, so ``reelflow resume`` can free it) and the
+    "slot" event ``message``: one write, as a job that was just handed a slot waits for it to start."""
     with session_scope() as s:
         step = s.get(Step, step_id)
         assert step is not None
         step.slot_limit, step.slot_lease_id = limit, lease_id
+        s.add(Event(run_id=step.run_id, kind="slot", message=message, step=step.name, data={"limit": limit}))
 
 
 def held_leases(run_id: str) -> list[str]:
