@@ -71,8 +71,7 @@ class _Watch:
 
 async def _hold_limit(limit: int, held: asyncio.Event, release: asyncio.Event) -> None:
     """Hold every slot of ``fal`` until ``release``, so that all runs are queued before the first job starts."""
-    from reelflow.orchestration.limits import FAL_LIMIT
-    from reelflow.orchestration.slots import hold_slot
+    from reelflow.orchestration.concurrency import FAL_LIMIT, hold_slot
 
     count = 0
 
@@ -189,7 +188,7 @@ def main() -> None:
         started = time.perf_counter()
         prefect_server.ensure_api()
         print(f"Prefect server ready in {time.perf_counter() - started:.1f} s ({os.environ['PREFECT_API_URL']})")
-        from reelflow.orchestration.limits import provision_limits
+        from reelflow.orchestration.concurrency import provision_limits
 
         asyncio.run(provision_limits())
         specs = _specs(args.runs, 0)

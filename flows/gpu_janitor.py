@@ -16,7 +16,6 @@ from reelflow.gpu.cost import storage_usd_per_hour
 from reelflow.gpu.endpoint import block_name, find_endpoint
 from reelflow.gpu.janitor import (
     BUSY_GPU_UTIL,
-    every_slot,
     idle_since,
     load_state,
     parse_time,
@@ -26,7 +25,7 @@ from reelflow.gpu.janitor import (
     store_busy,
 )
 from reelflow.gpu.reach import vast_client
-from reelflow.orchestration.limits import gpu_limit_name
+from reelflow.orchestration.concurrency import gpu_limit_name, hold_every_slot
 from reelflow.store.activity import last_gpu_step_finish
 
 
@@ -71,7 +70,7 @@ async def gpu_janitor(idle_minutes: int | None = None) -> dict[str, Any]:
         if idle_for < limit:
             return _report("idle", f"idle for {idle_for.total_seconds() / 60:.1f} of {limit.total_seconds() / 60:g} "
                            "minutes", instance_id=instance_id, idle_minutes=round(idle_for.total_seconds() / 60, 2))
-        async with every_slot(gpu_limit_name(block)) as free:
+        async with hold_every_slot(gpu_limit_name(block)) as free:
             last_look, _ = await service_busy(gpu, block) if free else (["a reelflow job holds a GPU slot"], True)
             if not free or last_look:
                 save_state(instance_id, {**state, "last_busy": now.isoformat()})

@@ -1,17 +1,25 @@
-"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.orchestration.slots``), on the
+"""Slots of a Prefect global concurrency limit held by jobs (``reelflow.orchestration.concurrency``), on the
 session's Prefect server."""
 
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from reelflow.orchestration import slots
-from reelflow.orchestration.limits import create_limit_if_missing, ensure_limit, provision_limits
+from reelflow.orchestration import concurrency
+from reelflow.orchestration.concurrency import create_limit_if_missing, ensure_limit, provision_limits
 from reelflow.settings import reload_settings
 
 
@@ -35,7 +43,7 @@ async def _jobs(name: str, count: int, hold_s: float) -> tuple[int, set[str]]:
 
     async def job() -> None:
         nonlocal running, peak
-        async with slots.hold_slot(name) as slot:
+        async with concurrency.hold_slot(name) as slot:
             running += 1
             peak = max(peak, running)
             leases.add(str(slot.lease_id))
@@ -55,7 +63,7 @@ async def test_jobs_of_one_process_hand_their_slots_on_without_exceeding_the_lim
 
 async def test_after_the_fair_share_a_slot_goes_back_to_the_server(limit: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slots, "FAIR_SHARE_S", 0.0)
+    monkeypatch.setattr(concurrency, "FAIR_SHARE_S", 0.0)
     peak, leases = await _jobs(limit, 4, 0.3)
     assert peak <= 2 and len(leases) == 4
     assert await _active(limit) == (2, 0)
@@ -67,7 +75,7 @@ async def test_a_waiter_cancelled_before_its_turn_leaks_nothing(limit: str) -> N
     finish = asyncio.Event()
 
     async def holder() -> None:
-        async with slots.hold_slot(limit):
+        async with concurrency.hold_slot(limit):
             holding.set()
             await finish.wait()
 
@@ -84,8 +92,8 @@ async def test_a_waiter_cancelled_before_its_turn_leaks_nothing(limit: str) -> N
 
 
 async def test_a_missing_limit_is_an_error_not_an_unlimited_run() -> None:
-    with pytest.raises(slots.SlotLimitMissingError, match="does not exist"):
-        async with slots.hold_slot(f"test-missing-{uuid.uuid4().hex[:8]}"):
+    with pytest.raises(concurrency.SlotLimitMissingError, match="does not exist"):
+        async with concurrency.hold_slot(f"test-missing-{uuid.uuid4().hex[:8]}"):
             pass
 
 
@@ -109,3 +117,65 @@ async def test_first_use_keeps_a_raised_limit_and_setup_applies_the_setting(monk
         reload_settings()
         await provision_limits()
     assert (await _active("fal"))[0] == 2
+
+
+class _FlakyPrefect(http.server.BaseHTTPRequestHandler):
+    """A Prefect API that drops the first connection, then answers 503 ``busy`` more times, then grants."""
+
+    busy = 0
+    calls: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.calls.append(self.path)
+        if len(self.calls) == 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if len(self.calls) <= 1 + type(self).busy:
+            self._answer(503, {"detail": "database is locked"})
+        else:
+            self._answer(200, {"lease_id": str(uuid.uuid4()), "limits": [{"name": "x"}]})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def flaky_prefect() -> Iterator[type[_FlakyPrefect]]:
+    _FlakyPrefect.calls = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyPrefect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{server.server_port}/api"}):
+            yield _FlakyPrefect
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_dropped_connection_and_503s_are_retried_within_milliseconds(
+        flaky_prefect: type[_FlakyPrefect]) -> None:
+    flaky_prefect.busy = concurrency.ATTEMPTS - 2
+    started = time.monotonic()
+    async with concurrency.SlotApi() as api:
+        lease = await api.acquire("x", 60.0)
+    assert isinstance(lease, uuid.UUID) and len(flaky_prefect.calls) == concurrency.ATTEMPTS
+    assert time.monotonic() - started < 10.0, "waits of 20 ms doubling to 1 s (3.4 s at most), not Prefect's 2 s and up"
+
+
+async def test_a_server_busy_past_the_last_attempt_fails_the_call(flaky_prefect: type[_FlakyPrefect]) -> None:
+    flaky_prefect.busy = concurrency.ATTEMPTS
+    async with concurrency.SlotApi() as api:
+        with pytest.raises(httpx.HTTPStatusError, match="503"):
+            await api.acquire("x", 60.0)
+    assert len(flaky_prefect.calls) == concurrency.ATTEMPTS

@@ -6,15 +6,8 @@ State (when the GPU was last seen busy, past stops) lives in REELFLOW_HOME/gpu/j
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
-
-import httpx
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
 
 from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.gpu.cost import storage_usd_per_hour
@@ -26,7 +19,6 @@ from reelflow.providers.vastai import Instance
 from reelflow.settings import get_settings
 from reelflow.store.activity import gpu_runs_in_flight, split_stale
 
-LOCKED = 423
 BUSY_GPU_UTIL = 10.0
 
 
@@ -100,30 +92,6 @@ def store_busy(now: datetime, window: timedelta) -> tuple[list[str], list[str]]:
     live, stale = split_stale(gpu_runs_in_flight(), now, window)
     reasons = [f"reelflow run {r.run_id} is {r.status} on the GPU" for r in live]
     return reasons, [r.run_id for r in stale]
-
-
-@asynccontextmanager
-async def every_slot(limit_name: str) -> AsyncIterator[bool]:
-    """Hold every slot of the GPU limit (True), so no reelflow job can start; False if a job holds one."""
-    async with get_client() as client:
-        try:
-            limit = await client.read_global_concurrency_limit_by_name(limit_name)
-        except ObjectNotFound:
-            yield True
-            return
-        try:
-            response = await client.increment_concurrency_slots_with_lease(
-                names=[limit_name], slots=limit.limit, mode="concurrency", lease_duration=60)
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code != LOCKED:
-                raise
-            yield False
-            return
-        lease_id = UUID(response.json()["lease_id"])
-        try:
-            yield True
-        finally:
-            await client.release_concurrency_slots_with_lease(lease_id)
 
 
 def savings(instance: Instance, idle_for: timedelta) -> tuple[str, dict[str, Any]]:

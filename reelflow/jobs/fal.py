@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.runtime import task_run
 
 from reelflow.core.availability import require_available
 from reelflow.core.catalog import ModelEntry, load_catalog
@@ -30,8 +28,7 @@ from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput, VideoPar
 from reelflow.errors import ModelUnavailableError, SpecError, TransientProviderError
 from reelflow.jobs.job import ProviderJob, run_job
 from reelflow.jobs.step import StepHandle, tracked_step
-from reelflow.orchestration.limits import FAL_LIMIT, ensure_fal_limit
-from reelflow.orchestration.slots import Slot, hold_slot
+from reelflow.orchestration.concurrency import FAL_LIMIT, fal_slot
 from reelflow.providers.fal import (
     FalQueue,
     FalUpdate,
@@ -113,10 +110,6 @@ class _Reporter:
     async def waiting(self) -> None:
         self._say(0.0, f"waiting for a free '{FAL_LIMIT}' slot (every slot is held by another fal job)")
 
-    def holding(self, slot: Slot) -> None:
-        events.emit(self.job.run_id, "slot", f"holding a '{slot.limit}' slot after {slot.waited_s:.1f} s",
-                    step=self.job.step, data={"limit": slot.limit, "lease_id": str(slot.lease_id)})
-
     def submitted(self, request_id: str, resumed: bool) -> None:
         verb = "resuming" if resumed else "submitted"
         self._say(0.02, f"{verb} fal request {request_id} on {self.job.model.endpoint}")
@@ -141,8 +134,6 @@ class _Reporter:
         self._say(0.95, "finished on fal; fetching the result", artifact=False)
 
 
-def _holder() -> ConcurrencyLeaseHolder | None:
-    return ConcurrencyLeaseHolder(type="task_run", id=task_run.id) if task_run.id else None
 
 
 def _queue() -> FalQueue:
@@ -197,11 +188,9 @@ async def run_fal_job(request: FalRequest) -> ProviderOutput:
         async with tracked_step(request.run_id, request.step, "fal", endpoint=request.model.endpoint) as step:
             step.adopt_finished_job(request.model.endpoint)
             arguments = None if step.provider_job_id else await request.arguments()
-            await ensure_fal_limit()
             reporter = _Reporter(request, step)
             try:
-                async with hold_slot(FAL_LIMIT, holder=_holder(), on_wait=reporter.waiting) as slot:
-                    reporter.holding(slot)
+                async with fal_slot(step, reporter.waiting) as slot:
                     job = FalJob(request, reporter, arguments)
                     result = await run_job(step, job)
             finally:

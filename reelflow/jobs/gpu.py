@@ -27,8 +27,7 @@ from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.gpu.errors import GpuUnreachableError
 from reelflow.gpu.reach import Probe, Reached, probe_for, reach
 from reelflow.jobs.step import StepHandle, tracked_step
-from reelflow.orchestration.gpu_slot import gpu_slot
-from reelflow.orchestration.slots import Slot
+from reelflow.orchestration.concurrency import Slot, gpu_slot
 from reelflow.providers.comfyui.outputs import VIDEO_TYPES
 from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+from uuid import UUID
 
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import task_run
@@ -30,6 +31,8 @@ class Step(Protocol):
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None: ...
 
     def log(self, message: str, kind: str = "log") -> None: ...
+
+    def record_lease(self, limit: str, lease_id: UUID, message: str) -> None: ...
 
 
 @dataclass
@@ -54,6 +57,10 @@ class StepHandle:
         so it is resumed instead of paid for again."""
         if not self.provider_job_id and (earlier := repo.finished_job(self.run_id, self.name)):
             self.record_job(earlier, endpoint)
+    def record_lease(self, limit: str, lease_id: UUID, message: str) -> None:
+        """Persist the concurrency lease this step holds (``reelflow resume`` frees it if the process dies),
+        with a "slot" event saying so."""
+        repo.set_step_lease(self.step_id, limit, str(lease_id), message=message)
 
     async def progress(self, fraction: float, message: str = "", *, force: bool = False) -> None:
         """Report progress (0..1); throttled so long jobs do not flood the store or the Prefect API."""

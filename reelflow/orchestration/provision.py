@@ -17,7 +17,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from reelflow.errors import ReelflowError
-from reelflow.orchestration import limits
+from reelflow.orchestration import concurrency
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 
@@ -65,7 +65,7 @@ async def register_blocks() -> list[str]:
 
 async def provision_limits() -> list[str]:
     """Create or resize reelflow's global concurrency limits; returns every limit on the server."""
-    await limits.provision_limits()
+    await concurrency.provision_limits()
     async with get_client() as client:
         return sorted(f"{g.name}={g.limit}" for g in await client.read_global_concurrency_limits())
 

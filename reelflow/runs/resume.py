@@ -27,22 +27,13 @@ class RunNotResumableError(ReelflowError):
     """The run ended in a way that resuming cannot change (it was cancelled)."""
 
 
-def _lease_ids(run_id: str) -> set[str]:
-    found: set[str] = set()
-    after = 0
-    while batch := repo.events_after(run_id, after):
-        found |= {str(e.data["lease_id"]) for e in batch if e.kind == "slot" and e.data and "lease_id" in e.data}
-        after = batch[-1].id
-    return found
-
-
 async def _release_dead_slots(run_id: str) -> None:
     """Concurrency slots the dead process held would otherwise stay taken until their leases expire."""
-    from reelflow.orchestration import slots
+    from reelflow.orchestration.concurrency import release_lease
 
-    for lease_id in _lease_ids(run_id):
+    for lease_id in repo.held_leases(run_id):
         with contextlib.suppress(Exception):
-            await slots.release_lease(lease_id)
+            await release_lease(lease_id)
 
 
 async def _mark_crashed(flow_run_id: str | None) -> None:

@@ -1,4 +1,5 @@
-"""Engine and sessions: SQLite in WAL mode with a busy timeout, tables created on first use.
+"""Engine and sessions: SQLite in WAL mode with a busy timeout, tables created on first use and a store
+written by an earlier schema brought up to date (``MIGRATIONS``).
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first,
 waiting up to the busy timeout for it, so a transaction that reads and then writes can neither fail
@@ -22,6 +23,11 @@ from reelflow.settings import get_settings
 from reelflow.store.models import SCHEMA_VERSION, Base
 
 BUSY_TIMEOUT_MS = 10_000
+# What turns a store of schema N - 1 into schema N; new tables need none (``create_all`` adds them).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE steps ADD COLUMN slot_limit VARCHAR(100)",
+        "ALTER TABLE steps ADD COLUMN slot_lease_id VARCHAR(36)"),
+}
 _begin = ContextVar("reelflow_sqlite_begin", default="BEGIN IMMEDIATE")
 
 
@@ -47,19 +53,30 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
-    _check_schema_version(engine)
+    _set_up_schema(engine)
     return engine
 
 
-def _check_schema_version(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
-        found = conn.execute(text("SELECT version FROM schema_version")).scalar()
-        if found is None:
-            conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
-        elif found > SCHEMA_VERSION:
-            raise RuntimeError(f"the store was written by a newer reelflow (schema {found} > {SCHEMA_VERSION})")
+def _set_up_schema(engine: Engine) -> None:
+    """Create missing tables and record the schema of a new store, or migrate an older one: in one write
+    transaction, so processes opening the store at once do it one after another."""
+    token = _begin.set("BEGIN IMMEDIATE")
+    try:
+        with engine.begin() as conn:
+            Base.metadata.create_all(conn)
+            conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+            found = conn.execute(text("SELECT version FROM schema_version")).scalar()
+            if found is None:
+                conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
+            elif found > SCHEMA_VERSION:
+                raise RuntimeError(f"the store was written by a newer reelflow (schema {found} > {SCHEMA_VERSION})")
+            elif found < SCHEMA_VERSION:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[version]:
+                        conn.execute(text(statement))
+                conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION})
+    finally:
+        _begin.reset(token)
 
 
 _factory_lock = threading.Lock()

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -68,6 +68,8 @@ class Step(Base):
     provider_job_id: Mapped[str | None] = mapped_column(String(200), index=True)
     provider_endpoint: Mapped[str | None] = mapped_column(String(500))
     prefect_task_run_id: Mapped[str | None] = mapped_column(String(36))
+    slot_limit: Mapped[str | None] = mapped_column(String(100))  # the concurrency slot held while running
+    slot_lease_id: Mapped[str | None] = mapped_column(String(36))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)

@@ -149,12 +149,31 @@ def set_step_job(step_id: int, provider_job_id: str, *, endpoint: str | None = N
             step.provider_endpoint = endpoint
 
 
+def set_step_lease(step_id: int, limit: str, lease_id: str, *, message: str) -> None:
+    """Record the concurrency slot the step holds (its lease id, so ``reelflow resume`` can free it) and the
+    "slot" event ``message``: one write, as a job that was just handed a slot waits for it to start."""
+    with session_scope() as s:
+        step = s.get(Step, step_id)
+        assert step is not None
+        step.slot_limit, step.slot_lease_id = limit, lease_id
+        s.add(Event(run_id=step.run_id, kind="slot", message=message, step=step.name, data={"limit": limit}))
+
+
+def held_leases(run_id: str) -> list[str]:
+    """Lease ids of the slots held by the run's steps that never closed (their process died)."""
+    with session_scope(readonly=True) as s:
+        return list(s.scalars(select(Step.slot_lease_id).where(Step.run_id == run_id,
+                                                               Step.slot_lease_id.is_not(None))))
+
+
 def close_step(step_id: int, status: str, *, cost_usd: float | None = None, error: str | None = None,
                detail: dict[str, Any] | None = None) -> None:
+    """End the step; its slot was given back as its job ended, so no lease stays recorded."""
     with session_scope() as s:
         step = s.get(Step, step_id)
         assert step is not None
         step.status = status
+        step.slot_limit = step.slot_lease_id = None
         step.finished_at = utcnow()
         step.error = error
         if cost_usd is not None:

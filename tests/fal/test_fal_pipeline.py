@@ -70,6 +70,8 @@ def test_killed_flow_process_is_resumed_without_a_second_submit(emu: FalEmulator
     kill_group(process, signal.SIGKILL)
     assert store_value("SELECT status FROM runs WHERE id = ?", run_id) == "running"
     assert _fal_limit()[1] == 1, "the dead process still holds its slot"
+    assert store_value("SELECT slot_limit FROM steps WHERE provider_job_id = ? AND slot_lease_id IS NOT NULL",
+                       request_id) == "fal", "the step row names the slot it holds, for resume to free"
     assert emu.finish_running() == 1
     code, resumed = cli(env, "resume", run_id)
 

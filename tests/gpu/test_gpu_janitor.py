@@ -11,9 +11,7 @@ import pytest
 from flows.gpu_janitor import gpu_janitor
 from reelflow.core.catalog.workflows import wan22_template
 from reelflow.gpu.janitor import load_state, state_path
-from reelflow.orchestration.gpu_slot import ensure_gpu_limit
-from reelflow.orchestration.limits import gpu_limit_name
-from reelflow.orchestration.slots import hold_slot
+from reelflow.orchestration.concurrency import ensure_gpu_limit, gpu_limit_name, hold_slot
 from reelflow.providers.comfyui import ComfyClient, new_prompt_id, output_prefix, render
 from reelflow.store import repo
 from tests.emulators.comfyui import ComfyEmulator

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
@@ -17,6 +18,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
+from reelflow.orchestration.concurrency import gpu_limit_name
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from tests.emulators.comfyui import ComfyEmulator
@@ -24,7 +26,7 @@ from tests.support.cli import ROOT, run_cli_json
 from tests.support.files import sha256_file
 from tests.support.gpu import python, save_gpu, wan_spec
 from tests.support.polling import wait_until as wait_for
-from tests.support.store import step_row
+from tests.support.store import step_row, store_rows
 
 PIPELINE = ("import asyncio, sys\nfrom flows.video_pipeline import video_pipeline\nfrom reelflow.store import repo\n"
             "run = repo.get_run(sys.argv[1])\nasyncio.run(video_pipeline(spec=run.spec, run_id=run.run_id))\n")
@@ -52,6 +54,39 @@ def test_killed_orchestrator_is_resumed_with_exactly_one_submit(fresh_comfy: Com
     assert len(stats["submits"]) == 1 and stats["uploads"] == 1
     video = next(o for o in resumed["outputs"] if o["role"] == "video")
     assert sha256_file(Path(video["path"])) == sha256_file(fresh_comfy.output_files()[0])
+
+
+
+async def _renew_lease(lease_id: str, seconds: float) -> int:
+    async with get_client() as client:
+        try:
+            await client.renew_concurrency_lease(UUID(lease_id), lease_duration=seconds)
+        except httpx.HTTPStatusError as exc:
+            return exc.response.status_code
+    return 204
+
+
+def test_resume_frees_the_slot_recorded_on_the_killed_step(fresh_comfy: ComfyEmulator, image: Path) -> None:
+    fresh_comfy.configure(job_seconds=5.0)
+    save_gpu(provider="local", comfyui_url=fresh_comfy.url)  # comfyui_concurrency 1: the dead process holds it
+    run_id = prepare_run(wan_spec(image), force=True).run.run_id
+    orchestrator = subprocess.Popen([sys.executable, "-c", PIPELINE, run_id], cwd=ROOT, env={**os.environ},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: fresh_comfy.state.running is not None, 60, "the job to run on the GPU")
+    finally:
+        orchestrator.send_signal(signal.SIGKILL)
+        orchestrator.wait(10)
+    [(limit, lease_id)] = store_rows("SELECT slot_limit, slot_lease_id FROM steps WHERE run_id = ? AND "
+                                     "name = 'i2v_comfyui'", run_id)
+    assert limit == gpu_limit_name("default") and lease_id is not None, "the step row names the slot it holds"
+    assert asyncio.run(_renew_lease(lease_id, 3600)) == 204, "held for another hour unless someone frees it"
+
+    code, resumed = run_cli_json("resume", run_id)
+    assert code == 0 and resumed["status"] == "completed", resumed
+    assert asyncio.run(_renew_lease(lease_id, 60)) == 410, "resume released the dead process's lease"
+    assert store_rows("SELECT slot_lease_id FROM steps WHERE run_id = ?", run_id) == [(None,), (None,)], \
+        "a closed step holds no slot"
 
 
 async def _deployment_ready(name: str) -> bool:
