@@ -12,9 +12,7 @@ from typing import Any
 from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.gpu.cost import storage_usd_per_hour
 from reelflow.gpu.errors import GpuUnreachableError
-from reelflow.gpu.reach import reach
-from reelflow.providers.comfyui import ComfyClient
-from reelflow.providers.swarmui import SwarmClient
+from reelflow.gpu.reach import comfy_client, reach, swarm_client
 from reelflow.providers.vastai import Instance
 from reelflow.settings import get_settings
 from reelflow.store.activity import gpu_runs_in_flight, split_stale
@@ -62,16 +60,15 @@ async def service_busy(gpu: GpuEndpoint, block: str) -> tuple[list[str], bool]:
     """Reasons ComfyUI/SwarmUI are busy, and whether at least one of them answered."""
     reasons: list[str] = []
     answered = False
-    headers = gpu.auth_headers()
 
     async def comfy(url: str) -> None:
-        async with ComfyClient(url, headers=headers, timeout_s=15.0) as client:
+        async with comfy_client(gpu, url, probe=True) as client:
             queue = await client.queue_state()
         if queue.busy:
             reasons.append(f"ComfyUI runs {len(queue.running)} and queues {len(queue.pending)} prompt(s)")
 
     async def swarm(url: str) -> None:
-        async with SwarmClient(url, headers=headers, timeout=15.0) as client:
+        async with swarm_client(gpu, url, probe=True) as client:
             status = await client.current_status()
         if status.busy:
             reasons.append(f"SwarmUI has {status.live_gens} live and {status.waiting_gens} waiting generation(s)")
