@@ -12,8 +12,7 @@ from reelflow.core.availability import availability
 from reelflow.core.catalog import ModelEntry, load_catalog
 from reelflow.core.domain import GPU_BACKENDS, MediaRef, ProviderOutput, VideoParams
 from reelflow.core.spec import PipelineSpec, check_spec, video_params
-from reelflow.errors import SpecError
-from reelflow.gpu.errors import GpuUnreachableError
+from reelflow.errors import GpuUnreachableError, SpecError
 from reelflow.runs import events
 
 log = logging.getLogger(__name__)

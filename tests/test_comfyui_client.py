@@ -24,15 +24,15 @@ from reelflow.jobs.job import run_job
 from reelflow.providers.comfyui import (
     ComfyBusyError,
     ComfyClient,
-    ComfyUnreachable,
-    DeadlineExceededError,
-    ExecutionError,
-    JobCancelledError,
-    MissingModelsError,
-    MissingNodesError,
+    ComfyDeadlineError,
+    ComfyExecutionError,
+    ComfyJobCancelledError,
+    ComfyMissingModelsError,
+    ComfyMissingNodesError,
+    ComfyPromptRejectedError,
+    ComfySubmitUncertainError,
+    ComfyUnreachableError,
     ProgressEvent,
-    PromptRejectedError,
-    SubmitOutcomeUnknown,
     Waiter,
     WorkflowError,
     WorkflowTemplate,
@@ -157,7 +157,7 @@ async def test_happy_path_with_tunnel_auth_progress_and_real_mp4(image: MediaRef
             "required_cookies": {"CF_Authorization": "c"}}
     with ComfyEmulator(job_seconds=0.4, history_delay_s=0.1, combo_form="v3", **auth) as emu:
         async with ComfyClient(emu.url) as anonymous:
-            with pytest.raises(ComfyUnreachable, match=emu.url):
+            with pytest.raises(ComfyUnreachableError, match=emu.url):
                 await anonymous.health()
         events: list[ProgressEvent] = []
         step = MemoryStep()
@@ -181,7 +181,7 @@ async def test_missing_models_listed_in_one_error_without_submitting(emu: ComfyE
     unets = installed["diffusion_models"][:1]
     emu.configure(installed_models={**installed, "vae": [], "diffusion_models": unets})
     step = MemoryStep()
-    with pytest.raises(MissingModelsError) as caught:
+    with pytest.raises(ComfyMissingModelsError) as caught:
         await run_wan(client, image, step)
     assert step.recorded == [], "no prompt id is stored for a job that preflight refused"
     missing = {(ref.folder, ref.filename) for ref in caught.value.models}
@@ -189,7 +189,7 @@ async def test_missing_models_listed_in_one_error_without_submitting(emu: ComfyE
                        ("diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors")}
     assert "vae/wan_2.1_vae.safetensors" in str(caught.value) and emu.url in str(caught.value)
     assert emu.stats()["submits"] == [] and "POST /prompt" not in emu.stats()["calls"]
-    with pytest.raises(MissingModelsError) as rejected:
+    with pytest.raises(ComfyMissingModelsError) as rejected:
         await submit_wan(client, new_prompt_id("skip-preflight"))
     assert {(ref.folder, ref.filename) for ref in rejected.value.models} == missing
     assert emu.stats()["submits"] == []
@@ -199,7 +199,7 @@ async def test_missing_custom_node_class(emu: ComfyEmulator, client: ComfyClient
     installed = emu.knobs.installed_models
     emu.configure(missing_node_classes=["WanImageToVideo", "UNETLoader"],
                   installed_models={**installed, "diffusion_models": installed["diffusion_models"][1:]})
-    with pytest.raises(MissingNodesError, match="UNETLoader, WanImageToVideo") as caught:
+    with pytest.raises(ComfyMissingNodesError, match="UNETLoader, WanImageToVideo") as caught:
         await client.preflight(WAN.graph)
     assert [(ref.folder, ref.node_id) for ref in caught.value.models] == [("diffusion_models", "95")]
     assert emu.stats()["calls"]["GET /models/diffusion_models"] == 1
@@ -211,7 +211,7 @@ async def test_submit_http_failures_are_transient(emu: ComfyEmulator, client: Co
         await submit_wan(client, "p-500")
     assert isinstance(busy.value, TransientProviderError) and busy.value.status == 500
     emu.configure(prompt_status=524)
-    with pytest.raises(SubmitOutcomeUnknown, match="call wait"):
+    with pytest.raises(ComfySubmitUncertainError, match="call wait"):
         await submit_wan(client, "p-524")
     assert emu.stats()["submits"] == []
 
@@ -234,7 +234,7 @@ async def test_partial_acceptance_is_a_failure_and_is_cancelled(emu: ComfyEmulat
     graph["200"] = {"class_type": "LoadImage", "inputs": {"image": "never-uploaded.png"}}
     graph["201"] = {"class_type": "SaveImage", "inputs": {"images": ["200", 0], "filename_prefix": "extra"}}
     emu.configure(job_seconds=5)
-    with pytest.raises(PromptRejectedError, match="partially_accepted") as caught:
+    with pytest.raises(ComfyPromptRejectedError, match="partially_accepted") as caught:
         await client.submit(graph, "partial-1", "worker-1")
     assert caught.value.node_errors["200"]["dependent_outputs"] == ["201"]
     stats = emu.stats()
@@ -245,7 +245,7 @@ async def test_execution_error_names_node_and_exception(emu: ComfyEmulator, clie
                                                         image: MediaRef) -> None:
     emu.configure(error_node="85")
     step = MemoryStep()
-    with pytest.raises(ExecutionError) as caught:
+    with pytest.raises(ComfyExecutionError) as caught:
         await run_wan(client, image, step)
     assert emu.stats()["frees"] == 1 and len(emu.stats()["submits"]) == 2, "out of memory: /free, then once more"
     assert len(step.recorded) == 2 and step.recorded == emu.stats()["submits"]
@@ -332,7 +332,7 @@ async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: 
     assert prompt_id is not None and seen_running == [True]
     assert emu.stats()["interrupts"] == 1 and emu.stats()["queue_deletes"] == 1
     assert step.logs[-1] == f"cancelled: ComfyUI prompt {prompt_id} removed from the queue and interrupted"
-    with pytest.raises(JobCancelledError, match="interrupted"):
+    with pytest.raises(ComfyJobCancelledError, match="interrupted"):
         await wait_for(client, prompt_id)
     assert not (await client.queue_state()).busy
     await client.free()
@@ -341,7 +341,7 @@ async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: 
 
 async def test_deadline_interrupts_and_raises(emu: ComfyEmulator, client: ComfyClient, image: MediaRef) -> None:
     emu.configure(job_seconds=10.0)
-    with pytest.raises(DeadlineExceededError):
+    with pytest.raises(ComfyDeadlineError):
         await run_wan(client, image, deadline_s=0.5)
     assert emu.stats()["interrupts"] == 1 and len(emu.stats()["submits"]) == 1
 

@@ -23,12 +23,12 @@ from prefect_aws import AwsClientParameters
 
 from blocks.r2_storage import R2Bucket
 from reelflow.core.domain import MediaRef
+from reelflow.errors import HashNeededError, SourceError, StorageError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.local import LocalStorage
 from reelflow.storage.poster import make_poster
-from reelflow.storage.r2 import CACHE_CONTROL, HashNeededError, R2Storage
-from reelflow.storage.s3_stream import MiB, StorageError, TransferSettings
-from reelflow.storage.source import SourceError
+from reelflow.storage.r2 import CACHE_CONTROL, R2Storage
+from reelflow.storage.s3_stream import MiB, TransferSettings
 from tests.support.s3_server import KEY_ID, SECRET, FaultProxy, SourceServer, moto_server, s3_client
 
 BUCKET = "reelflow-test"

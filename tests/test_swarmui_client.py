@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from reelflow.core.domain import VideoParams
-from reelflow.errors import ModelUnavailableError, ProviderError
-from reelflow.providers.swarmui import SocketLost, SwarmClient, frames_for, image_data_url
+from reelflow.errors import ModelUnavailableError, ProviderError, SwarmSocketLostError
+from reelflow.providers.swarmui import SwarmClient, frames_for, image_data_url
 from reelflow.settings import SwarmWanSettings
 from tests.emulators.swarmui import VIDEO, SwarmEmulator
 from tests.support.cli import ROOT
@@ -151,7 +151,7 @@ async def test_dropped_socket_recovered_through_list_images(
 
 async def test_lost_job_is_not_resubmitted_by_default(swarm: SwarmClient, emu: SwarmEmulator) -> None:
     emu.configure(drop_socket_mid_job=True, lose_dropped_jobs=True, finish_delay_s=0.05)
-    with pytest.raises(SocketLost, match="not resubmitting"):
+    with pytest.raises(SwarmSocketLostError, match="not resubmitting"):
         await swarm.generate_video("job-lost", IMAGE, PARAMS)
     assert emu.stats()["generate_requests"] == 1
 

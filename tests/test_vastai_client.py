@@ -13,14 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from reelflow.errors import ProviderError, TransientProviderError
-from reelflow.providers.vastai import (
-    Instance,
-    PortLayout,
-    VastApiError,
-    VastClient,
-    discover_service_urls,
-)
+from reelflow.errors import ProviderError, TransientProviderError, VastApiError
+from reelflow.providers.vastai import Instance, PortLayout, VastClient, discover_service_urls
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
 from tests.support.cli import ROOT
 

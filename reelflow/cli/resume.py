@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 
 from reelflow.cli.output import print_json, print_run, run_json
-from reelflow.errors import ModelUnavailableError, RunNotFoundError, SpecError
-from reelflow.runs.lock import RunBusyError
+from reelflow.errors import ModelUnavailableError, RunBusyError, RunNotFoundError, SpecError
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
@@ -21,7 +20,8 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to continue.")],
 
     Provider jobs whose ids were stored are polled again, never submitted twice.
     """
-    from reelflow.runs.resume import RunNotResumableError, aresume
+    from reelflow.errors import RunNotResumableError
+    from reelflow.runs.resume import aresume
 
     try:
         found = asyncio.run(aresume(run_id))

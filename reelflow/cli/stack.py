@@ -62,7 +62,8 @@ def up(
     no_panel: Annotated[bool, typer.Option("--no-panel", help="Do not start the REST API + panel.")] = False,
 ) -> None:
     """Run the whole local stack (Prefect server, worker, REST API + panel) until Ctrl-C."""
-    from reelflow.orchestration.up import AlreadyUp, LocalStack, UpOptions
+    from reelflow.errors import AlreadyUpError
+    from reelflow.orchestration.up import LocalStack, UpOptions
 
     settings = get_settings()
     configured = settings.prefect_database_url
@@ -72,7 +73,7 @@ def up(
     stack = LocalStack(settings, options, say=out.print)
     try:
         stack.claim()
-    except AlreadyUp as exc:
+    except AlreadyUpError as exc:
         err.print(f"[yellow]{exc}[/]; not starting another (stop that one with Ctrl-C first)")
         raise typer.Exit(1) from None
     signal.signal(signal.SIGTERM, _raise_interrupt)

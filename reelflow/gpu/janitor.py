@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.errors import GpuUnreachableError
 from reelflow.gpu.cost import storage_usd_per_hour
-from reelflow.gpu.errors import GpuUnreachableError
 from reelflow.gpu.reach import comfy_client, reach, swarm_client
 from reelflow.providers.vastai import Instance
 from reelflow.settings import get_settings

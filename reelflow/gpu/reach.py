@@ -14,9 +14,8 @@ from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.core.domain import GPU_URL_FIELD, GpuBackend
-from reelflow.errors import ProviderError, ReelflowError, TransientProviderError
+from reelflow.errors import GpuUnreachableError, ProviderError, ReelflowError
 from reelflow.gpu.endpoint import save_endpoint
-from reelflow.gpu.errors import GpuUnreachableError
 from reelflow.providers.comfyui import ComfyClient
 from reelflow.providers.swarmui import SwarmClient, SwarmStatus
 from reelflow.providers.vastai import Instance, VastClient, discover_service_urls
@@ -55,7 +54,7 @@ def vast_client(gpu: GpuEndpoint, *, timeout: float = PROBE_TIMEOUT_S, max_attem
 
 
 async def comfy_health(gpu: GpuEndpoint, url: str) -> dict[str, Any]:
-    """ComfyUI's ``/system_stats``; ``ComfyUnreachable`` naming the URL when it does not answer as ComfyUI."""
+    """ComfyUI's ``/system_stats``; ``ComfyUnreachableError`` naming the URL when it does not answer as ComfyUI."""
     async with comfy_client(gpu, url, probe=True) as client:
         return await client.health()
 
@@ -91,7 +90,7 @@ async def vast_instance(gpu: GpuEndpoint) -> Instance | None:
 async def _probe(probe: Probe, url: str) -> Exception | None:
     try:
         await probe(url)
-    except (TransientProviderError, ProviderError) as exc:
+    except ProviderError as exc:
         return exc
     return None
 

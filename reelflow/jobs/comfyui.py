@@ -26,12 +26,12 @@ from reelflow.jobs.job import ProviderJob, run_job
 from reelflow.jobs.step import Step
 from reelflow.providers.comfyui import (
     ComfyClient,
-    ExecutionError,
-    JobCancelledError,
-    JobLostError,
+    ComfyExecutionError,
+    ComfyJobCancelledError,
+    ComfyJobLostError,
+    ComfySubmitUncertainError,
     OutputFile,
     ProgressEvent,
-    SubmitOutcomeUnknown,
     Waiter,
     WorkflowTemplate,
     find_video,
@@ -144,7 +144,7 @@ class ComfyJob(ProviderJob[ComfyResult]):
         self._started = time.monotonic()
         try:
             await self.client.submit(graph, prompt_id, self.client_id)
-        except SubmitOutcomeUnknown as exc:
+        except ComfySubmitUncertainError as exc:
             self.step.log(f"{exc}; looking the prompt up by id instead of submitting again")
         except BaseException:
             await waiter.close()
@@ -160,7 +160,7 @@ class ComfyJob(ProviderJob[ComfyResult]):
             return await self._wait_resumed()
         try:
             entry = await waiter.run(self.job.deadline_s, interrupt_on_deadline=True)
-        except ExecutionError as exc:
+        except ComfyExecutionError as exc:
             self.gpu_seconds += time.monotonic() - self._started
             if not exc.is_oom or self._oom_retried:
                 raise
@@ -169,7 +169,7 @@ class ComfyJob(ProviderJob[ComfyResult]):
                           "(POST /free) and running once more")
             await self.client.free()
             return None
-        except JobLostError as exc:
+        except ComfyJobLostError as exc:
             self._on_lost(exc, already_resubmitted=self._lost_resubmitted)
             self._lost_resubmitted = True
             return None
@@ -184,15 +184,15 @@ class ComfyJob(ProviderJob[ComfyResult]):
         try:
             async with self._waiter_for(prompt_id) as waiter:
                 entry = await waiter.run(self.job.deadline_s, interrupt_on_deadline=True)
-        except JobLostError as exc:
+        except ComfyJobLostError as exc:
             self._on_lost(exc)
             return None
-        except (JobCancelledError, ExecutionError) as exc:
+        except (ComfyJobCancelledError, ComfyExecutionError) as exc:
             self.step.log(f"the earlier attempt ended without a video ({exc}); starting a new one")
             return None
         return await self._finish(entry, started)
 
-    def _on_lost(self, exc: JobLostError, *, already_resubmitted: bool = False) -> None:
+    def _on_lost(self, exc: ComfyJobLostError, *, already_resubmitted: bool = False) -> None:
         """A lost job is resubmitted (once) only when the block allows it; otherwise fail and say why."""
         if not self.job.allow_resubmit or already_resubmitted:
             why = ("it was lost again" if already_resubmitted else

@@ -21,10 +21,9 @@ from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.core.catalog import ModelEntry
 from reelflow.core.domain import GPU_URL_FIELD, GpuBackend, MediaRef, ProviderOutput, VideoParams
 from reelflow.core.media import probe_video
-from reelflow.errors import ProviderError, SpecError, TransientProviderError
+from reelflow.errors import GpuUnreachableError, ProviderError, SpecError, TransientProviderError
 from reelflow.gpu.cost import job_cost
 from reelflow.gpu.endpoint import block_name, load_endpoint
-from reelflow.gpu.errors import GpuUnreachableError
 from reelflow.gpu.reach import Probe, Reached, probe_for, reach
 from reelflow.jobs.step import StepHandle, tracked_step
 from reelflow.orchestration.concurrency import Slot, gpu_slot

@@ -61,7 +61,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from reelflow.errors import ReelflowError
+from reelflow.errors import SlotLimitMissingError
 from reelflow.settings import get_settings
 
 if TYPE_CHECKING:
@@ -86,10 +86,6 @@ FIRST_RETRY_S = 0.02
 MAX_RETRY_S = 1.0
 
 log = logging.getLogger("reelflow.orchestration.concurrency")
-
-
-class SlotLimitMissingError(ReelflowError):
-    """The Prefect concurrency limit does not exist, so nothing would be limited."""
 
 
 def gpu_limit_name(endpoint_key: str) -> str:

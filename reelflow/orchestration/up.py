@@ -15,20 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reelflow.core import filelock
-from reelflow.errors import ReelflowError
+from reelflow.errors import AlreadyUpError, ReelflowError
 from reelflow.orchestration import prefect_server, stack
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import LocalServer, free_port
 from reelflow.settings import Settings, use_prefect_api
-
-
-class AlreadyUp(ReelflowError):
-    def __init__(self, state: dict[str, Any]) -> None:
-        where = ", ".join(f"{k} {v}" for k, v in (("Prefect UI", state.get("prefect_ui")),
-                                                  ("panel", state.get("panel"))) if v)
-        super().__init__(f"reelflow up is already running (pid {state.get('pid', '?')})" + (f": {where}" if where
-                                                                                            else ""))
-        self.state = state
 
 
 @dataclass
@@ -58,14 +49,14 @@ class LocalStack:
         return self.settings.run_dir / "up.json"
 
     def claim(self) -> None:
-        """Take the ``up`` lock for this REELFLOW_HOME, or raise ``AlreadyUp`` describing the running one."""
+        """Take the ``up`` lock for this REELFLOW_HOME, or raise ``AlreadyUpError`` describing the running one."""
         self._lock = filelock.try_acquire(self.settings.run_dir / "up.lock")
         if self._lock is None:
             try:
                 state = json.loads(self.state_file.read_text())
             except (OSError, ValueError):
                 state = {}
-            raise AlreadyUp(state)
+            raise AlreadyUpError(state)
 
     def start(self) -> dict[str, Any]:
         self._start_server()

@@ -16,11 +16,9 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from reelflow.errors import RenderCancelledError
+
 ProgressFn = Callable[[int, int], None]
-
-
-class RenderCancelled(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ def render_kenburns(image_path: Path, out_path: Path, *, width: int, height: int
         stream.options = {"preset": "veryfast", "crf": "20", "movflags": "+faststart"}
         for index in range(frames):
             if cancel is not None and cancel.is_set():
-                raise RenderCancelled("render cancelled")
+                raise RenderCancelledError("render cancelled")
             t = index / (frames - 1) if frames > 1 else 0.0
             frame_img = source.transform((width, height), Image.Transform.EXTENT,
                                          _window_at(start, end, t).box(), Image.Resampling.BICUBIC)

@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.errors import ModelUnavailableError, ProviderError, TransientProviderError
+from reelflow.errors import ModelUnavailableError, ProviderError, SwarmSocketLostError, TransientProviderError
 from reelflow.settings import SwarmWanSettings, get_settings
 
 ProgressFn = Callable[[float, float], Awaitable[None] | None]
@@ -51,10 +51,6 @@ class SwarmStatus:
     @property
     def busy(self) -> bool:
         return self.waiting_gens + self.loading_models + self.waiting_backends + self.live_gens > 0
-
-
-class SocketLost(TransientProviderError):
-    """The websocket ended before an output arrived; the job may still be running on the server."""
 
 
 def _ext(ref: str) -> str:
@@ -249,12 +245,12 @@ class SwarmClient:
             try:
                 ref = await self._stream(payload, on_progress, deadline)
                 break
-            except SocketLost:
+            except SwarmSocketLostError:
                 ref = await self.recover(job_id, deadline)
                 if ref is not None:
                     break
                 if not allow_resubmit or attempt:
-                    raise SocketLost(f"SwarmUI job {job_id} was lost: the socket dropped, nothing is running "
+                    raise SwarmSocketLostError(f"SwarmUI job {job_id} was lost: the socket dropped, nothing is running "
                                      "and no output carries its id; not resubmitting") from None
         assert ref is not None
         return await self._output(ref, payload, download_dir)
@@ -313,7 +309,7 @@ class SwarmClient:
                 video = self._pick_video(list(outputs.values()))
                 if video:
                     return video
-                raise SocketLost("SwarmUI websocket ended before the output arrived") from None
+                raise SwarmSocketLostError("SwarmUI websocket ended before the output arrived") from None
             finally:
                 await ws.close()
         raise ProviderError("SwarmUI rejected the session twice")

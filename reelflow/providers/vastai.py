@@ -18,28 +18,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from reelflow.errors import ProviderError, TransientProviderError
+from reelflow.errors import ProviderError, VastApiError, VastTransientError
 
 DEFAULT_API_URL = "https://console.vast.ai/api/v0"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class VastApiError(ProviderError):
-    """vast.ai refused a call in a way a retry will not fix (bad key, unknown instance, quota)."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(f"vast.ai HTTP {status_code}: {message}")
-        self.status_code = status_code
-
-
-class VastRetryableError(TransientProviderError):
-    """429/502/503/504 or a transport failure; ``retry_after`` comes from the ``Retry-After`` header."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class PortBinding(BaseModel):
@@ -203,7 +187,7 @@ class VastClient:
             raise VastApiError(200, f"cannot set instance {instance_id} to {state}: {self._detail(data)}")
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        retrying = AsyncRetrying(retry=retry_if_exception_type(VastRetryableError), wait=self._wait,
+        retrying = AsyncRetrying(retry=retry_if_exception_type(VastTransientError), wait=self._wait,
                                  stop=stop_after_attempt(self.max_attempts), sleep=self._sleep, reraise=True)
         async for attempt in retrying:
             with attempt:
@@ -212,7 +196,7 @@ class VastClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, VastRetryableError) and exc.retry_after is not None:
+        if isinstance(exc, VastTransientError) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_backoff_s)
         backoff = min(self.max_backoff_s, 0.5 * 2 ** (state.attempt_number - 1))
         return backoff * random.uniform(0.8, 1.0)
@@ -222,11 +206,11 @@ class VastClient:
         try:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise VastRetryableError(f"vast.ai unreachable ({where}): {type(exc).__name__}") from None
+            raise VastTransientError(f"vast.ai unreachable ({where}): {type(exc).__name__}") from None
         if resp.status_code in RETRY_STATUSES:
             if resp.status_code == 429 and "search_quota_exceeded" in resp.text:
                 raise VastApiError(429, f"search_quota_exceeded ({where}): daily quota used up, not retrying")
-            raise VastRetryableError(f"vast.ai HTTP {resp.status_code} ({where})",
+            raise VastTransientError(f"vast.ai HTTP {resp.status_code} ({where})",
                                      _parse_retry_after(resp.headers.get("Retry-After")))
         try:
             data = resp.json()

@@ -12,21 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reelflow.core import filelock
-from reelflow.errors import ReelflowError
+from reelflow.errors import RunBusyError
 from reelflow.settings import get_settings
 
 _held: dict[str, tuple[filelock.FileLock, int]] = {}
 _guard = threading.Lock()
-
-
-class RunBusyError(ReelflowError):
-    """Another live process is working on this run."""
-
-    def __init__(self, run_id: str, pid: str) -> None:
-        super().__init__(f"run {run_id} is being worked on by another live process (pid {pid or '?'}); "
-                         "wait for it, or cancel it, instead of resuming")
-        self.run_id = run_id
-        self.pid = pid
 
 
 def _path(run_id: str) -> Path:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from reelflow.core.availability import require_runnable
 from reelflow.core.spec import parse_spec
-from reelflow.errors import ReelflowError
+from reelflow.errors import RunNotResumableError
 from reelflow.orchestration.prefect_server import ensure_api
 from reelflow.runs.lock import run_lock
 from reelflow.store import repo
@@ -21,10 +21,6 @@ from reelflow.store.views import RunView
 
 RESUMABLE = frozenset({"queued", "running", "failed"})
 CRASH_NOTE = "the process running this flow run died; `reelflow resume` continues the run in a new flow run"
-
-
-class RunNotResumableError(ReelflowError):
-    """The run ended in a way that resuming cannot change (it was cancelled)."""
 
 
 async def _release_dead_slots(run_id: str) -> None:

@@ -8,7 +8,7 @@ import av
 from PIL import Image
 
 from reelflow.core.domain import MediaRef
-from reelflow.storage.s3_stream import StorageError
+from reelflow.errors import StorageError
 from reelflow.storage.source import redact, url_chunks
 
 POSTER_SIDE = 640

@@ -39,23 +39,14 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reelflow.core.domain import MediaRef, StoredObject
+from reelflow.errors import HashNeededError, SourceError, StorageError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
-from reelflow.storage.s3_stream import MiB, Parts, StorageError, Tally, TransferSettings, call, multipart_upload
-from reelflow.storage.source import FILE_CHUNK, SourceError, file_chunks, sha256_of, url_chunks
+from reelflow.storage.s3_stream import Parts, Tally, TransferSettings, call, multipart_upload
+from reelflow.storage.source import FILE_CHUNK, file_chunks, sha256_of, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 READ_URL_EXPIRY_S = 24 * 3600
 T = TypeVar("T")
-
-
-class HashNeededError(StorageError):
-    """A stream longer than the part buffers came with neither its sha256 nor a run key: its content key is
-    known only now that it has been read to the end, too late to upload it without a copy."""
-
-    def __init__(self, sha256: str, buffered: int) -> None:
-        super().__init__(f"a stream longer than {buffered // MiB} MiB needs its sha256 (it is {sha256}) or a "
-                         "run key before it is uploaded")
-        self.sha256 = sha256
 
 
 def content_disposition(filename: str) -> str:

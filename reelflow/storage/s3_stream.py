@@ -18,13 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reelflow.errors import ReelflowError
+from reelflow.errors import StorageError
 
 MiB = 1024 * 1024
-
-
-class StorageError(ReelflowError):
-    """Writing to object storage failed; the message carries the S3 (or source) error text."""
 
 
 @dataclass(frozen=True)

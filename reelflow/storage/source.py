@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reelflow.storage.s3_stream import MiB, StorageError, describe
+from reelflow.errors import SourceError
+from reelflow.storage.s3_stream import MiB, describe
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
@@ -26,14 +27,6 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 def sha256_of(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-class SourceError(StorageError):
-    """The source URL failed; ``transient`` says whether trying again may help."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
 
 
 def redact(url: str) -> str:

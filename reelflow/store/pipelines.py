@@ -10,15 +10,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from reelflow.errors import ReelflowError, SpecError
+from reelflow.errors import PipelineNotFoundError, SpecError
 from reelflow.store.db import session_scope
 from reelflow.store.models import Pipeline
-
-
-class PipelineNotFoundError(ReelflowError, LookupError):
-    def __init__(self, pipeline_id: str) -> None:
-        super().__init__(f"no pipeline with id '{pipeline_id}'")
-        self.pipeline_id = pipeline_id
 
 
 class PipelineView(BaseModel):

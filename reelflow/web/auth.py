@@ -7,8 +7,8 @@ import secrets
 from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from reelflow.errors import ApiError
 from reelflow.settings import get_settings
-from reelflow.web.errors import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="REELFLOW_API_TOKEN, required on writes when it is set.")
 

@@ -14,25 +14,18 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
-from reelflow.store.pipelines import PipelineNotFoundError
+from reelflow.errors import (
+    ApiError,
+    ModelUnavailableError,
+    PipelineNotFoundError,
+    ReelflowError,
+    RunNotFoundError,
+    SpecError,
+)
 
 log = logging.getLogger("reelflow.web")
 
 LOCATIONS = ("body", "query", "path", "header", "cookie")
-
-
-class ApiError(Exception):
-    """An error the API answers with on purpose: HTTP status, a clear message and the field at fault."""
-
-    def __init__(self, status: int, message: str, field: str | None = None, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-        self.headers = headers
-        self.extra = extra
 
 
 def error_response(status: int, message: str, field: str | None = None, *,

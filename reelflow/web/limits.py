@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reelflow.errors import BodyTooLargeError
 from reelflow.settings import get_settings
 from reelflow.web.errors import error_response
 
 JSON_LIMIT = 1024 * 1024
 FORM_OVERHEAD = 64 * 1024
 DRAIN_LIMIT = 16 * 1024 * 1024  # read (and drop) up to this much of a refused body so the client sees the 413
-
-
-class BodyTooLarge(BaseException):
-    """Raised from ``receive``; a BaseException so that body parsers' ``except Exception`` let it through."""
 
 
 class BodyLimit:
@@ -45,7 +42,7 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
                 if received > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLargeError
             return message
 
         async def tracked_send(message: Message) -> None:
@@ -55,7 +52,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             if started:
                 raise
             await self._reject(scope, receive, send, limit, drain=not complete)

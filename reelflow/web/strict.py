@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from reelflow.web.errors import ApiError
+from reelflow.errors import ApiError
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -15,13 +15,14 @@ from urllib.parse import quote
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from reelflow.errors import ProviderError, SpecError
-from reelflow.providers.comfyui.errors import (
+from reelflow.errors import (
     ComfyBusyError,
-    ComfyUnreachable,
-    MissingModelsError,
-    MissingNodesError,
-    SubmitOutcomeUnknown,
+    ComfyMissingModelsError,
+    ComfyMissingNodesError,
+    ComfySubmitUncertainError,
+    ComfyUnreachableError,
+    ProviderError,
+    SpecError,
 )
 from reelflow.providers.comfyui.events import ProgressEvent
 from reelflow.providers.comfyui.graph import Graph, ModelRef, class_of, nodes_only, required_models
@@ -105,7 +106,7 @@ class ComfyClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachable(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
         except httpx.HTTPError as exc:
             raise ComfyBusyError(f"{method} {path} on {self.base_url} failed mid-call: {exc!r}") from None
         if response.status_code in UNSURE_STATUSES:
@@ -128,13 +129,15 @@ class ComfyClient:
                                  f"(is this a ComfyUI server?): {response.text[:200]}") from None
 
     async def health(self) -> dict[str, Any]:
-        """``/system_stats``; raises ``ComfyUnreachable`` naming the URL when the server does not answer."""
+        """``/system_stats``; raises ``ComfyUnreachableError`` naming the URL when the server does not answer."""
         try:
             stats = await self._json("GET", "/system_stats")
-        except (ComfyBusyError, ProviderError) as exc:
-            raise ComfyUnreachable(self.base_url, str(exc)) from None
+        except ComfyUnreachableError:
+            raise
+        except ProviderError as exc:
+            raise ComfyUnreachableError(self.base_url, str(exc)) from None
         if not isinstance(stats, dict) or "system" not in stats:
-            raise ComfyUnreachable(self.base_url, "GET /system_stats did not look like ComfyUI")
+            raise ComfyUnreachableError(self.base_url, "GET /system_stats did not look like ComfyUI")
         return stats
 
     async def object_info(self, class_type: str) -> dict[str, Any]:
@@ -176,9 +179,9 @@ class ComfyClient:
                 missing.append(ref)
         absent = [class_type for class_type, info in infos.items() if not info]
         if absent:
-            raise MissingNodesError(self.base_url, missing, absent)
+            raise ComfyMissingNodesError(self.base_url, missing, absent)
         if missing:
-            raise MissingModelsError(self.base_url, missing)
+            raise ComfyMissingModelsError(self.base_url, missing)
 
     async def upload_image(self, data: bytes, filename: str | None = None) -> str:
         """Upload (by default under a content-addressed name); returns the name for ``LoadImage.image``.
@@ -204,7 +207,7 @@ class ComfyClient:
         except ComfyBusyError as exc:
             if exc.status == 500:
                 raise
-            raise SubmitOutcomeUnknown(prompt_id, str(exc)) from None
+            raise ComfySubmitUncertainError(prompt_id, str(exc)) from None
         try:
             answer = response.json()
         except ValueError:
@@ -242,7 +245,7 @@ class ComfyClient:
                 async for chunk in response.aiter_bytes(chunk_size):
                     yield chunk
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachable(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
         except httpx.HTTPError as exc:
             raise ComfyBusyError(f"download of {output.filename} from {self.base_url} broke: {exc!r}") \
                 from None
@@ -254,7 +257,7 @@ class ComfyClient:
             async with self._http.stream("GET", "/view", params=params) as response:
                 return response.status_code == 200
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachable(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
         except httpx.HTTPError as exc:
             raise ComfyBusyError(f"GET /view on {self.base_url} broke: {exc!r}") from None
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reelflow.errors import ProviderError
-from reelflow.providers.comfyui.errors import ExecutionError, JobCancelledError
+from reelflow.errors import ComfyExecutionError, ComfyJobCancelledError, ProviderError
 
 ProgressKind = Literal["queued", "started", "cached", "executing", "progress", "executed"]
 
@@ -36,8 +35,8 @@ class Signal:
     error: ProviderError | None = None
 
 
-def execution_error(prompt_id: str, data: dict[str, Any]) -> ExecutionError:
-    return ExecutionError(prompt_id, _opt_str(data.get("node_id")), data.get("node_type"),
+def execution_error(prompt_id: str, data: dict[str, Any]) -> ComfyExecutionError:
+    return ComfyExecutionError(prompt_id, _opt_str(data.get("node_id")), data.get("node_type"),
                           data.get("exception_type"), data.get("exception_message"))
 
 
@@ -77,7 +76,7 @@ def read_message(message: dict[str, Any], prompt_id: str) -> Signal | None:
     if kind == "execution_error":
         return Signal(error=execution_error(prompt_id, data))
     if kind == "execution_interrupted":
-        return Signal(error=JobCancelledError(prompt_id, f"interrupted at node {data.get('node_id')}"))
+        return Signal(error=ComfyJobCancelledError(prompt_id, f"interrupted at node {data.get('node_id')}"))
     return None
 
 
@@ -90,5 +89,5 @@ def check_history(entry: dict[str, Any], prompt_id: str) -> None:
         if kind == "execution_error":
             raise execution_error(prompt_id, data)
         if kind == "execution_interrupted":
-            raise JobCancelledError(prompt_id, f"interrupted at node {data.get('node_id')}")
+            raise ComfyJobCancelledError(prompt_id, f"interrupted at node {data.get('node_id')}")
     raise ProviderError(f"ComfyUI prompt {prompt_id} ended with status 'error' and no error message")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reelflow.providers.comfyui.errors import NoVideoOutputError
+from reelflow.errors import ComfyNoVideoOutputError
 
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".webp": "image/webp",
                ".mov": "video/quicktime", ".mkv": "video/x-matroska"}
@@ -63,14 +63,14 @@ def _node_videos(node_id: str, node_output: dict[str, Any]) -> list[OutputFile]:
 def find_outputs(history_entry: dict[str, Any], output_node: str | None = None) -> list[OutputFile]:
     """Every video in ``images``/``gifs``/``videos`` of every output node, ``output_node``'s first.
 
-    Raises ``NoVideoOutputError`` when there is none.
+    Raises ``ComfyNoVideoOutputError`` when there is none.
     """
     outputs: dict[str, Any] = history_entry.get("outputs") or {}
     order = sorted(outputs, key=lambda node_id: node_id != output_node)
     videos = [video for node_id in order for video in _node_videos(str(node_id), outputs[node_id] or {})]
     if not videos:
         summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
-        raise NoVideoOutputError(f"the prompt finished without a video output (outputs: {summary or 'none'})")
+        raise ComfyNoVideoOutputError(f"the prompt finished without a video output (outputs: {summary or 'none'})")
     return videos
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reelflow.errors import ProviderError
-from reelflow.providers.comfyui.errors import MissingModelsError, PromptRejectedError
+from reelflow.errors import ComfyMissingModelsError, ComfyPromptRejectedError, ProviderError
 from reelflow.providers.comfyui.graph import MODEL_INPUT_FOLDERS, ModelRef
 
 
@@ -25,16 +24,16 @@ def missing_models(node_errors: dict[str, Any]) -> list[ModelRef]:
 def rejection_error(url: str, body: Any, *, partial: bool = False) -> ProviderError:
     """The error for a refused prompt body (the 400 JSON, or the 200 JSON of a partial acceptance)."""
     if not isinstance(body, dict):
-        return PromptRejectedError("http_400", str(body)[:500])
+        return ComfyPromptRejectedError("http_400", str(body)[:500])
     node_errors = body.get("node_errors") or {}
     refs = missing_models(node_errors)
     if refs:
-        return MissingModelsError(url, refs)
+        return ComfyMissingModelsError(url, refs)
     error = body.get("error") or {}
     if partial:
-        return PromptRejectedError("partially_accepted",
+        return ComfyPromptRejectedError("partially_accepted",
                                    "some output nodes failed validation and were dropped", node_errors)
     message = error.get("message") or ""
     if error.get("details"):
         message = f"{message} ({error['details']})"
-    return PromptRejectedError(str(error.get("type") or "unknown"), message, node_errors)
+    return ComfyPromptRejectedError(str(error.get("type") or "unknown"), message, node_errors)

@@ -10,9 +10,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
-from reelflow.errors import TransientProviderError
+from reelflow.errors import ComfyDeadlineError, ComfyJobLostError, ComfyUnreachableError, TransientProviderError
 from reelflow.providers.comfyui.client import ComfyClient
-from reelflow.providers.comfyui.errors import ComfyUnreachable, DeadlineExceededError, JobLostError
 from reelflow.providers.comfyui.events import ProgressEvent, check_history, read_message
 from reelflow.providers.comfyui.feed import follow
 from reelflow.providers.comfyui.outputs import OutputFile, expected_output
@@ -35,9 +34,9 @@ class Waiter:
     ``async with Waiter(client, prompt_id, client_id) as w`` opens the websocket (reconnecting under
     ``client_id``); submit inside the block, then ``await w.run(deadline_s, interrupt_on_deadline=True)``.
     ``/history`` + ``/queue`` are polled every ``poll_interval_s`` and after each reconnect. ``run`` returns the
-    history entry of a success or raises ``ExecutionError``, ``JobCancelledError``, ``JobLostError`` (gone from
-    history and queue, no output file under ``filename_prefix``) or ``DeadlineExceededError``. An entry recovered
-    from ``/view`` after a lost history has ``"recovered"``.
+    history entry of a success or raises ``ComfyExecutionError``, ``ComfyJobCancelledError``,
+    ``ComfyJobLostError`` (gone from history and queue, no output file under ``filename_prefix``) or
+    ``ComfyDeadlineError``. An entry recovered from ``/view`` after a lost history has ``"recovered"``.
     """
 
     def __init__(self, client: ComfyClient, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
@@ -105,7 +104,7 @@ class Waiter:
             if interrupt_on_deadline:
                 with suppress(TransientProviderError):
                     await self.client.cancel(self.prompt_id)
-            raise DeadlineExceededError(self.prompt_id, deadline_s) from None
+            raise ComfyDeadlineError(self.prompt_id, deadline_s) from None
         finally:
             await self.close()
         check_history(entry, self.prompt_id)
@@ -168,7 +167,7 @@ class Waiter:
             now = time.monotonic()
             self._unreachable_since = self._unreachable_since or now
             if now - self._unreachable_since > self.unreachable_grace_s:
-                raise ComfyUnreachable(self.client.base_url, f"no answer for {self.unreachable_grace_s:g} s "
+                raise ComfyUnreachableError(self.client.base_url, f"no answer for {self.unreachable_grace_s:g} s "
                                        f"while waiting for prompt {self.prompt_id}: {exc}") from exc
             log.warning("polling ComfyUI for prompt %s failed, will retry: %s", self.prompt_id, exc)
             return None
@@ -194,7 +193,7 @@ class Waiter:
             output = expected_output(self.filename_prefix)
             if await client.exists(output):
                 return recovered_entry(output)
-        raise JobLostError(client.base_url, prompt_id)
+        raise ComfyJobLostError(client.base_url, prompt_id)
 
     async def _await_history(self) -> dict[str, Any] | None:
         """After the done signal, history is written a moment later: read it again, briefly."""

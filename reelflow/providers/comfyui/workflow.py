@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from reelflow.core.domain import VideoParams
-from reelflow.errors import SpecError
-from reelflow.providers.comfyui.errors import WorkflowError
+from reelflow.errors import SpecError, WorkflowError
 from reelflow.providers.comfyui.graph import Graph, ModelRef, is_link, nodes_only, required_models
 
 __all__ = ["Injections", "ModelRef", "WorkflowTemplate", "load_custom_workflow", "render", "required_models"]

@@ -4,13 +4,8 @@ No Prefect inside. ``fal_client`` is imported on first use, so a caller can stil
 ``FAL_QUEUE_RUN_HOST``/``FAL_RUN_HOST`` (read by fal-client at import) after importing this package.
 """
 
+from reelflow.errors import FalDeadlineError, FalRequestError, FalSubmitUncertainError
 from reelflow.providers.fal.arguments import SCHEMAS, EndpointSchema, build_arguments, schema_for
-from reelflow.providers.fal.errors import (
-    FalDeadlineError,
-    FalRequestError,
-    FalSubmitUncertainError,
-    describe_detail,
-)
 from reelflow.providers.fal.outputs import parse_image_output, parse_video_output
 from reelflow.providers.fal.queue import (
     INLINE_IMAGE_LIMIT,
@@ -19,7 +14,7 @@ from reelflow.providers.fal.queue import (
     RetryPolicy,
     image_reference,
 )
-from reelflow.providers.fal.translate import credentials_missing, is_transient
+from reelflow.providers.fal.translate import credentials_missing, describe_detail, is_transient
 from reelflow.providers.fal.updates import Completed, FalUpdate, InProgress, LogLine, Queued
 
 __all__ = [

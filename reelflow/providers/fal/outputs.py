@@ -6,7 +6,7 @@ import mimetypes
 from typing import Any
 
 from reelflow.core.domain import MediaRef, ProviderOutput
-from reelflow.providers.fal.errors import FalRequestError
+from reelflow.errors import FalRequestError
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:

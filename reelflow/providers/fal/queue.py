@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from reelflow.errors import ModelUnavailableError, TransientProviderError
-from reelflow.providers.fal.errors import FalDeadlineError, FalSubmitUncertainError
+from reelflow.errors import FalDeadlineError, FalSubmitUncertainError, ModelUnavailableError, TransientProviderError
 from reelflow.providers.fal.translate import (
     credentials_missing,
     describe_exception,

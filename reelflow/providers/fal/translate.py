@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 
-from reelflow.errors import ModelUnavailableError, ProviderError, TransientProviderError
-from reelflow.providers.fal.errors import FalRequestError, describe_detail
+from reelflow.errors import FalRequestError, ModelUnavailableError, ProviderError, TransientProviderError
 
 TRANSIENT_STATUS = frozenset({408, 409, 429})  # also the statuses at which fal queued nothing (safe to submit again)
+
+
+def describe_detail(detail: Any) -> str:
+    """fal's ``detail`` (a string, or a list of ``{loc, msg, type}``) as one line of text."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            loc = ".".join(str(p) for p in item.get("loc") or [])
+            text = f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item))
+            parts.append(f"{text} ({item['type']})" if item.get("type") else text)
+        return "; ".join(parts) or "no detail"
+    return str(detail) if detail not in (None, "") else "no detail"
 
 
 def credentials_missing() -> str | None:

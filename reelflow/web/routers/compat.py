@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from reelflow.errors import ApiError
 from reelflow.web.auth import require_token
-from reelflow.web.errors import ApiError
 from reelflow.web.schemas import CompatVideoRequest, RunOut
 from reelflow.web.services.present import run_out
 from reelflow.web.services.submit import submit

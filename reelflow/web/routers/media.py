@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
+from reelflow.errors import ApiError
 from reelflow.settings import get_settings
 from reelflow.storage.keys import EXTENSIONS, STORED_KEY
-from reelflow.web.errors import ApiError
 
 router = APIRouter(prefix="/api/media", tags=["media"])
 TYPES = {ext: content_type for content_type, ext in EXTENSIONS.items()}

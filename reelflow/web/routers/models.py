@@ -6,8 +6,7 @@ from fastapi import APIRouter, Path, Query
 
 from reelflow.core.availability import availability
 from reelflow.core.catalog import ModelEntry, load_catalog
-from reelflow.errors import SpecError
-from reelflow.web.errors import ApiError
+from reelflow.errors import ApiError, SpecError
 from reelflow.web.schemas import ModelOut, PriceOut
 
 router = APIRouter(prefix="/api/models", tags=["models"])

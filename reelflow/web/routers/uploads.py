@@ -6,10 +6,9 @@ from fastapi import APIRouter, Depends, File, UploadFile
 from PIL import Image
 
 from reelflow.core.inputs import inspect_image
-from reelflow.errors import ImageTooLargeError, SpecError
+from reelflow.errors import ApiError, ImageTooLargeError, SpecError
 from reelflow.settings import get_settings
 from reelflow.web.auth import require_token
-from reelflow.web.errors import ApiError
 from reelflow.web.schemas import UploadOut
 from reelflow.web.services.images import upload_ref, upload_storage
 from reelflow.web.services.present import MEDIA_PREFIX

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path
 
-from reelflow.errors import ProviderError, TransientProviderError
+from reelflow.errors import ApiError, ProviderError, TransientProviderError, VastApiError
 from reelflow.gpu.reach import vast_client
-from reelflow.providers.vastai import Instance, VastApiError, VastClient
+from reelflow.providers.vastai import Instance, VastClient
 from reelflow.web.auth import require_token
-from reelflow.web.errors import ApiError
 from reelflow.web.schemas import InstanceList, InstanceOut
 from reelflow.web.services.gpu_config import load_block
 
@@ -49,7 +48,7 @@ async def list_instances() -> InstanceList:
     try:
         async with client:
             found = await client.list_instances()
-    except (ProviderError, TransientProviderError) as exc:
+    except ProviderError as exc:
         raise _translate(exc) from None
     return InstanceList(instances=[_out(i, selected) for i in found], selected_id=selected)
 
@@ -60,7 +59,7 @@ async def _set_state(instance_id: int, start: bool) -> InstanceOut:
         async with client:
             await (client.start_instance(instance_id) if start else client.stop_instance(instance_id))
             instance = await client.show_instance(instance_id)
-    except (ProviderError, TransientProviderError) as exc:
+    except ProviderError as exc:
         raise _translate(exc) from None
     return _out(instance, selected)
 

@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from blocks.gpu_endpoint import MASK, GpuEndpoint
 from reelflow.core.domain import GPU_URL_FIELD
 from reelflow.core.netguard import check_public_url
-from reelflow.errors import ReelflowError
+from reelflow.errors import ApiError, ReelflowError
 from reelflow.gpu.endpoint import find_endpoint, save_endpoint
 from reelflow.gpu.reach import comfy_health, swarm_status
 from reelflow.settings import get_settings
-from reelflow.web.errors import ApiError, validation_message
+from reelflow.web.errors import validation_message
 from reelflow.web.schemas import GpuConfigIn
 
 SECRETS = ("vastai_api_key", "portal_token", "tunnel_auth_header_value", "tunnel_auth_cookie")

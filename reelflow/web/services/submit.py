@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from reelflow.errors import ApiError
 from reelflow.runs.launcher import Launcher
 from reelflow.runs.prepare import Prepared, prepare_run
 from reelflow.store import pipelines, repo
 from reelflow.store.views import RunView
-from reelflow.web.errors import ApiError
 from reelflow.web.schemas import RunCreate
 from reelflow.web.services.images import resolve_image
 
