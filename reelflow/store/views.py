@@ -60,7 +60,9 @@ class RunView(BaseModel):
         return next((o for o in self.outputs if o.role == "video"), None)
 
 
-class EventView(BaseModel):
+class EventFacts(BaseModel):
+    """One run event: its kind, message, the step it is about, its progress and data."""
+
     id: int
     run_id: str
     step: str | None = None
@@ -68,4 +70,7 @@ class EventView(BaseModel):
     message: str
     progress: float | None = None
     data: dict[str, Any] | None = None
+
+
+class EventView(EventFacts):
     created_at: datetime

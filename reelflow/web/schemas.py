@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from reelflow.core.domain import MediaFacts, ObjectFacts
 from reelflow.core.spec import MAX_SEED
 from reelflow.providers.vastai import InstanceFacts
-from reelflow.store.views import StepFacts
+from reelflow.store.views import EventFacts, StepFacts
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -103,16 +103,9 @@ class RunOut(BaseModel):
     steps: list[StepOut]
 
 
-class EventOut(BaseModel):
+class EventOut(EventFacts):
     """One run event, as sent on the SSE streams."""
 
-    id: int
-    run_id: str
-    step: str | None = None
-    kind: str
-    message: str
-    progress: float | None = None
-    data: dict[str, Any] | None = None
     created_at: UtcDateTime
 
 
