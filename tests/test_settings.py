@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -37,9 +38,14 @@ def test_the_prefect_database_url_is_a_secret(settings_env: pytest.MonkeyPatch) 
 
 
 def test_the_prefect_api_url_is_read_from_the_environment_on_every_call(settings_env: pytest.MonkeyPatch) -> None:
+    settings_env.setenv("PREFECT_API_URL", os.environ.get("PREFECT_API_URL", ""))  # the session's, put back after
     use_prefect_api("http://127.0.0.1:1/api")
     assert prefect_api_url() == "http://127.0.0.1:1/api"
     settings_env.setenv("PREFECT_API_URL", "")
     assert prefect_api_url() is None
     settings_env.delenv("PREFECT_API_URL")
     assert prefect_api_url() is None
+
+
+def test_the_settings_test_puts_the_sessions_prefect_api_back() -> None:
+    assert prefect_api_url() not in (None, "http://127.0.0.1:1/api")
