@@ -329,6 +329,25 @@ def test_persistent_s3_500_aborts_with_s3_text(storage: R2Storage, s3: S3, sourc
     assert s3.uploads() == [] and not storage.exists(run_object_key(run, "video/mp4"))
 
 
+def test_failed_upload_stops_reading_its_source(storage: R2Storage, s3: S3) -> None:
+    total, pulled = 20, 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal pulled
+        block = bytes(PART)
+        for _ in range(total):
+            pulled += 1
+            yield block
+
+    s3.proxy.fail("UploadPart", times=10_000)
+    run = new_run()
+    with pytest.raises(StorageError, match="UploadPart"):
+        storage.put_stream(chunks(), "video/mp4", run_key=run)
+    assert pulled <= FAST.concurrency + 2 < total  # the parts in flight, one waiting, one being read: no more
+    assert s3.proxy.counts()["AbortMultipartUpload"] == 1 and s3.proxy.counts()["CompleteMultipartUpload"] == 0
+    assert s3.uploads() == [] and not storage.exists(run_object_key(run, "video/mp4"))
+
+
 def test_wrong_expected_hash_never_lands(storage: R2Storage, s3: S3, source: SourceServer) -> None:
     data, _ = payload()
     wrong = "f" * 64
