@@ -83,37 +83,33 @@ class HashingReader:
         wanted = None if size is None or size < 0 else size
         pieces: list[memoryview] = []
         got = 0
-        while wanted is None or got < wanted:
+        while not self.ended and (wanted is None or got < wanted):
             if not self._pending:
-                if (chunk := self._pull()) is None:
-                    break
-                self._pending = memoryview(chunk)
+                chunk = next(self._chunks, None)
+                self.ended = chunk is None
+                self._pending = memoryview(chunk or b"")
                 continue
             piece = self._pending if wanted is None else self._pending[:wanted - got]
             self._pending = self._pending[len(piece):]
             pieces.append(piece)
             got += len(piece)
-        return b"".join(pieces)
+        data = b"".join(pieces)
+        self._count(data)
+        return data
 
     def drain(self) -> None:
         """Hash the rest of the stream, keeping nothing."""
-        self._pending = memoryview(b"")
-        while self._pull() is not None:
+        while self.read(MiB):
             pass
 
-    def _pull(self) -> bytes | None:
-        if self.ended:
-            return None
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self.ended = True
-            if self._expected and self.sha256 != self._expected:
-                raise StorageError(f"content hash {self.sha256} does not match the expected {self._expected}")
-            return None
+    def _count(self, data: bytes) -> None:
+        """Count and hash what a read returns (one hash call per part, not per network chunk); at the end,
+        check the hash."""
+        self.size += len(data)
         if self._digest:
-            self._digest.update(chunk)
-        self.size += len(chunk)
-        return chunk
+            self._digest.update(data)
+        if self.ended and self._expected and self.sha256 != self._expected:
+            raise StorageError(f"content hash {self.sha256} does not match the expected {self._expected}")
 
 
 def upload(client: Any, bucket: str, key: str, reader: HashingReader, extra: dict[str, Any],
