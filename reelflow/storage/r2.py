@@ -16,14 +16,15 @@ that final key:
   content key. A longer URL is read twice (to hash it, then HEAD and upload as above); a longer plain stream
   is refused with ``HashNeededError``.
 
-Every upload is boto3's managed transfer fed by a ``HashingReader`` (``reelflow.storage.s3_stream``): one
-``PutObject`` up to ``part_size``, anything longer a parallel multipart upload with at most ``concurrency``
-parts in memory; nothing is held whole in memory or written to disk, and there is no staging object or
-server-side copy. Any failure (source, S3, hash check) aborts the multipart upload, so no half object appears
-under a key; a size check (HEAD) follows every upload. Objects get ``Cache-Control: public, max-age=31536000,
-immutable``, an inline ``Content-Disposition`` (the filename of the first write) and ``x-amz-meta-sha256``
-(content keys) or ``x-amz-meta-run-id`` (run keys). A process killed mid-upload cannot abort: give the bucket
-a lifecycle rule that aborts incomplete multipart uploads after a day.
+Every upload is boto3's managed transfer (``reelflow.storage.s3_stream``), of a file by its path or of a
+stream through a ``HashingReader``: one ``PutObject`` up to ``part_size``, anything longer a parallel
+multipart upload with at most ``concurrency`` parts of a stream in memory; nothing is held whole in memory or
+written to disk, and there is no staging object or server-side copy. Any failure (source, S3, hash check)
+aborts the multipart upload, so no half object appears under a key; a size check (HEAD) follows every
+upload. Objects get ``Cache-Control: public, max-age=31536000, immutable``, an inline ``Content-Disposition``
+(the filename of the first write) and ``x-amz-meta-sha256`` (content keys) or ``x-amz-meta-run-id`` (run
+keys). A process killed mid-upload cannot abort: give the bucket a lifecycle rule that aborts incomplete
+multipart uploads after a day.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reelflow.domain import MediaRef, StoredObject
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.s3_stream import HashingReader, MiB, StorageError, TransferSettings, call, upload
-from reelflow.storage.source import FILE_CHUNK, SourceError, file_chunks, sha256_of, url_chunks
+from reelflow.storage.source import FILE_CHUNK, SourceError, sha256_of, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 READ_URL_EXPIRY_S = 24 * 3600
@@ -107,9 +108,17 @@ class R2Storage:
         return self._put_content(HashingReader([data], known_sha256=sha256), content_type, filename, sha256)
 
     def put_file(self, path: Path, content_type: str, filename: str | None = None) -> StoredObject:
+        """Hash the file for its content key; if that is absent, boto3 uploads the file by its path (each part
+        read from disk by the thread that sends it, as ``upload_file`` does)."""
+        filename = filename or path.name
+        size = path.stat().st_size
         sha256 = sha256_of(path)
-        return self._put_content(HashingReader(file_chunks(path), known_sha256=sha256), content_type,
-                                 filename or path.name, sha256)
+        if found := self._existing(sha256, content_type, filename):
+            return found
+        key = object_key(sha256, content_type, filename)
+        upload(self.client, self.bucket, self.object_name(key), path,
+               self._headers(key, content_type, filename, {"sha256": sha256}), self.transfer)
+        return self._verified(key, sha256, size, content_type)
 
     def put_url(self, url: str, headers: dict[str, str] | None = None, content_type: str = "video/mp4",
                 filename: str | None = None, expected_sha256: str | None = None, *,
@@ -207,7 +216,7 @@ class R2Storage:
 
     def _write(self, key: str, reader: HashingReader, content_type: str, headers: dict[str, Any]) -> StoredObject:
         upload(self.client, self.bucket, self.object_name(key), reader, headers, self.transfer)
-        return self._verified(key, reader, content_type)
+        return self._verified(key, reader.sha256, reader.size, content_type)
 
     def _existing(self, sha256: str, content_type: str, filename: str | None) -> StoredObject | None:
         key = object_key(sha256, content_type, filename)
@@ -244,11 +253,11 @@ class R2Storage:
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject {name} failed: {exc}") from exc
 
-    def _verified(self, key: str, reader: HashingReader, content_type: str) -> StoredObject:
+    def _verified(self, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
         name = self.object_name(key)
-        if (size := self._size(name)) != reader.size:
-            raise StorageError(f"{name} holds {size} bytes after the write, expected {reader.size}")
-        return self._stored(key, reader.sha256, reader.size, content_type)
+        if (stored := self._size(name)) != size:
+            raise StorageError(f"{name} holds {stored} bytes after the write, expected {size}")
+        return self._stored(key, sha256, size, content_type)
 
     def _stored(self, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
         return StoredObject(key=key, sha256=sha256, bytes=size, content_type=content_type, path=None,

@@ -1,11 +1,12 @@
-"""Uploading a stream to one S3 key through boto3's managed transfer (s3transfer), hashing it on the way.
+"""Uploading to one S3 key through boto3's managed transfer (s3transfer): a stream, hashed on the way, or a file.
 
 ``HashingReader`` turns a chunk stream into the file-like object boto3 reads: ``read(n)`` gives exactly ``n``
-bytes until the end, so every part but the last has ``part_size`` bytes (R2 requires equal parts). boto3
-does the rest: one ``PutObject`` up to ``part_size``, else a parallel multipart upload with at most
-``concurrency`` parts in memory, each part's failed request retried by botocore's retry config, and the
-multipart upload aborted on any failure (source, S3, hash check) by s3transfer's failure cleanup, so no half
-object and no orphan parts are left.
+bytes until the end, so every part but the last has ``part_size`` bytes (R2 requires equal parts). A file
+goes by its path, each part read from disk by the thread that sends it. boto3 does the rest: one
+``PutObject`` up to ``part_size``, else a parallel multipart upload (a stream's parts held in memory, at most
+``concurrency`` of them plus the one being read), each part's failed request retried by botocore's retry
+config, and the multipart upload aborted on any failure (source, S3, hash check) by s3transfer's failure
+cleanup, so no half object and no orphan parts are left.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -112,16 +114,19 @@ class HashingReader:
             raise StorageError(f"content hash {self.sha256} does not match the expected {self._expected}")
 
 
-def upload(client: Any, bucket: str, key: str, reader: HashingReader, extra: dict[str, Any],
+def upload(client: Any, bucket: str, key: str, source: HashingReader | Path, extra: dict[str, Any],
            settings: TransferSettings) -> None:
-    """Upload ``reader`` to ``key`` with ``extra`` (ContentType, CacheControl, Metadata…) as boto3's
-    ``upload_fileobj`` does, keeping its future so that the reader stops as soon as the transfer failed
-    (``upload_fileobj`` would read a stream to its end first). S3 errors become ``StorageError`` naming the
-    operation; source and hash errors are raised as they are."""
+    """Upload a stream, or a file by its path, to ``key`` with ``extra`` (ContentType, CacheControl,
+    Metadata…) as boto3's ``upload_fileobj`` and ``upload_file`` do, keeping the transfer's future so that a
+    stream stops being read as soon as the transfer failed (``upload_fileobj`` would read it to its end
+    first). S3 errors become ``StorageError`` naming the operation; source and hash errors are raised as
+    they are."""
     try:
         with create_transfer_manager(client, settings.transfer_config()) as manager:
-            future = manager.upload(reader, bucket, key, extra_args=extra)
-            reader.stop_when(future.done)
+            future = manager.upload(str(source) if isinstance(source, Path) else source, bucket, key,
+                                    extra_args=extra)
+            if isinstance(source, HashingReader):
+                source.stop_when(future.done)
             future.result()
     except ClientError as exc:
         raise StorageError(f"{exc.operation_name} {key} failed: {describe(exc)}") from exc
