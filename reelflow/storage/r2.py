@@ -12,7 +12,7 @@ that final key:
   nor uploaded again; its sha256, which the object's metadata cannot carry (it is set before the hash is
   known), is then read back from the bucket: a rare path that costs one GET of the object;
 * neither (``put_url`` or ``put_stream`` of unknown hash without a run key): up to ``concurrency * part_size``
-  bytes (64 MiB by default) are read into memory; if the stream ends there its hash is known and it goes to its
+  bytes (48 MiB by default) are read into memory; if the stream ends there its hash is known and it goes to its
   content key. A longer URL is read twice (to hash it, then HEAD and upload as above); a longer plain stream
   is refused with ``HashNeededError``.
 

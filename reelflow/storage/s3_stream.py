@@ -31,8 +31,14 @@ class StorageError(ReelflowError):
 
 @dataclass(frozen=True)
 class TransferSettings:
-    part_size: int = 8 * MiB
-    concurrency: int = 8
+    """Part size and parallelism of uploads, and how often a failed source is read again.
+
+    12 MiB parts, 4 at a time: against 8 MiB x 8 it sends a third fewer requests for the same bytes (less CPU
+    in botocore per byte, measured with ``benchmarks.cache_r2``) and holds about 60 MiB of a stream in
+    memory. (``io_chunksize``, the other knob of ``TransferConfig``, applies to downloads only.)"""
+
+    part_size: int = 12 * MiB
+    concurrency: int = 4
     source_attempts: int = 3
     source_retry_wait_s: float = 1.0
 
