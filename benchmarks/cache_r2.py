@@ -4,16 +4,21 @@ moto and the source server each run in their own process; every measured transfe
 process that reports its peak RSS growth (VmHWM after resetting it, cross-checked by sampling VmRSS).
 Modes, interleaved per round (medians reported):
 
-* ``boto3``      ``client.upload_file`` of the file from disk (managed transfer, 8 MiB parts, 10 threads);
+* ``boto3``      ``client.upload_file`` of the file from disk (managed transfer, its defaults: 8 MiB parts,
+                 10 threads);
 * ``url``        ``R2Storage.put_url(run_key=...)``, what ``cache_r2`` does with a provider URL: HEAD the run's
-                 key ``runs/<run_id>/video.mp4``, then stream straight into a multipart upload to it, hashing;
-* ``url-known``  ``put_url(expected_sha256=...)``: HEAD, then stream straight to the content key;
-* ``file``       ``put_file``: hash the file, HEAD, multipart upload to the content key.
+                 key ``runs/<run_id>/video.mp4``, then the streamed HTTP body, hashed on the way by a
+                 ``HashingReader``, goes straight into boto3's managed multipart upload to it (12 MiB parts,
+                 4 threads);
+* ``url-known``  ``put_url(expected_sha256=...)``: HEAD, then the same stream to the content key, its hash
+                 checked before the upload completes;
+* ``file``       ``put_file``: hash the file, HEAD, then boto3's managed upload of the file by its path (as
+                 ``upload_file`` does) to the content key.
 
 moto keeps bodies in RAM here (``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE``) so its temp-file spooling adds no
 disk noise to either side; pass ``--moto-disk`` for moto's default.
 
-    .venv/bin/python -m benchmarks.cache_r2 [--size-mib 512] [--rounds 3] [--moto-disk]
+    .venv/bin/python -m benchmarks.cache_r2 [--size-mib 512] [--rounds 5] [--moto-disk]
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def make_file(path: Path, size_mib: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=512)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--moto-disk", action="store_true")
     parser.add_argument("--child", nargs=5, metavar=("MODE", "ENDPOINT", "SOURCE", "PATH", "SHA256"))
     args = parser.parse_args()

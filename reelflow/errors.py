@@ -325,11 +325,11 @@ class TransientSourceError(SourceError, TransientProviderError):
 
 
 class HashNeededError(StorageError):
-    """A stream longer than the part buffers came with neither its sha256 nor a run key: its content key is
-    known only now that it has been read to the end, too late to upload it without a copy."""
+    """A stream longer than ``concurrency * part_size`` came with neither its sha256 nor a run key: its content
+    key is known only now that it has been read to the end, too late to upload it without a copy."""
 
-    def __init__(self, sha256: str, buffered: int) -> None:
-        super().__init__(f"a stream longer than {buffered // 2**20} MiB needs its sha256 (it is {sha256}) or a "
+    def __init__(self, sha256: str, limit: int) -> None:
+        super().__init__(f"a stream longer than {limit // 2**20} MiB needs its sha256 (it is {sha256}) or a "
                          "run key before it is uploaded")
         self.sha256 = sha256
 

@@ -23,7 +23,7 @@ from prefect_aws import AwsClientParameters
 
 from blocks.r2_storage import R2Bucket
 from reelflow.core.domain import MediaRef
-from reelflow.errors import HashNeededError, SourceError, StorageError
+from reelflow.errors import HashNeededError, SourceError, StorageError, TransientSourceError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.local import LocalStorage
 from reelflow.storage.poster import make_poster
@@ -308,7 +308,7 @@ def test_source_auth_headers_and_http_errors(storage: R2Storage, source: SourceS
     assert storage.put_url(url, {"Authorization": "Bearer tok"}, run_key=new_run()).bytes == 5
     with pytest.raises(SourceError, match="answered HTTP 401") as failure:
         storage.put_url(url, run_key=new_run())
-    assert not failure.value.transient
+    assert not isinstance(failure.value, TransientSourceError)
 
 
 def test_s3_500_on_a_part_is_retried(storage: R2Storage, s3: S3, source: SourceServer) -> None:
@@ -325,6 +325,25 @@ def test_persistent_s3_500_aborts_with_s3_text(storage: R2Storage, s3: S3, sourc
     run = new_run()
     with pytest.raises(StorageError, match=r"UploadPart .*InternalError.*We encountered an internal error"):
         storage.put_url(source.add("/broken.mp4", data), run_key=run)
+    assert s3.proxy.counts()["AbortMultipartUpload"] == 1 and s3.proxy.counts()["CompleteMultipartUpload"] == 0
+    assert s3.uploads() == [] and not storage.exists(run_object_key(run, "video/mp4"))
+
+
+def test_failed_upload_stops_reading_its_source(storage: R2Storage, s3: S3) -> None:
+    total, pulled = 20, 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal pulled
+        block = bytes(PART)
+        for _ in range(total):
+            pulled += 1
+            yield block
+
+    s3.proxy.fail("UploadPart", times=10_000)
+    run = new_run()
+    with pytest.raises(StorageError, match="UploadPart"):
+        storage.put_stream(chunks(), "video/mp4", run_key=run)
+    assert pulled <= FAST.concurrency + 2 < total  # the parts in flight, one waiting, one being read: no more
     assert s3.proxy.counts()["AbortMultipartUpload"] == 1 and s3.proxy.counts()["CompleteMultipartUpload"] == 0
     assert s3.uploads() == [] and not storage.exists(run_object_key(run, "video/mp4"))
 

@@ -11,18 +11,20 @@ that final key:
   hashed on the way. An object already there (a retried task whose upload had completed) is neither fetched
   nor uploaded again; its sha256, which the object's metadata cannot carry (it is set before the hash is
   known), is then read back from the bucket: a rare path that costs one GET of the object;
-* neither (``put_url`` or ``put_stream`` of unknown hash without a run key): the stream is read into the part
-  buffers; if it ends there its hash is known and it goes to its content key. A longer URL is read twice (to
-  hash it, then HEAD and upload as above); a longer plain stream is refused with ``HashNeededError``.
+* neither (``put_url`` or ``put_stream`` of unknown hash without a run key): up to ``concurrency * part_size``
+  bytes (48 MiB by default) are read into memory; if the stream ends there its hash is known and it goes to its
+  content key. A longer URL is read twice (to hash it, then HEAD and upload as above); a longer plain stream
+  is refused with ``HashNeededError``.
 
-A single part goes up in one ``PutObject``, anything longer in a parallel multipart upload with bounded
-buffers (``(concurrency + 1) * part_size``, 72 MiB by default): nothing is held whole in memory or written to
-disk, and there is no staging object or server-side copy. Any failure (source, S3, hash check) aborts the
-multipart upload, so no half object appears under a key; a size check (HEAD) follows every upload. Objects
-get ``Cache-Control: public, max-age=31536000, immutable``, an inline ``Content-Disposition`` (the filename
-of the first write) and ``x-amz-meta-sha256`` (content keys) or ``x-amz-meta-run-id`` (run keys). A process
-killed mid-upload cannot abort: give the bucket a lifecycle rule that aborts incomplete multipart uploads
-after a day.
+Every upload is boto3's managed transfer (``reelflow.storage.s3_stream``), of a file by its path or of a
+stream through a ``HashingReader``: one ``PutObject`` up to ``part_size``, anything longer a parallel
+multipart upload with at most ``concurrency`` parts of a stream in memory; nothing is held whole in memory or
+written to disk, and there is no staging object or server-side copy. Any failure (source, S3, hash check)
+aborts the multipart upload, so no half object appears under a key; a size check (HEAD) follows every
+upload. Objects get ``Cache-Control: public, max-age=31536000, immutable``, an inline ``Content-Disposition``
+(the filename of the first write) and ``x-amz-meta-sha256`` (content keys) or ``x-amz-meta-run-id`` (run
+keys). A process killed mid-upload cannot abort: give the bucket a lifecycle rule that aborts incomplete
+multipart uploads after a day.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,10 +41,10 @@ from urllib.parse import quote
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reelflow.core.domain import MediaRef, StoredObject
-from reelflow.errors import HashNeededError, SourceError, StorageError
+from reelflow.errors import HashNeededError, StorageError, TransientSourceError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
-from reelflow.storage.s3_stream import Parts, Tally, TransferSettings, call, multipart_upload
-from reelflow.storage.source import FILE_CHUNK, file_chunks, sha256_of, url_chunks
+from reelflow.storage.s3_stream import HashingReader, TransferSettings, call, upload
+from reelflow.storage.source import FILE_CHUNK, sha256_of, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 READ_URL_EXPIRY_S = 24 * 3600
@@ -93,14 +95,21 @@ class R2Storage:
         return self._size(self.object_name(key)) is not None
 
     def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject:
-        view = memoryview(data)
-        chunks = (view[i:i + FILE_CHUNK] for i in range(0, len(view), FILE_CHUNK))
         sha256 = hashlib.sha256(data).hexdigest()
-        return self._put_content(chunks, content_type, filename, sha256, Tally(sha256))
+        return self._put_content(HashingReader([data], known_sha256=sha256), content_type, filename, sha256)
 
     def put_file(self, path: Path, content_type: str, filename: str | None = None) -> StoredObject:
+        """Hash the file for its content key; if that is absent, boto3 uploads the file by its path (each part
+        read from disk by the thread that sends it, as ``upload_file`` does)."""
+        filename = filename or path.name
+        size = path.stat().st_size
         sha256 = sha256_of(path)
-        return self._put_content(file_chunks(path), content_type, filename or path.name, sha256, Tally(sha256))
+        if found := self._existing(sha256, content_type, filename):
+            return found
+        key = object_key(sha256, content_type, filename)
+        upload(self.client, self.bucket, self.object_name(key), path,
+               self._headers(key, content_type, filename, {"sha256": sha256}), self.transfer)
+        return self._verified(key, sha256, size, content_type)
 
     def put_url(self, url: str, headers: dict[str, str] | None = None, content_type: str = "video/mp4",
                 filename: str | None = None, expected_sha256: str | None = None, *,
@@ -118,13 +127,13 @@ class R2Storage:
             try:
                 return self._from_source(url, headers,
                                          lambda chunks: self._put_unknown(chunks, content_type, filename))
-            except HashNeededError as needed:  # longer than the buffers: now hashed, read it again to upload
+            except HashNeededError as needed:  # too long to hold: now hashed, read it again to upload
                 expected_sha256 = needed.sha256
         sha256 = expected_sha256
         if found := self._existing(sha256, content_type, filename):
             return found
         return self._from_source(url, headers, lambda chunks: self._write_content(
-            chunks, content_type, filename, sha256, Tally()))
+            HashingReader(chunks, expected_sha256=sha256), content_type, filename, sha256))
 
     def put_media(self, media: MediaRef, run_key: RunKey | None = None) -> StoredObject:
         """Copy a provider's output in: a local file to its content key, a URL (with its headers) to the
@@ -145,7 +154,8 @@ class R2Storage:
             return self._write_run(chunks, key, run_key, content_type, filename)
         if expected_sha256 is None:
             return self._put_unknown(chunks, content_type, filename)
-        return self._put_content(chunks, content_type, filename, expected_sha256, Tally())
+        return self._put_content(HashingReader(chunks, expected_sha256=expected_sha256), content_type, filename,
+                                 expected_sha256)
 
     def _from_source(self, url: str, headers: dict[str, str] | None, write: Callable[[Iterator[bytes]], T]) -> T:
         attempt = 1
@@ -153,67 +163,51 @@ class R2Storage:
             try:
                 with url_chunks(url, headers) as chunks:
                     return write(chunks)
-            except SourceError as exc:
-                if not exc.transient or attempt >= self.transfer.source_attempts:
+            except TransientSourceError:
+                if attempt >= self.transfer.source_attempts:
                     raise
             time.sleep(self.transfer.source_retry_wait_s * 2 ** (attempt - 1))
             attempt += 1
 
-    def _put_content(self, chunks: Iterable[bytes], content_type: str, filename: str | None, sha256: str,
-                     tally: Tally) -> StoredObject:
+    def _put_content(self, reader: HashingReader, content_type: str, filename: str | None,
+                     sha256: str) -> StoredObject:
         if found := self._existing(sha256, content_type, filename):
             return found
-        return self._write_content(chunks, content_type, filename, sha256, tally)
+        return self._write_content(reader, content_type, filename, sha256)
 
-    def _write_content(self, chunks: Iterable[bytes], content_type: str, filename: str | None, sha256: str,
-                       tally: Tally) -> StoredObject:
+    def _write_content(self, reader: HashingReader, content_type: str, filename: str | None,
+                       sha256: str) -> StoredObject:
         key = object_key(sha256, content_type, filename)
-        headers = self._headers(key, content_type, filename, {"sha256": sha256})
-        return self._write(key, chunks, tally, content_type, headers, lambda: _check(tally, sha256))
+        return self._write(key, reader, content_type, self._headers(key, content_type, filename, {"sha256": sha256}))
 
     def _write_run(self, chunks: Iterable[bytes], key: str, run_key: RunKey, content_type: str,
                    filename: str | None) -> StoredObject:
         headers = self._headers(key, content_type, filename, {"run-id": run_key.run_id})
-        return self._write(key, chunks, Tally(), content_type, headers)
+        return self._write(key, HashingReader(chunks), content_type, headers)
 
     def _put_unknown(self, chunks: Iterable[bytes], content_type: str, filename: str | None) -> StoredObject:
-        """Read the stream into the part buffers: if it ends there, its hash and so its content key are known."""
-        tally = Tally()
-        watched = tally.watch(chunks)
-        buffers = self.transfer.concurrency + 1
-        parts = Parts(watched, self.transfer.part_size, buffers)
-        head = list(islice(parts, buffers))
-        if len(head) == buffers:
-            del head
-            for _ in watched:  # hash the rest, keeping nothing
-                pass
-            raise HashNeededError(tally.sha256, buffers * self.transfer.part_size)
-        key = object_key(tally.sha256, content_type, filename)
-        name = self.object_name(key)
-        if self._size(name) == tally.size:
-            return self._stored(key, tally.sha256, tally.size, content_type)
-        self._send(name, iter(head), self._headers(key, content_type, filename, {"sha256": tally.sha256}),
-                   parts.release)
-        return self._verified(key, tally, content_type)
+        """Read up to ``concurrency * part_size`` bytes: if the stream ends there, its hash and so its content
+        key are known, and the bytes read go up from memory, each dropped once it is in a part."""
+        limit = self.transfer.concurrency * self.transfer.part_size
+        reader = HashingReader(chunks)
+        head: deque[bytes] = deque()
+        buffered = 0
+        while buffered <= limit and (block := reader.read(FILE_CHUNK)):
+            head.append(block)
+            buffered += len(block)
+        if buffered > limit:
+            head.clear()
+            reader.drain()
+            raise HashNeededError(reader.sha256, limit)
+        key = object_key(reader.sha256, content_type, filename)
+        if self._size(self.object_name(key)) == reader.size:
+            return self._stored(key, reader.sha256, reader.size, content_type)
+        return self._write(key, HashingReader(_popping(head), known_sha256=reader.sha256), content_type,
+                           self._headers(key, content_type, filename, {"sha256": reader.sha256}))
 
-    def _write(self, key: str, chunks: Iterable[bytes], tally: Tally, content_type: str, headers: dict[str, Any],
-               check: Callable[[], None] = lambda: None) -> StoredObject:
-        parts = Parts(tally.watch(chunks), self.transfer.part_size, self.transfer.concurrency + 1)
-        self._send(self.object_name(key), iter(parts), headers, parts.release, check)
-        return self._verified(key, tally, content_type)
-
-    def _send(self, name: str, pieces: Iterator[bytearray], headers: dict[str, Any],
-              release: Callable[[bytearray], None], check: Callable[[], None] = lambda: None) -> None:
-        """One ``PutObject`` for a single part, else a parallel multipart upload; ``check`` runs before the
-        object becomes visible, and any failure aborts the upload."""
-        head = list(islice(pieces, 2))
-        if len(head) < 2:
-            check()
-            call(f"PutObject {name}", self.client.put_object, Bucket=self.bucket, Key=name,
-                 Body=head[0] if head else b"", **headers)
-            return
-        multipart_upload(self.client, self.bucket, name, chain(head, pieces), headers, self.transfer.concurrency,
-                         release, check)
+    def _write(self, key: str, reader: HashingReader, content_type: str, headers: dict[str, Any]) -> StoredObject:
+        upload(self.client, self.bucket, self.object_name(key), reader, headers, self.transfer)
+        return self._verified(key, reader.sha256, reader.size, content_type)
 
     def _existing(self, sha256: str, content_type: str, filename: str | None) -> StoredObject | None:
         key = object_key(sha256, content_type, filename)
@@ -225,17 +219,16 @@ class R2Storage:
         name = self.object_name(key)
         if (size := self._size(name)) is None:
             return None
-        tally = Tally()
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
             with contextlib.closing(body):
-                for _ in tally.watch(body.iter_chunks(FILE_CHUNK)):
-                    pass
+                reader = HashingReader(body.iter_chunks(FILE_CHUNK))
+                reader.drain()
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"GetObject {name} failed: {exc}") from exc
-        if tally.size != size:
-            raise StorageError(f"{name} gave {tally.size} bytes, its HEAD said {size}")
-        return self._stored(key, tally.sha256, size, content_type)
+        if reader.size != size:
+            raise StorageError(f"{name} gave {reader.size} bytes, its HEAD said {size}")
+        return self._stored(key, reader.sha256, size, content_type)
 
     def _headers(self, key: str, content_type: str, filename: str | None, metadata: dict[str, str]) -> dict[str, Any]:
         return {"ContentType": content_type, "CacheControl": CACHE_CONTROL,
@@ -251,17 +244,19 @@ class R2Storage:
         except BotoCoreError as exc:
             raise StorageError(f"HeadObject {name} failed: {exc}") from exc
 
-    def _verified(self, key: str, tally: Tally, content_type: str) -> StoredObject:
+    def _verified(self, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
         name = self.object_name(key)
-        if (size := self._size(name)) != tally.size:
-            raise StorageError(f"{name} holds {size} bytes after the write, expected {tally.size}")
-        return self._stored(key, tally.sha256, tally.size, content_type)
+        if (stored := self._size(name)) != size:
+            raise StorageError(f"{name} holds {stored} bytes after the write, expected {size}")
+        return self._stored(key, sha256, size, content_type)
 
     def _stored(self, key: str, sha256: str, size: int, content_type: str) -> StoredObject:
         return StoredObject(key=key, sha256=sha256, bytes=size, content_type=content_type, path=None,
                             url=self.url_for(key))
 
 
-def _check(tally: Tally, expected: str | None) -> None:
-    if expected and tally.sha256 != expected:
-        raise StorageError(f"content hash {tally.sha256} does not match the expected {expected}")
+
+def _popping(blocks: deque[bytes]) -> Iterator[bytes]:
+    """The blocks in order, each let go of as it is handed out."""
+    while blocks:
+        yield blocks.popleft()

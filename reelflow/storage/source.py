@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reelflow.errors import SourceError
+from reelflow.errors import SourceError, TransientSourceError
 from reelflow.storage.s3_stream import MiB, describe
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
@@ -42,11 +42,11 @@ def url_chunks(url: str, headers: dict[str, str] | None = None) -> Iterator[Iter
         with httpx.Client(follow_redirects=True, timeout=TIMEOUT) as client, \
                 client.stream("GET", url, headers=headers) as response:
             if response.status_code >= 400:
-                raise SourceError(f"{redact(url)} answered HTTP {response.status_code}",
-                                  transient=response.status_code in TRANSIENT_STATUS)
+                failed = TransientSourceError if response.status_code in TRANSIENT_STATUS else SourceError
+                raise failed(f"{redact(url)} answered HTTP {response.status_code}")
             yield _guarded(response.iter_bytes(), url)
     except httpx.TransportError as exc:
-        raise SourceError(f"reading {redact(url)} failed: {describe(exc)}", transient=True) from exc
+        raise TransientSourceError(f"reading {redact(url)} failed: {describe(exc)}") from exc
 
 
 def _guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
@@ -56,5 +56,4 @@ def _guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:
             received += len(chunk)
             yield chunk
     except httpx.TransportError as exc:
-        raise SourceError(f"reading {redact(url)} failed after {received} bytes: {describe(exc)}",
-                          transient=True) from exc
+        raise TransientSourceError(f"reading {redact(url)} failed after {received} bytes: {describe(exc)}") from exc
