@@ -12,7 +12,10 @@
   start (a lost job the endpoint allows to be resubmitted, a ComfyUI out-of-memory error): then it is submitted
   again. Each ``wait`` is bounded by the job's deadline and reports progress to the step.
 - The run cancelled (task cancellation, or the SIGTERM a Prefect runner sends to cancel the run): a submit in
-  flight is let finish, so its id is stored, then ``job.cancel()`` stops the provider's job.
+  flight is let finish, so its id is stored, then ``job.cancel()`` stops the provider's job. The runner records
+  its cancel intent in this process before the SIGTERM; Prefect raises the signal wherever the main thread is,
+  and inside an asyncio socket write it is only logged, so a watcher also turns that intent into a task
+  cancellation (``_watch_cancel_intent``).
 """
 
 from __future__ import annotations
@@ -63,21 +66,40 @@ class ProviderJob(ABC, Generic[ResultT]):
         """Stop ``job_id`` at the provider; returns what was done, for the run's log."""
 
 
+INTENT_POLL_S = 0.2
+
+
+def _cancel_intent() -> bool:
+    """Whether a Prefect runner asked this process to cancel its flow run (Prefect's private control channel;
+    False when this Prefect has none, and the SIGTERM path alone applies)."""
+    try:
+        from prefect._internal.control_listener import get_intent
+    except ImportError:
+        return False
+    return get_intent() == "cancel"
+
+
 def run_cancelled(exc: BaseException) -> bool:
     """Task cancellation, or the SIGTERM a Prefect runner sends to cancel the flow run when it lands inside a task.
     Any other interruption (a crash, a plain SIGTERM) leaves the job running for ``reelflow resume``."""
     if isinstance(exc, asyncio.CancelledError):
         return True
-    if not isinstance(exc, TerminationSignal):
-        return False
-    from prefect._internal.control_listener import get_intent
+    return isinstance(exc, TerminationSignal) and _cancel_intent()
 
-    return get_intent() == "cancel"
+
+async def _watch_cancel_intent(job_task: asyncio.Task[object]) -> None:
+    """Cancel ``job_task`` once the runner's cancel intent is recorded, whether or not its SIGTERM reached it."""
+    while not _cancel_intent():  # noqa: ASYNC110 (set by Prefect's listener thread: there is no event to await)
+        await asyncio.sleep(INTENT_POLL_S)
+    job_task.cancel()
 
 
 async def run_job(step: Step, job: ProviderJob[ResultT]) -> ResultT:
     """Resume the step's stored job or submit a new one, and wait for its result (see the module docstring)."""
     submitting: asyncio.Future[str] | None = None
+    current = asyncio.current_task()
+    assert current is not None
+    watcher = asyncio.create_task(_watch_cancel_intent(current))
     try:
         if step.provider_job_id:
             job.resume(step.provider_job_id)
@@ -91,9 +113,12 @@ async def run_job(step: Step, job: ProviderJob[ResultT]) -> ResultT:
             result = await job.wait()
         return result
     except BaseException as exc:
+        watcher.cancel()
         if run_cancelled(exc):
             await _cancel(step, job, submitting)
         raise
+    finally:
+        watcher.cancel()
 
 
 async def _submit(step: Step, job: ProviderJob[ResultT]) -> str:
