@@ -87,6 +87,16 @@ class RunNotFoundError(ReelflowError, LookupError):
         self.run_id = run_id
 
 
+class AmbiguousRunIdError(ReelflowError, LookupError):
+    """A run id prefix that matches more than one run; ``matches`` lists them (newest first)."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        listed = ", ".join(matches)
+        super().__init__(f"run id '{prefix}' is ambiguous: it starts {len(matches)} runs ({listed}); give more of it")
+        self.prefix = prefix
+        self.matches = matches
+
+
 class PipelineNotFoundError(ReelflowError, LookupError):
     def __init__(self, pipeline_id: str) -> None:
         super().__init__(f"no pipeline with id '{pipeline_id}'")

@@ -8,12 +8,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from reelflow.core.domain import ProviderOutput, StoredObject
-from reelflow.errors import RunNotFoundError
+from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
 from reelflow.store.db import session_scope
 from reelflow.store.models import Event, Output, Run, Step, utcnow
 from reelflow.store.views import EventView, OutputView, RunView, StepView
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
+MIN_ID_PREFIX = 6
+"""The shortest run id prefix ``resolve_run_id`` accepts."""
 
 
 def _run_view(run: Run) -> RunView:
@@ -56,6 +58,26 @@ def find_run(run_id: str) -> RunView | None:
         return get_run(run_id)
     except RunNotFoundError:
         return None
+
+
+def resolve_run_id(given: str) -> str:
+    """The full id of the run whose id is ``given`` or starts with it (at least ``MIN_ID_PREFIX`` characters).
+
+    Raises ``RunNotFoundError`` when none matches and ``AmbiguousRunIdError`` (listing them) when several do.
+    """
+    given = given.strip()
+    with session_scope(readonly=True) as s:
+        if s.get(Run, given) is not None:
+            return given
+        if len(given) < MIN_ID_PREFIX or not given.isalnum():
+            raise RunNotFoundError(given)
+        matches = list(s.scalars(select(Run.id).where(Run.id.startswith(given, autoescape=True))
+                                 .order_by(Run.created_at.desc()).limit(10)))
+    if not matches:
+        raise RunNotFoundError(given)
+    if len(matches) > 1:
+        raise AmbiguousRunIdError(given, matches)
+    return matches[0]
 
 
 def find_completed_run(idempotency_key: str) -> RunView | None:
