@@ -15,6 +15,7 @@ from flows.fallback import run_i2v
 from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import MediaRef
 from reelflow.core.spec import image_params, parse_spec
+from reelflow.errors import ProviderCancelledError
 from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
 from reelflow.store import repo
@@ -80,6 +81,9 @@ async def execute(run: RunView) -> RunView:
         repo.mark_run(run_id, "completed", cost_usd=round(cost, 6))
     except asyncio.CancelledError:
         repo.mark_run(run_id, "cancelled", error="cancelled")
+        raise
+    except ProviderCancelledError as exc:
+        repo.mark_run(run_id, "cancelled", error=str(exc))
         raise
     except Exception as exc:
         repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)

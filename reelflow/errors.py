@@ -7,6 +7,7 @@ Our exception hierarchy:
     - ImageTooLargeError
   x ModelUnavailableError
   x RunNotFoundError (also a LookupError)
+  x AmbiguousRunIdError (also a LookupError)
   x PipelineNotFoundError (also a LookupError)
   x RunBusyError
   x RunNotResumableError
@@ -31,7 +32,8 @@ Our exception hierarchy:
       - ComfyMissingNodesError
     + ComfyPromptRejectedError
     + ComfyExecutionError
-    + ComfyJobCancelledError
+    + ProviderCancelledError
+      - ComfyJobCancelledError
     + ComfyJobLostError
     + ComfyDeadlineError
     + ComfyNoVideoOutputError
@@ -246,7 +248,11 @@ class ComfyExecutionError(ProviderError):
         return "outofmemory" in text or "out of memory" in text or "allocation on device" in text
 
 
-class ComfyJobCancelledError(ProviderError):
+class ProviderCancelledError(ProviderError):
+    """The provider stopped the job before it finished (someone interrupted it there): the run ends cancelled."""
+
+
+class ComfyJobCancelledError(ProviderCancelledError):
     """The prompt was interrupted (``execution_interrupted``) or removed from the queue."""
 
     def __init__(self, prompt_id: str, detail: str = "interrupted") -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from reelflow.core.catalog.workflows import wan22_template
 from reelflow.core.domain import MediaRef, VideoParams
-from reelflow.errors import ProviderError, SpecError, TransientProviderError
+from reelflow.errors import ProviderCancelledError, ProviderError, SpecError, TransientProviderError
 from reelflow.jobs.comfyui import ComfyJob, ComfyJobInput, ComfyResult
 from reelflow.jobs.job import run_job
 from reelflow.providers.comfyui import (
@@ -167,6 +167,9 @@ async def test_happy_path_with_tunnel_auth_progress_and_real_mp4(image: MediaRef
         stats = emu.stats()
     assert result.output.filename == f"{result.prompt_id}_00001_.mp4"
     assert result.output.subfolder == "reelflow" and result.output.content_type == "video/mp4"
+    assert result.history["outputs"]["108"] == {"images": [{"filename": result.output.filename,
+                                                            "subfolder": "reelflow", "type": "output"}],
+                                                "animated": [True]}, "SaveVideo reports as ComfyUI 0.3.64 does"
     assert result.path.name == f"{result.prompt_id}.mp4" and frame_count(result.path.read_bytes()) == 17
     steps = [(event.node, event.value, event.max) for event in events if event.kind == "progress"]
     assert ("86", 4, 4) in steps and ("85", 4, 4) in steps
@@ -337,6 +340,38 @@ async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: 
     assert not (await client.queue_state()).busy
     await client.free()
     assert emu.stats()["frees"] == 1
+
+
+async def test_malformed_prompt_body_is_comfyuis_text_500(emu: ComfyEmulator) -> None:
+    async with httpx.AsyncClient(base_url=emu.url) as http:
+        for body in (b"{not json", b"[]"):
+            answer = await http.post("/prompt", content=body, headers={"Content-Type": "application/json"})
+            assert answer.status_code == 500 and answer.headers["content-type"].startswith("text/plain")
+            assert "Server got itself in trouble" in answer.text
+    assert emu.stats()["submits"] == []
+
+
+async def test_interrupt_from_outside_is_a_cancellation_not_a_failure(emu: ComfyEmulator, client: ComfyClient,
+                                                                      image: MediaRef) -> None:
+    """Someone presses Cancel in ComfyUI's own page (``POST /interrupt`` without a body) while the job runs."""
+    emu.configure(job_seconds=3.0)
+    step = MemoryStep()
+
+    async def interrupt_once(event: ProgressEvent) -> None:
+        if event.kind == "progress" and emu.stats()["interrupts"] == 0:
+            async with httpx.AsyncClient() as other:
+                await other.post(f"{emu.url}/interrupt")
+
+    with pytest.raises(ProviderCancelledError, match="interrupted at node") as caught:
+        await run_wan(client, image, step, on_event=interrupt_once)
+    assert isinstance(caught.value, ComfyJobCancelledError)
+    prompt_id = step.provider_job_id
+    assert prompt_id is not None and emu.stats()["submits"] == [prompt_id]
+    with pytest.raises(ProviderCancelledError, match="interrupted"):
+        await wait_for(client, prompt_id)  # another client id gets no events: this is read from /history
+    status = (await client.history(prompt_id) or {})["status"]
+    assert status["status_str"] == "error" and not status["completed"]
+    assert status["messages"][-1][0] == "execution_interrupted"
 
 
 async def test_deadline_interrupts_and_raises(emu: ComfyEmulator, client: ComfyClient, image: MediaRef) -> None:

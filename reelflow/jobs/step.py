@@ -13,6 +13,7 @@ from uuid import UUID
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import task_run
 
+from reelflow.errors import ProviderCancelledError
 from reelflow.runs import events
 from reelflow.store import repo
 
@@ -93,6 +94,10 @@ async def tracked_step(run_id: str, name: str, backend: str, endpoint: str | Non
         yield handle
     except asyncio.CancelledError:
         repo.close_step(step_id, "cancelled", error="cancelled")
+        raise
+    except ProviderCancelledError as exc:
+        repo.close_step(step_id, "cancelled", error=str(exc), detail=handle.detail or None)
+        events.emit(run_id, "step", f"{name} cancelled: {exc}", step=name)
         raise
     except Exception as exc:
         repo.close_step(step_id, "failed", error=str(exc) or type(exc).__name__, detail=handle.detail or None)

@@ -78,6 +78,8 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
         try:
             body = json.loads(await request.body())
         except ValueError:
+            body = None
+        if not isinstance(body, dict):  # aiohttp's answer to the handler's exception, not JSON
             return PlainTextResponse("500 Internal Server Error\n\nServer got itself in trouble", 500)
         try:
             outputs, node_errors = validate(body.get("prompt"), state.knobs.installed_models, state.images(),
