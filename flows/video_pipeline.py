@@ -57,6 +57,15 @@ def _media_of(output: OutputView, storage: str) -> MediaRef:
     return get_storage(storage).readable(output.key, output.content_type)
 
 
+def run_cost(run: RunView) -> float | None:
+    """The sum of the completed provider steps' costs (storing is not priced); unknown (None) when one of them is
+    unknown, e.g. GPU time on an endpoint without a $/hour: unknown is not free."""
+    priced = [step for step in run.steps if step.status == "completed" and not step.name.startswith("cache_r2")]
+    if any(step.cost_usd is None for step in priced):
+        return None
+    return round(sum(step.cost_usd or 0.0 for step in priced), 6)
+
+
 async def execute(run: RunView) -> RunView:
     """Run the steps of a recorded run; the run ends completed, failed (with the reason) or cancelled."""
     spec = parse_spec(run.spec)
@@ -76,9 +85,7 @@ async def execute(run: RunView) -> RunView:
         size = (source.width or 16, source.height or 9)
         produced = await run_i2v(I2V_TASKS, run_id, model, _media_of(source, spec.storage), spec, size, seed)
         await cache_r2(run_id, produced, spec.storage)
-        finished = repo.get_run(run_id)
-        cost = sum(step.cost_usd or 0.0 for step in finished.steps)
-        repo.mark_run(run_id, "completed", cost_usd=round(cost, 6))
+        repo.mark_run(run_id, "completed", cost_usd=run_cost(repo.get_run(run_id)))
     except asyncio.CancelledError:
         repo.mark_run(run_id, "cancelled", error="cancelled")
         raise

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -18,6 +19,7 @@ from reelflow.core.media import probe_video
 from reelflow.core.spec import check_spec, parse_spec
 from tests.emulators.comfyui import ComfyEmulator
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
+from tests.support.cli import run_cli, run_cli_json
 from tests.support.files import sha256_file
 from tests.support.gpu import save_gpu, wan_spec
 from tests.support.polling import when
@@ -58,6 +60,32 @@ def test_wan_pipeline_on_vast_completes_with_cost(fresh_comfy: ComfyEmulator, va
     assert any(k == "slot" for k, _ in kinds)
     artifact = asyncio.run(_artifact(f"progress-{run.run_id}-i2v-comfyui"))
     assert artifact is not None and artifact.data == 100
+
+
+def test_local_gpu_run_records_its_cost_as_unknown_not_free(fresh_comfy: ComfyEmulator, image: Path) -> None:
+    save_gpu(provider="local", comfyui_url=fresh_comfy.url)
+    run = reelflow.run(wan_spec(image), force=True)
+    assert run.status == "completed", run.error
+    step = step_row(run.run_id, "i2v_comfyui")
+    assert step["cost"] is None and step["detail"]["usd_per_hour"] is None and step["detail"]["gpu_seconds"] > 0
+    code, shown = run_cli_json("status", run.run_id)
+    assert code == 0 and shown["status"] == "completed" and shown["cost_usd"] is None
+    human = run_cli("status", run.run_id)
+    assert human.returncode == 0 and "$0.0000" not in human.stdout, human.stdout
+
+
+def test_prompt_interrupted_in_comfyui_ends_the_run_cancelled(fresh_comfy: ComfyEmulator, image: Path) -> None:
+    """Cancel pressed in ComfyUI's own page (``POST /interrupt``, no body) while the run's prompt samples."""
+    fresh_comfy.configure(job_seconds=5.0)
+    save_gpu(provider="local", comfyui_url=fresh_comfy.url)
+    when(lambda: fresh_comfy.state.running is not None and fresh_comfy.state.current_node == "86",
+         lambda: httpx.post(f"{fresh_comfy.url}/interrupt", timeout=10).raise_for_status())
+    run = reelflow.run(wan_spec(image), force=True)
+    assert run.status == "cancelled", (run.status, run.error)
+    assert "interrupted at node 86" in run.error
+    step = step_row(run.run_id, "i2v_comfyui")
+    assert step["status"] == "cancelled" and "interrupted at node 86" in step["error"]
+    assert step["job"] == fresh_comfy.stats()["submits"][0] and len(fresh_comfy.stats()["submits"]) == 1
 
 
 def test_missing_models_fail_with_one_clear_error_and_no_submit(fresh_comfy: ComfyEmulator, image: Path) -> None:
