@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
+from reelflow.core.netguard import check_public_url
 from reelflow.jobs.fal import retry_transient, run_i2v_fal
+from reelflow.settings import get_settings
+from reelflow.store import repo
+
+
+def fal_image(run_id: str, image: MediaRef) -> MediaRef:
+    """The run's own http(s) image URL, which fal fetches itself, when the run was given one; otherwise ``image``
+    (the stored copy). The URL was read, checked as an image and stored when the run was prepared; its host is
+    checked again here, since it is sent on."""
+    source = repo.get_run(run_id).spec.get("image")
+    if not isinstance(source, str) or not source.startswith(("http://", "https://")):
+        return image
+    check_public_url(source, field="image", allow_private=get_settings().allow_private_urls)
+    return MediaRef(url=source, content_type=image.content_type)
 
 
 @task(name="i2v_fal", cache_policy=NO_CACHE, task_run_name="i2v_fal-{run_id}", retries=2,
       retry_delay_seconds=[2, 15], retry_condition_fn=retry_transient)
 async def i2v_fal(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
     """Submit (or resume) one image-to-video job on fal and return the video's URL on fal's CDN."""
-    return await run_i2v_fal(run_id, model_id, image, params)
+    return await run_i2v_fal(run_id, model_id, await asyncio.to_thread(fal_image, run_id, image), params)

@@ -31,7 +31,7 @@ from tests.support.fal_pipeline import (
     start_runs,
     wan_args,
 )
-from tests.support.files import sha256_file
+from tests.support.files import file_server, sha256_file
 from tests.support.polling import wait_until
 from tests.support.store import store_rows, store_value
 
@@ -182,3 +182,25 @@ def test_prompt_to_flux_image_to_wan_video(emu: FalEmulator, env: Env) -> None:
     wan_job = next(job for job in stats["jobs"].values() if job["endpoint"] == WAN)
     assert wan_job["arguments"]["image_url"].startswith("data:image/jpeg;base64,")
     assert wan_job["arguments"]["duration"] == "5" and wan_job["arguments"]["seed"] == 11
+
+
+def test_an_image_url_reaches_fal_as_given_and_the_result_is_fetched_once(emu: FalEmulator, env: Env,
+                                                                          photo: Path) -> None:
+    """``--image http://…``: checked and stored by reelflow, then handed to fal as the URL itself (fal fetches it),
+    and the poster is made from the stored video, not by reading fal's URL a second time."""
+    asked: list[str] = []
+    with file_server(photo.parent, asked) as base:
+        url = f"{base}/{photo.name}"
+        code, result = cli(env, "run", "--model", "wan-2.5-i2v", "--image", url, "--prompt", "a slow pan",
+                           "--resolution", "480p", "--seed", "3")
+    assert code == 0 and result["status"] == "completed", result
+    stats = emu.stats()
+    [job] = stats["jobs"].values()
+    assert job["arguments"]["image_url"] == url, "the URL, not a data: URI of its bytes"
+    assert stats["image_fetches"] == [url] and asked == [f"/{photo.name}"] * 2, \
+        "read once by reelflow's check, once by fal"
+    outputs = {o["role"]: o for o in result["outputs"]}
+    assert set(outputs) == {"input", "video", "poster"}
+    assert outputs["input"]["sha256"] == sha256_file(photo)
+    assert stats["media_downloads"] == {"video.mp4": 1}, "fal's result URL is read once, by the copy to storage"
+    assert store_value("SELECT spec FROM runs WHERE id = ?", result["run_id"]).count(url) == 1

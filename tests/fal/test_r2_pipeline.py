@@ -80,6 +80,9 @@ def test_a_provider_url_lands_at_its_runs_key(bucket: tuple[str, object], emu: F
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
     body = client.get_object(Bucket=BUCKET, Key=video["key"])["Body"].read()  # type: ignore[attr-defined]
     assert hashlib.sha256(body).hexdigest() == video["sha256"] and len(body) == video["bytes"]
+    poster = next(o for o in result["outputs"] if o["role"] == "poster")
+    assert client.head_object(Bucket=BUCKET, Key=poster["key"])["ContentType"] == "image/jpeg"  # type: ignore[attr-defined]
+    assert emu.stats()["media_downloads"] == {"video.mp4": 1}, "the poster is made from the bucket's copy"
 
     code, forced = cli(env, *wan_args(photo, "to the bucket", "--seed", "5", "--force"))
     assert code == 0 and forced["run_id"] != result["run_id"], forced

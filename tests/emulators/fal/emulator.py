@@ -1,10 +1,11 @@
 """A fal queue emulator over HTTPS on 127.0.0.1, with fault knobs and counters.
 
 In a test: ``with FalEmulator(port=..., cert_dir=...) as emu`` (``emu.base_host``, ``emu.ca_path``,
-``emu.config``, ``emu.stats()``). As a process: ``python -m tests.emulators.fal --port P
---cert-dir D`` prints ``FAL_EMULATOR_READY {json}`` when it serves. Knobs are also settable over
-HTTP (``GET|POST /_admin/config``, ``POST /_admin/reset``, ``POST /_admin/finish`` ends the jobs in
-progress now; counters at ``GET /_admin/stats``).
+``emu.config``, ``emu.stats()``: submits, downloads of each result file, image URLs it fetched as fal
+does). As a process: ``python -m tests.emulators.fal --port P --cert-dir D`` prints
+``FAL_EMULATOR_READY {json}`` when it serves. Knobs are also settable over HTTP (``GET|POST
+/_admin/config``, ``POST /_admin/reset``, ``POST /_admin/finish`` ends the jobs in progress now;
+counters at ``GET /_admin/stats``).
 
 fal-client reads its hosts when first imported: choose the port and write the cert first
 (``free_port``, ``prepare_fal_env``), then start the process that imports fal_client.
@@ -71,6 +72,7 @@ def prepare_fal_env(port: int, cert_dir: Path | str) -> dict[str, str]:
 def _app(state: QueueState, media: MediaStore) -> Starlette:
     async def media_file(request: Request) -> Response:
         found = media.get(request.path_params["name"])
+        state.count_download(request.path_params["name"])
         return Response(found[0], media_type=found[1]) if found else JSONResponse({"detail": "no such"}, 404)
 
     async def upload_token(request: Request) -> JSONResponse:

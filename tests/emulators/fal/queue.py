@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 import uuid
@@ -10,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -65,6 +68,8 @@ class Counters:
     result_calls: int = 0
     rate_limited: int = 0
     uploads: int = 0
+    media_downloads: dict[str, int] = field(default_factory=dict)
+    image_fetches: list[str] = field(default_factory=list)
 
 
 def app_base(endpoint: str) -> str:
@@ -110,6 +115,15 @@ def _image_error(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
+def _is_image(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception:
+        return False
+    return True
+
+
 class QueueState:
     def __init__(self, base_url: str, config: EmulatorConfig, media: MediaStore) -> None:
         self.base_url = base_url
@@ -145,6 +159,34 @@ class QueueState:
         with self._lock:
             self.counters.uploads += 1
 
+    def count_download(self, name: str) -> None:
+        with self._lock:
+            self.counters.media_downloads[name] = self.counters.media_downloads.get(name, 0) + 1
+
+    async def _fetch_images(self, body: Any) -> list[dict[str, Any]] | None:
+        """fal downloads an http(s) image URL itself; one it cannot load fails the request at result time."""
+        if not isinstance(body, dict):
+            return None
+        for name in IMAGE_FIELDS:
+            url = body.get(name)
+            if not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                continue
+            if url.startswith(f"{self.base_url}/media/"):
+                found = self.media.get(url.removeprefix(f"{self.base_url}/media/"))
+                data = found[0] if found else b""
+            else:
+                with self._lock:
+                    self.counters.image_fetches.append(url)
+                try:
+                    async with httpx.AsyncClient(verify=False, timeout=10, follow_redirects=True) as client:
+                        answer = await client.get(url)
+                    data = answer.content if answer.status_code == 200 else b""
+                except httpx.HTTPError:
+                    data = b""
+            if not _is_image(data):
+                return [_detail(name, "could not load image", "image_load_error")]
+        return None
+
     def stats(self) -> dict[str, Any]:
         self.advance()
         with self._lock:
@@ -157,6 +199,7 @@ class QueueState:
                 "max_in_progress": c.max_in_progress, "cancels": list(c.cancels), "completed": c.completed,
                 "requests_total": c.requests_total, "status_calls": c.status_calls,
                 "result_calls": c.result_calls, "rate_limited": c.rate_limited, "uploads": c.uploads,
+                "media_downloads": dict(c.media_downloads), "image_fetches": list(c.image_fetches),
                 "by_status": by_status,
                 "jobs": {j.id: {"endpoint": j.endpoint, "status": j.status,
                                 "arguments": {k: _short(v) for k, v in j.arguments.items()},
@@ -237,7 +280,7 @@ class QueueState:
                 body = await request.json()
             except ValueError:
                 body = None
-            return self._submit(path, body)
+            return self._submit(path, body, await self._fetch_images(body))
         prefix, tail_text = path.split("/requests/", 1)
         with self._lock:
             job = self.jobs.get(tail_text.split("/")[0])
@@ -253,14 +296,14 @@ class QueueState:
             return self._cancel(job)
         return JSONResponse({"detail": "Not found"}, 404)
 
-    def _submit(self, endpoint: str, body: Any) -> Response:
+    def _submit(self, endpoint: str, body: Any, fetch_error: list[dict[str, Any]] | None = None) -> Response:
         errors = [_detail("prompt", "rejected by the emulator's fail_submit_422 knob", "value_error")] \
             if self.config.fail_submit_422 else validate(endpoint, body)
         if errors:
             return JSONResponse({"detail": errors}, 422)
         cfg = self.config
         result_error = ([_detail("image_url", "could not load image", "image_load_error")]
-                        if cfg.fail_result_422 else _image_error(body))
+                        if cfg.fail_result_422 else _image_error(body) or fetch_error)
         job = Job(uuid.uuid4().hex, endpoint, app_base(endpoint), body, time.monotonic(), cfg.queue_delay_s,
                   cfg.processing_s, result_error)
         with self._lock:
