@@ -22,7 +22,8 @@ def _store_with_poster(storage: Storage, output: ProviderOutput,
     stored = storage.put_media(output.media, run_key)
     if output.role != "video":
         return stored, None
-    return stored, storage.put_bytes(make_poster(output.media), "image/jpeg", "poster.jpg")
+    copy = storage.readable(stored.key, stored.content_type)  # the provider's URL is read once, by put_media
+    return stored, storage.put_bytes(make_poster(copy), "image/jpeg", "poster.jpg")
 
 
 @task(name="cache_r2", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
