@@ -4,15 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.reelflow-installed
 
-.PHONY: demo test lint install panel system-deps clean
+.PHONY: demo test lint install lock panel system-deps clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency (scripts/lock-deps writes it), so pip resolves in one pass.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock:
+	PYTHON=$(PYTHON) bash scripts/lock-deps
 
 demo: $(STAMP)
 	$(VENV)/bin/reelflow demo
