@@ -16,9 +16,6 @@ from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import SpecError
 
 MAX_SEED = 2**32 - 1
-MAX_FRAMES = 100_000
-MAX_DURATION_S = 3600.0
-"""Far above any model's range; they keep arithmetic on absurd values (``10**400`` frames) from overflowing."""
 _PRESET = re.compile(r"^(\d{3,4})p$")
 _ANY_SIZE = re.compile(r"^(\d{1,9})x(\d{1,9})$")
 
@@ -34,9 +31,8 @@ class PipelineSpec(BaseModel):
     image_model: str = Field(default="flux-schnell", description="Text-to-image model for image_prompt.")
     prompt: str = Field(default="", max_length=20000, description="What should happen in the video.")
     negative_prompt: str | None = Field(default=None, max_length=5000)
-    duration: float | None = Field(default=None, le=MAX_DURATION_S, allow_inf_nan=False,
-                                   description="Seconds of video (or give frames).")
-    frames: int | None = Field(default=None, le=MAX_FRAMES, description="Number of frames (or give duration).")
+    duration: float | None = Field(default=None, allow_inf_nan=False, description="Seconds of video (or give frames).")
+    frames: int | None = Field(default=None, description="Number of frames (or give duration).")
     fps: int | None = Field(default=None, description="Frames per second, where the model lets you choose.")
     resolution: str | None = Field(default=None, description="'480p'/'720p'/'1080p' or 'WIDTHxHEIGHT'.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description=(
@@ -139,8 +135,11 @@ def _check_timing(spec: PipelineSpec, model: ModelEntry) -> None:
     if spec.frames is not None:
         if inputs.fps_range is None:
             raise SpecError("frames", f"model '{model.id}' takes a duration, not a frame count")
-        if spec.frames < 1:
-            raise SpecError("frames", f"{spec.frames} is not allowed; at least 1 frame")
+        longest = inputs.duration_range[1] if inputs.duration_range else max(inputs.durations or [3600.0])
+        most = max(1, int(longest * (spec.fps or inputs.default_fps or 24)))
+        if not 1 <= spec.frames <= most:
+            shown = spec.frames if spec.frames < 10**9 else "more than a billion"
+            raise SpecError("frames", f"{shown} is out of range; allowed 1-{most} at this frame rate")
         if inputs.frames_rule == "4n+1" and spec.frames % 4 != 1:
             raise SpecError("frames", f"{spec.frames} is not allowed; this model needs 4n+1 frames (49, 81, ...)")
     duration = _duration_of(spec, model)
