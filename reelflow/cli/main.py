@@ -124,7 +124,8 @@ def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
             if fraction is not None:
                 progress.update(bar, completed=fraction, description=f"run {shown} {message[:40]}")
             elif kind == "step" and not as_json:
-                progress.console.print(f"  {message}", markup=False)
+                # "<step> failed: <error>": the error is printed once, in the summary below
+                progress.console.print(f"  {message.split(': ', 1)[0]}", markup=False)
 
         unsubscribe = events.subscribe(show)
         try:
