@@ -35,6 +35,7 @@ def test_status_shows_steps_timings_and_events_for_a_pasted_short_id(image: Path
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "INFO" not in done.stderr, done.stderr
     assert "View at" not in done.stderr and "prefect.engine" not in done.stderr
+    assert done.stderr.count("in Prefect: ") <= 1 and "None" not in done.stderr, "the link once, above the bar"
     shown = re.search(r"run ([0-9a-f]{12,32}) completed", done.stdout)
     assert shown, done.stdout
     full = repo.resolve_run_id(shown.group(1))
