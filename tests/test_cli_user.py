@@ -57,6 +57,11 @@ def test_status_shows_steps_timings_and_events_for_a_pasted_short_id(image: Path
     assert "events:" in text.stdout and "completed" in text.stdout.split("events:")[1]
 
 
+def test_verbose_shows_prefect_log_lines(image: Path) -> None:
+    done = run_cli(*_run_args(image, "--seed", "46", "--force", "-v"), env=NARROW)
+    assert done.returncode == 0 and "Finished in state Completed" in done.stderr, done.stderr
+
+
 def test_runs_lists_ids_that_status_accepts_at_80_columns(image: Path) -> None:
     assert run_cli(*_run_args(image, "--seed", "42"), env=NARROW).returncode == 0
     listed = run_cli("runs", "--limit", "5", env=NARROW)
