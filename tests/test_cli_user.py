@@ -66,6 +66,9 @@ def test_runs_lists_ids_that_status_accepts_at_80_columns(image: Path) -> None:
     assert run_cli(*_run_args(image, "--seed", "42"), env=NARROW).returncode == 0
     listed = run_cli("runs", "--limit", "5", env=NARROW)
     assert listed.returncode == 0 and "…" not in listed.stdout, listed.stdout
+    for run in repo.list_runs(limit=5)[0]:
+        if run.video is not None:
+            assert f"    {run.video.path}\n" in listed.stdout, "a video path is printed whole, on its own line"
     ids = re.findall(r"^\s*([0-9a-f]{12,32})\s", listed.stdout, flags=re.MULTILINE)
     assert ids, listed.stdout
     for shown in ids:
@@ -117,6 +120,8 @@ def test_models_prices_carry_a_currency_and_flags_take_no_placeholder() -> None:
         assert text in ("free", "GPU time × your $/hour") or text.startswith("$"), text
     wan = next(m for m in models if m["id"] == "wan-2.5-i2v")
     assert wan["price_text"] == "$0.05 per second at 480p, $0.1 at 720p, $0.15 at 1080p"
+    table = run_cli("models", env=NARROW)
+    assert table.returncode == 0 and "…" not in table.stdout, table.stdout
     for command in (("models",), ("run",), ("runs",), ("status",), ("batch",)):
         helped = run_cli(*command, "--help", env=NARROW)
         assert helped.returncode == 0 and "<bool>" not in helped.stdout, helped.stdout

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from reelflow.cli import batch, gpu, help_format, logs, resume, serve, stack, storage
-from reelflow.cli.output import event_json, print_events, print_json, print_run, run_json, runs_table, short_id
+from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
 from reelflow.settings import prefect_api_url
@@ -223,7 +224,7 @@ def runs(
     if as_json:
         print_json({"total": total, "runs": [run_json(r) for r in found]})
     else:
-        out.print(runs_table(found, total, offset))
+        print_runs(out, found, total, offset)
 
 
 def _bad_filter(option: str, value: str, allowed: tuple[str, ...] | list[str]) -> None:
@@ -265,9 +266,9 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print_json(entries)
         return
-    table = Table(title="models (prices in US dollars)")
+    table = Table(title="models (prices in US dollars)", box=box.SIMPLE_HEAD)
     for column in ("id", "kind", "backend", "available", "price", "notes"):
-        table.add_column(column, no_wrap=column == "id")
+        table.add_column(column, no_wrap=column in ("id", "kind"), overflow="fold")
     for e in entries:
         available = "no" if not e["available"] else "not checked" if e["unchecked"] else "yes"
         notes = "; ".join(e["missing"] or e["unchecked"]) or ("not AI: " if not e["ai"] else "") + e["speed_hint"]

@@ -6,9 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from reelflow.errors import AmbiguousRunIdError
 from reelflow.orchestration.prefect_server import ui_url
@@ -16,6 +15,7 @@ from reelflow.store import repo
 from reelflow.store.views import EventView, RunView, StepView
 
 SHORT_ID = 12
+STATUS_COLOURS = {"completed": "green", "failed": "red", "cancelled": "yellow"}
 
 
 def short_id(run_id: str) -> str:
@@ -75,14 +75,15 @@ def print_json(data: Any) -> None:
 
 
 def print_run(console: Console, run: RunView, *, link: bool = True) -> None:
-    colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(run.status, "cyan")
+    colour = STATUS_COLOURS.get(run.status, "cyan")
     cached = " (from cache, nothing rendered)" if run.cached else ""
     console.print(f"[bold]run {run.run_id}[/] [{colour}]{run.status}[/]{cached}  model {run.model}")
     for output in run.outputs:
         if output.role != "input":
             where = output.path or output.url
             size = f"{output.width}x{output.height}" if output.width else ""
-            console.print(f"  {output.role}: {where}  {output.content_type} {size} {output.bytes} bytes")
+            console.print(f"  {output.role}: {where}  {output.content_type} {size} {output.bytes} bytes",
+                          soft_wrap=True, markup=False)
     for step in run.steps:
         took = _seconds(step.started_at, step.finished_at)
         facts = [f"{took:.1f} s" if took is not None else None,
@@ -94,7 +95,7 @@ def print_run(console: Console, run: RunView, *, link: bool = True) -> None:
     if run.cost_usd is not None:
         console.print(f"  cost: ${run.cost_usd:.4f}")
     if run.error:
-        console.print(f"  [red]error:[/] {run.error}")
+        console.print(f"  [red]error:[/] {escape(run.error)}", soft_wrap=True)
     if link and (url := ui_url(run.prefect_flow_run_id)):
         console.print(f"  prefect: {url}", soft_wrap=True)
 
@@ -107,18 +108,19 @@ def print_events(console: Console, events: list[EventView]) -> None:
                       soft_wrap=True, markup=False)
 
 
-def runs_table(runs: list[RunView], total: int, offset: int = 0) -> Table:
+def print_runs(console: Console, runs: list[RunView], total: int, offset: int = 0) -> None:
+    """One line per run (id, status, model, created, cost), its video path or error whole on the next line:
+    nothing is cut short or folded into a narrow column, at any terminal width."""
     shown = f"{offset + 1}-{offset + len(runs)}" if runs else "none"
-    table = Table(title=f"runs ({shown} of {total})", box=box.SIMPLE_HEAD)
-    table.add_column("run id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("model", overflow="fold")
-    table.add_column("created", no_wrap=True)
-    table.add_column("cost", no_wrap=True)
-    table.add_column("video / error", overflow="fold")
-    for run in runs:
+    console.print(f"[bold]runs[/] ({shown} of {total})")
+    ids = [short_id(run.run_id) for run in runs]
+    id_width = max((len(i) for i in ids), default=12)
+    model_width = max((len(run.model) for run in runs), default=0)
+    for run_id, run in zip(ids, runs, strict=True):
+        colour = STATUS_COLOURS.get(run.status, "cyan")
+        cost = f"${run.cost_usd:.4f}" if run.cost_usd is not None else "-"
+        console.print(f"  {run_id:<{id_width}}  [{colour}]{run.status:<9}[/]  {escape(run.model):<{model_width}}  "
+                      f"{run.created_at:%Y-%m-%d %H:%M}  {cost}", soft_wrap=True)
         video = run.video
-        table.add_row(short_id(run.run_id), run.status, run.model, run.created_at.strftime("%m-%d %H:%M"),
-                      f"${run.cost_usd:.4f}" if run.cost_usd is not None else "-",
-                      (video.path or video.url or "") if video else (run.error or ""))
-    return table
+        if detail := ((video.path or video.url) if video else run.error):
+            console.print(f"    {escape(detail)}", soft_wrap=True)
