@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import threading
+from collections.abc import Coroutine
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -129,17 +133,38 @@ def _render(run_id: str, spec: dict[str, Any], force: bool, as_json: bool):
                 progress.console.print(f"  {message.split(': ', 1)[0]}", markup=False)
 
         unsubscribe = events.subscribe(show)
+        interrupted = threading.Event()
         try:
-            asyncio.run(execute_here(run_id, spec, force=force))
+            asyncio.run(_noting_interrupts(execute_here(run_id, spec, force=force), interrupted))
         except KeyboardInterrupt:
-            progress.stop()
-            _interrupted(run_id, as_json)
+            interrupted.set()
         except ReelflowError:
             if logs.Verbosity.debug:
                 err.print_exception()
         finally:
             unsubscribe()
+        if interrupted.is_set():
+            progress.stop()
+            _interrupted(run_id, as_json)
     return repo.get_run(run_id)
+
+
+async def _noting_interrupts(work: Coroutine[Any, Any, None], interrupted: threading.Event) -> None:
+    """Run ``work`` under asyncio's own Ctrl-C handling (it cancels the task), noting that Ctrl-C came:
+    Prefect's engine may end the cancelled run as Crashed and return instead of raising."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        await work
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _interrupted(run_id: str, as_json: bool) -> None:
@@ -149,9 +174,9 @@ def _interrupted(run_id: str, as_json: bool) -> None:
     shown = short_id(run_id)
     if as_json and found is not None:
         print_json({**run_json(found), "interrupted": True})
-    again = ("run the same command again with --force to render it anew" if found and found.status == "cancelled"
+    again = ("run the same command again to render it anew" if found and found.status == "cancelled"
              else f"resume it with `reelflow resume {shown}`")
-    err.print(f"cancelled: run {shown} was interrupted (Ctrl-C) and is {found.status if found else 'gone'}; "
+    err.print(f"cancelled: run {shown} stopped at Ctrl-C (recorded as {found.status if found else 'gone'}); "
               f"{again}; `reelflow status {shown}` shows it", soft_wrap=True)
     _exit_after_flow(EXIT_INTERRUPTED)
 
