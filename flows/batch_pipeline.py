@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from prefect import flow
@@ -39,9 +40,12 @@ CRASH_RETRIES = 1
 
 
 def _run_name() -> str:
+    """The batch id (``batch-<hash>``, what ``reelflow runs --batch`` takes), else the source's file name."""
     params = flow_run.parameters
     source = params.get("source")
-    return f"batch-{source if isinstance(source, str) else f'{len(source or [])}-items'}"[:80]
+    if params.get("batch_id"):
+        return str(params["batch_id"])[:80]
+    return f"batch-{PurePath(source).name if isinstance(source, str) else f'{len(source or [])}-items'}"[:80]
 
 
 def result_of(item: BatchItem, run: RunView, cached: bool = False) -> ItemResult:

@@ -60,7 +60,10 @@ def test_items_from_a_folder_a_csv_a_jsonl_file_and_a_list(tmp_path: Path) -> No
     rows = build_items(str(tmp_path / "specs.csv"), defaults={"model": "local-kenburns"})
     assert rows[0].spec == {"model": "local-kenburns", "image": str(images[0]), "prompt": "a", "duration": 1.5,
                             "seed": 7}
-    assert rows[1].spec["duration"] == 2.0 and rows[1].spec["fps"] == 12 and "seed" not in rows[1].spec
+    assert rows[1].spec["duration"] == 2.0 and rows[1].spec["fps"] == 12
+    again = build_items(str(tmp_path / "specs.csv"), defaults={"model": "local-kenburns"})[1].spec["seed"]
+    assert isinstance(rows[1].spec["seed"], int) and rows[1].spec["seed"] == again, \
+        "an item without a seed gets one derived from it, so a re-run of the batch finds it again"
 
     (tmp_path / "specs.jsonl").write_text('{"image": "in/img01.png", "model": "x", "frames": 5}\n\n')
     assert build_items(str(tmp_path / "specs.jsonl"))[0].spec == {"image": str(images[1]), "model": "x", "frames": 5}

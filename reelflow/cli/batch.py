@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from reelflow.cli.output import print_json
+from reelflow.cli import logs
+from reelflow.cli.output import print_json, short_id
 from reelflow.core.batch import ItemResult
 from reelflow.errors import ReelflowError, SpecError
 from reelflow.orchestration import prefect_server
@@ -39,9 +40,12 @@ def batch(
     submit: Annotated[bool, typer.Option("--submit", help="Hand the batch to the batch-pipeline deployment "
                                          "and return at once.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Prefect's log lines too.")] = False,
 ) -> None:
     """Render every image × prompt (or every row) as its own pipeline run; finished items are reused."""
     from reelflow.core import batch as batches
+
+    logs.configure(verbose=verbose)
 
     if via not in ("auto", "deployment", "local"):
         raise typer.BadParameter("choose auto, deployment or local", param_hint="--via")
@@ -72,7 +76,7 @@ def batch(
     if as_json:
         print_json(summary)
     else:
-        out.print(_table(summary))
+        _print_summary(summary)
     if summary["counts"].get("completed", 0) != summary["total"]:
         raise typer.Exit(1)
 
@@ -90,16 +94,19 @@ def _run(params: dict[str, Any], total: int, quiet: bool) -> dict[str, Any]:
     from flows.batch_pipeline import batch_pipeline
     from reelflow.core import batch as batches
 
+    logs.quiet_prefect_console()
     with Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=True) as progress:
+                  TimeElapsedColumn(), console=err, disable=quiet) as progress:
         bar = progress.add_task("", total=total)
+        ended: set[str] = set()
 
         def show(batch_id: str, result: ItemResult, finished: int, count: int) -> None:
             if batch_id != params["batch_id"]:
                 return
-            progress.update(bar, completed=finished, description=f"{result.item[:40]} {result.status}")
+            ended.add(result.item)
+            progress.update(bar, completed=len(ended), description=f"{result.item[:40]} {result.status}")
             if result.status != "completed":
-                progress.console.print(f"  [red]{result.item}: {result.status}[/] {result.error or ''}")
+                progress.console.print(f"  [red]{escape(result.item)}: {result.status}[/] {escape(result.error or '')}")
 
         async def go() -> tuple[str, Any]:
             state = await batch_pipeline(**params, return_state=True)
@@ -107,22 +114,27 @@ def _run(params: dict[str, Any], total: int, quiet: bool) -> dict[str, Any]:
 
         unsubscribe = batches.subscribe(show)
         try:
-            ended, summary = asyncio.run(go())
+            outcome, summary = asyncio.run(go())
         finally:
             unsubscribe()
+        if isinstance(summary, dict):
+            progress.update(bar, completed=summary["total"], description="")
+            progress.refresh()
     if not isinstance(summary, dict):
-        raise ReelflowError(f"the batch flow ended {ended} ({summary})")
+        raise ReelflowError(f"the batch flow ended {outcome} ({summary})")
     return summary
 
 
-def _table(summary: dict[str, Any]) -> Table:
+def _print_summary(summary: dict[str, Any]) -> None:
+    """One line per item (status, run id, cost), its video path or error on the next line, never cut short:
+    a path is printed whole, so the terminal wraps it and it can still be copied."""
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
-    table = Table(title=f"batch {summary['batch_id']}: {counts}; cost ${summary['cost_usd']:.4f}")
-    for column in ("item", "status", "cost", "video / error"):
-        table.add_column(column)
+    out.print(f"[bold]batch {summary['batch_id']}[/]: {counts}; cost ${summary['cost_usd']:.4f}", soft_wrap=True)
     for row in summary["items"]:
         colour = COLOURS.get(row["status"], "cyan")
         status = row["status"] + (" (cached)" if row["cached"] else "")
         cost = f"${row['cost_usd']:.4f}" if row["cost_usd"] is not None else "-"
-        table.add_row(row["item"], f"[{colour}]{status}[/]", cost, row["video"] or row["error"] or "")
-    return table
+        run = f"run {short_id(row['run_id'])}" if row["run_id"] else "no run"
+        out.print(f"  {escape(row['item'])}  [{colour}]{status}[/]  {run}  {cost}", soft_wrap=True)
+        if row["video"] or row["error"]:
+            out.print(f"    {escape(row['video'] or row['error'])}", soft_wrap=True)

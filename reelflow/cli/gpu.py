@@ -7,11 +7,13 @@ can be edited in the Prefect UI); secrets are never printed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reelflow.cli.output import print_json
@@ -40,7 +42,7 @@ OPTION_FIELDS = {
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/] {message}")
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -163,27 +165,26 @@ def gpu_discover(name: BlockName = None, as_json: AsJson = False) -> None:
     out.print(f"saved to GPU endpoint '{block}'")
 
 
-async def _check(name: str | None) -> list[str]:
+async def _check(name: str | None, say: Callable[[str], None]) -> None:
+    """Each finding is said as soon as it is known, so a health line still shows when a later check fails."""
     from reelflow.core.catalog.workflows import WAN22_MODEL, wan22_template
     from reelflow.gpu.endpoint import load_endpoint
     from reelflow.gpu.reach import comfy_client, swarm_client
 
     gpu = await load_endpoint("gpu", name)
-    lines: list[str] = []
+    if not (gpu.comfyui_url or gpu.swarmui_url):
+        raise ReelflowError("no ComfyUI or SwarmUI URL is set; `reelflow gpu set --comfyui-url URL` or `gpu discover`")
     if gpu.comfyui_url:
         async with comfy_client(gpu, gpu.comfyui_url) as comfy:
             stats = await comfy.health()
             devices = ", ".join(str(d.get("name")) for d in stats.get("devices") or []) or "no GPU listed"
-            lines.append(f"ComfyUI {stats['system'].get('comfyui_version', '?')} at {gpu.comfyui_url}: {devices}")
+            say(f"ComfyUI {stats['system'].get('comfyui_version', '?')} at {gpu.comfyui_url}: {devices}")
             await comfy.preflight(wan22_template().graph)
-            lines.append(f"{WAN22_MODEL}: every model file is installed")
+            say(f"{WAN22_MODEL}: every model file is installed")
     if gpu.swarmui_url:
         async with swarm_client(gpu, gpu.swarmui_url) as swarm:
             models = await swarm.preflight()
-            lines.append(f"SwarmUI at {gpu.swarmui_url}: models {models.high_noise}, {models.low_noise}")
-    if not lines:
-        raise ReelflowError("no ComfyUI or SwarmUI URL is set; `reelflow gpu set --comfyui-url URL` or `gpu discover`")
-    return lines
+            say(f"SwarmUI at {gpu.swarmui_url}: models {models.high_noise}, {models.low_noise}")
 
 
 @gpu_app.command("check")
@@ -191,11 +192,9 @@ def gpu_check(name: BlockName = None) -> None:
     """Health check and model preflight: lists every missing model file, folder by folder."""
     prefect_server.ensure_api()
     try:
-        lines = asyncio.run(_check(name))
+        asyncio.run(_check(name, lambda line: out.print(line, soft_wrap=True)))
     except ReelflowError as exc:
         _fail(str(exc), 1)
-    for line in lines:
-        out.print(line)
 
 
 @gpu_app.command("janitor")

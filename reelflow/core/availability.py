@@ -11,10 +11,16 @@ from reelflow.core.domain import GPU_BACKENDS, Backend
 from reelflow.core.spec import PipelineSpec
 from reelflow.errors import ModelUnavailableError
 
+GPU_FILES_UNCHECKED = "model files on the GPU not checked here: `reelflow gpu check` lists any missing"
+
 
 class Availability(BaseModel):
+    """``available`` is False when something is known to be missing; ``unchecked`` names what this
+    network-free look could not verify (a GPU's installed model files)."""
+
     available: bool
     missing: list[str] = []
+    unchecked: list[str] = []
 
 
 def _local() -> list[str]:
@@ -43,7 +49,8 @@ CHECKS: dict[Backend, Callable[[], list[str]]] = {"local": _local, "fal": _fal,
 
 def availability(model: ModelEntry) -> Availability:
     missing = CHECKS[model.backend]()
-    return Availability(available=not missing, missing=missing)
+    unchecked = [GPU_FILES_UNCHECKED] if model.backend in GPU_BACKENDS and not missing else []
+    return Availability(available=not missing, missing=missing, unchecked=unchecked)
 
 
 def require_available(model: ModelEntry) -> None:

@@ -1,7 +1,8 @@
 """Batch items: images × prompts from a folder, a CSV/JSONL file or a list, each one pipeline spec.
 
 The batch id is a hash of the items' specs, so running the same batch again gets the same id; finished
-items are then reused through the idempotency cache and only the rest is rendered.
+items are then reused through the idempotency cache and only the rest is rendered. An item without a seed
+gets one derived from its spec (not a random one, as a single run would), so that re-run finds it again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from reelflow.core.catalog import load_catalog
 from reelflow.core.listeners import Listeners
-from reelflow.core.spec import PipelineSpec
+from reelflow.core.spec import MAX_SEED, PipelineSpec
 from reelflow.errors import SpecError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
@@ -64,7 +66,16 @@ def build_items(source: Source, *, prompts: list[str] | None = None, defaults: d
             raise SpecError("source", f"'{source}' is not a folder, a .csv file or a .jsonl file")
     if not specs and not allow_empty:
         raise SpecError("source", f"no items found in {source!r}")
-    return [BatchItem(label=_label(index, spec), spec=spec) for index, spec in enumerate(specs)]
+    return [BatchItem(label=_label(index, spec), spec=_seeded(spec)) for index, spec in enumerate(specs)]
+
+
+def _seeded(spec: dict[str, Any]) -> dict[str, Any]:
+    """The item with a seed derived from its spec when it has none and its model takes one."""
+    model = next((m for m in load_catalog().models if m.id == spec.get("model") and m.kind == "i2v"), None)
+    if spec.get("seed") is not None or model is None or not model.inputs.seed:
+        return spec
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return {**spec, "seed": int(hashlib.sha256(canonical.encode()).hexdigest(), 16) % (MAX_SEED + 1)}
 
 
 def batch_id_for(items: list[BatchItem]) -> str:

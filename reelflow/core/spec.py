@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from reelflow.errors import SpecError
 
 MAX_SEED = 2**32 - 1
 _PRESET = re.compile(r"^(\d{3,4})p$")
+_ANY_SIZE = re.compile(r"^(\d{1,9})x(\d{1,9})$")
 
 
 class PipelineSpec(BaseModel):
@@ -29,11 +31,13 @@ class PipelineSpec(BaseModel):
     image_model: str = Field(default="flux-schnell", description="Text-to-image model for image_prompt.")
     prompt: str = Field(default="", max_length=20000, description="What should happen in the video.")
     negative_prompt: str | None = Field(default=None, max_length=5000)
-    duration: float | None = Field(default=None, description="Seconds of video (or give frames).")
+    duration: float | None = Field(default=None, allow_inf_nan=False, description="Seconds of video (or give frames).")
     frames: int | None = Field(default=None, description="Number of frames (or give duration).")
     fps: int | None = Field(default=None, description="Frames per second, where the model lets you choose.")
     resolution: str | None = Field(default=None, description="'480p'/'720p'/'1080p' or 'WIDTHxHEIGHT'.")
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description=(
+        "Seed for repeatable results. Left out, a fresh random seed is drawn when the run is prepared and "
+        "recorded in the run's spec, so two submissions without a seed are two renders."))
     storage: Literal["auto", "local", "r2"] = "auto"
 
     @model_validator(mode="after")
@@ -71,7 +75,14 @@ def parse_spec(data: dict[str, Any] | PipelineSpec) -> PipelineSpec:
                 field, _, message = message.partition(": ")
             raise SpecError(field, message) from None
     check_spec(spec)
-    return spec
+    return with_seed(spec)
+
+
+def with_seed(spec: PipelineSpec) -> PipelineSpec:
+    """``spec`` with a fresh random seed when it has none and its video model takes one."""
+    if spec.seed is not None or not load_catalog().get(spec.model, kind="i2v").inputs.seed:
+        return spec
+    return spec.model_copy(update={"seed": random.SystemRandom().randrange(MAX_SEED + 1)})
 
 
 def check_spec(spec: PipelineSpec) -> None:
@@ -79,7 +90,10 @@ def check_spec(spec: PipelineSpec) -> None:
     catalog = load_catalog()
     model = catalog.get(spec.model, kind="i2v")
     if spec.image_prompt is not None:
-        image_model = catalog.get(spec.image_model, kind="t2i")
+        try:
+            image_model = catalog.get(spec.image_model, kind="t2i")
+        except SpecError as exc:
+            raise SpecError("image_model", exc.message) from None
         _check_text("image_prompt", spec.image_prompt, image_model.inputs.prompt_max_chars)
     _check_prompt(spec, model)
     _check_timing(spec, model)
@@ -121,8 +135,11 @@ def _check_timing(spec: PipelineSpec, model: ModelEntry) -> None:
     if spec.frames is not None:
         if inputs.fps_range is None:
             raise SpecError("frames", f"model '{model.id}' takes a duration, not a frame count")
-        if spec.frames < 1:
-            raise SpecError("frames", f"{spec.frames} is not allowed; at least 1 frame")
+        longest = inputs.duration_range[1] if inputs.duration_range else max(inputs.durations or [3600.0])
+        most = max(1, int(longest * (spec.fps or inputs.default_fps or 24)))
+        if not 1 <= spec.frames <= most:
+            shown = spec.frames if spec.frames < 10**9 else "more than a billion"
+            raise SpecError("frames", f"{shown} is out of range; allowed 1-{most} at this frame rate")
         if inputs.frames_rule == "4n+1" and spec.frames % 4 != 1:
             raise SpecError("frames", f"{spec.frames} is not allowed; this model needs 4n+1 frames (49, 81, ...)")
     duration = _duration_of(spec, model)
@@ -154,20 +171,22 @@ def _check_resolution(resolution: str, model: ModelEntry) -> None:
         return
     if inputs.width_range is None or inputs.height_range is None:
         raise SpecError("resolution", f"model '{model.id}' has a fixed resolution; leave it out")
-    size = parse_size(resolution)
+    (wl, wh), (hl, hh) = inputs.width_range, inputs.height_range
+    allowed = f"width {wl}-{wh} and height {hl}-{hh}, multiples of {inputs.size_multiple}"
     preset = _PRESET.match(resolution)
+    size = _ANY_SIZE.match(resolution)
     if preset:
         short = int(preset.group(1))
         width, height = _round_to(short * 16 / 9, inputs.size_multiple), short
     elif size:
-        width, height = size
-        if width % inputs.size_multiple or height % inputs.size_multiple:
-            raise SpecError("resolution", f"width and height must be multiples of {inputs.size_multiple}")
+        width, height = int(size.group(1)), int(size.group(2))
     else:
-        raise SpecError("resolution", f"'{resolution}' is not a resolution; use e.g. 720p or 1280x720")
-    (wl, wh), (hl, hh) = inputs.width_range, inputs.height_range
+        raise SpecError("resolution", f"'{resolution}' is not a resolution; use e.g. 720p or 1280x720 ({allowed})")
+    shown = resolution if size else f"{resolution} ({width}x{height})"
     if not (wl <= width <= wh and hl <= height <= hh):
-        raise SpecError("resolution", f"{width}x{height} is out of range; width {wl}-{wh}, height {hl}-{hh}")
+        raise SpecError("resolution", f"{shown} is out of range; allowed {allowed}")
+    if width % inputs.size_multiple or height % inputs.size_multiple:
+        raise SpecError("resolution", f"{shown} is not allowed; allowed {allowed}")
 
 
 def _round_to(value: float, multiple: int) -> int:

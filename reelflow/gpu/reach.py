@@ -23,6 +23,7 @@ from reelflow.providers.vastai import Instance, VastClient, discover_service_url
 log = logging.getLogger(__name__)
 
 Probe = Callable[[str], Awaitable[None]]
+SERVICE_NAMES: dict[GpuBackend, str] = {"comfyui": "ComfyUI", "swarmui": "SwarmUI"}
 PROBE_TIMEOUT_S = 15.0
 """Probes, and vast.ai calls made while a job waits, give up this quickly instead of a job call's minutes."""
 
@@ -95,6 +96,12 @@ async def _probe(probe: Probe, url: str) -> Exception | None:
     return None
 
 
+def _unreachable(service: GpuBackend, url: str, error: Exception) -> str:
+    """One sentence naming the URL once: the client's own message when it already says where it failed."""
+    text = str(error)
+    return text if url in text else f"{SERVICE_NAMES[service]} at {url} is unreachable: {text}"
+
+
 async def reach(gpu: GpuEndpoint, name: str, service: GpuBackend, probe: Probe) -> Reached:
     """The service's working URL; ``GpuUnreachableError`` (nothing submitted yet) when there is none."""
     instance = await vast_instance(gpu)
@@ -108,18 +115,25 @@ async def reach(gpu: GpuEndpoint, name: str, service: GpuBackend, probe: Probe) 
     error = await _probe(probe, url) if url else None
     if url and error is None:
         return Reached(url, instance)
+    failures = [_unreachable(service, url, error)] if url and error else []
     if instance is not None:
         try:
             fresh = getattr(await discover_service_urls(instance, gpu.portal_token), field)
         except ReelflowError as exc:
-            fresh, error = None, error or exc
+            fresh = None
+            failures.append(f"the vast.ai Instance Portal gave no {SERVICE_NAMES[service]} URL: {exc}")
         if fresh and fresh != url:
             moved = await _probe(probe, fresh)
             if moved is None:
                 setattr(gpu, field, fresh)
                 await save_endpoint(gpu, name)
                 return Reached(fresh, instance, moved_from=url)
-            error = moved
-    where = url or "(no URL configured)"
+            failures.append(("its new URL from the Instance Portal: " if url else "")
+                            + _unreachable(service, fresh, moved))
+        elif not fresh and not url:
+            failures.append(f"the vast.ai Instance Portal lists no {SERVICE_NAMES[service]} URL for instance "
+                            f"{instance.id}")
+    if not url:
+        failures.insert(0, f"no {SERVICE_NAMES[service]} URL is configured in GPU endpoint '{name}'")
     hint = "" if instance is not None else "; check the URL with `reelflow gpu show` and `reelflow gpu check`"
-    raise GpuUnreachableError(f"{service} at {where} is unreachable: {error or 'no URL'}{hint}")
+    raise GpuUnreachableError("; ".join(dict.fromkeys(failures)) + hint)

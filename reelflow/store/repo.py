@@ -25,8 +25,13 @@ def _run_view(run: Run) -> RunView:
         prefect_flow_run_id=run.prefect_flow_run_id, batch_id=run.batch_id, created_at=run.created_at,
         started_at=run.started_at, finished_at=run.finished_at,
         outputs=[OutputView.model_validate(o, from_attributes=True) for o in run.outputs],
-        steps=[StepView.model_validate(s, from_attributes=True) for s in run.steps],
+        steps=[_step_view(s) for s in run.steps],
     )
+
+
+def _step_view(step: Step) -> StepView:
+    view = StepView.model_validate(step, from_attributes=True)
+    return view.model_copy(update={"gpu_seconds": (step.detail or {}).get("gpu_seconds")})
 
 
 def _load(session, run_id: str) -> Run:

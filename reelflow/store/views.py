@@ -32,6 +32,7 @@ class StepFacts(BaseModel):
 
 class StepView(StepFacts):
     prefect_task_run_id: str | None = None
+    gpu_seconds: float | None = None
     started_at: datetime
     finished_at: datetime | None = None
 

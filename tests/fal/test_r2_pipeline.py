@@ -48,7 +48,7 @@ def test_outputs_land_in_the_bucket_with_cdn_urls(bucket: tuple[str, object], tm
 
     image = make_image(tmp_path / "in.png", (160, 120))
     code, result = run_cli_json("run", "--model", "local-kenburns", "--image", str(image), "--frames", "6",
-                                "--fps", "6", "--resolution", "128x96")
+                                "--fps", "6", "--resolution", "128x96", "--seed", "6")
     assert code == 0, result["error"]
     by_role = {o["role"]: o for o in result["outputs"]}
     assert set(by_role) == {"video", "poster", "input"}
@@ -63,7 +63,7 @@ def test_outputs_land_in_the_bucket_with_cdn_urls(bucket: tuple[str, object], tm
     assert by_role["input"]["key"].startswith("images/")
 
     code, again = run_cli_json("run", "--model", "local-kenburns", "--image", str(image), "--frames", "6",
-                               "--fps", "6", "--resolution", "128x96")
+                               "--fps", "6", "--resolution", "128x96", "--seed", "6")
     assert code == 0 and again["cached"] is True and again["run_id"] == result["run_id"]
 
 

@@ -73,19 +73,20 @@ class Price(BaseModel):
         return None
 
     def text(self) -> str:
-        """The price as a person reads it: ``$0.05 per second``, ``free``, ``GPU time × your $/hour``."""
+        """The price as a person reads it, in US dollars: ``$0.05 per second``, ``free``, ``GPU time × ...``."""
         if self.unit == "free":
             return "free"
+        if self.unit == "gpu_hour":
+            return "GPU time × your $/hour"
         if self.unit == "second" and self.by_resolution:
-            return "per second: " + ", ".join(f"${usd:g} at {res}" for res, usd in self.by_resolution.items())
-        if self.unit == "second":
-            return f"${self.usd:g} per second"
-        if self.unit == "clip":
-            return (f"${self.base_usd:g} per {self.base_seconds:g} s clip, "
+            first, *rest = [f"${usd:g} at {res}" for res, usd in self.by_resolution.items()]
+            return ", ".join([first.replace(" at ", " per second at ", 1), *rest])
+        if self.unit == "clip" and self.base_usd is not None:
+            return (f"${self.base_usd:g} per {self.base_seconds or 0:g} s clip, "
                     f"+${self.extra_usd_per_second or 0:g} per extra second")
-        if self.unit == "megapixel":
-            return f"${self.usd:g} per megapixel"
-        return "GPU time × your $/hour"
+        if self.usd is None:
+            return "price unknown"
+        return f"${self.usd:g} per {'megapixel' if self.unit == 'megapixel' else 'second'}"
 
 
 class ModelEntry(BaseModel):
