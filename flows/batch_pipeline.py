@@ -26,7 +26,7 @@ from prefect.states import Failed
 from flows.video_pipeline import video_pipeline
 from reelflow.core import batch
 from reelflow.core.batch import BatchItem, ItemResult
-from reelflow.core.domain import Via
+from reelflow.core.domain import Via, usd_text
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ui_url
 from reelflow.runs import dispatch
@@ -121,6 +121,13 @@ async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: 
         raise
 
 
+def batch_cost(results: list[ItemResult]) -> float | None:
+    """What the items cost together; unknown (None) when a completed item's cost is unknown: unknown is not free."""
+    if any(r.status == "completed" and r.cost_usd is None for r in results):
+        return None
+    return round(sum(r.cost_usd or 0.0 for r in results), 6)
+
+
 def _summary(batch_id: str, items: list[BatchItem], tally: _Tally) -> dict[str, Any]:
     results = [tally.results[i] for i in range(len(items))]
     counts: dict[str, int] = {}
@@ -128,7 +135,7 @@ def _summary(batch_id: str, items: list[BatchItem], tally: _Tally) -> dict[str, 
         counts[result.status] = counts.get(result.status, 0) + 1
     return {"batch_id": batch_id, "total": len(items), "counts": counts,
             "cached": sum(r.cached for r in results),
-            "cost_usd": round(sum(r.cost_usd or 0.0 for r in results), 6),
+            "cost_usd": batch_cost(results),
             "items": [r.model_dump(mode="json") for r in results]}
 
 
@@ -140,7 +147,7 @@ async def _publish(summary: dict[str, Any]) -> None:
     key = re.sub(r"[^a-z0-9-]+", "-", summary["batch_id"].lower()).strip("-")
     await acreate_table_artifact(table=rows, key=key,
                                  description=f"reelflow batch {summary['batch_id']}: {summary['total']} items, "
-                                             f"{counts}; cost ${summary['cost_usd']:.4f}")
+                                             f"{counts}; cost {usd_text(summary['cost_usd'])}")
 
 
 @flow(name="batch_pipeline", flow_run_name=_run_name, log_prints=True)

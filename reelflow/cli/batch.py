@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from reelflow.cli import logs
 from reelflow.cli.output import print_json, short_id
 from reelflow.core.batch import ItemResult
+from reelflow.core.domain import usd_text
 from reelflow.errors import ReelflowError, SpecError
 from reelflow.orchestration import prefect_server
 
@@ -129,7 +130,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     """One line per item (status, run id, cost), its video path or error on the next line, never cut short:
     a path is printed whole, so the terminal wraps it and it can still be copied."""
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
-    out.print(f"[bold]batch {summary['batch_id']}[/]: {counts}; cost ${summary['cost_usd']:.4f}", soft_wrap=True)
+    out.print(f"[bold]batch {summary['batch_id']}[/]: {counts}; cost {usd_text(summary['cost_usd'])}", soft_wrap=True)
     for row in summary["items"]:
         colour = COLOURS.get(row["status"], "cyan")
         status = row["status"] + (" (cached)" if row["cached"] else "")

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from reelflow.core.domain import usd_text
 from reelflow.errors import AmbiguousRunIdError
 from reelflow.orchestration.prefect_server import ui_url
 from reelflow.store import repo
@@ -92,8 +93,8 @@ def print_run(console: Console, run: RunView, *, link: bool = True) -> None:
                  f"${step.cost_usd:.4f}" if step.cost_usd is not None else None]
         console.print(f"  step {step.name} ({step.backend}) {step.status}  "
                       + "  ".join(f for f in facts if f), soft_wrap=True)
-    if run.cost_usd is not None:
-        console.print(f"  cost: ${run.cost_usd:.4f}")
+    if run.status == "completed" or run.cost_usd is not None:
+        console.print(f"  cost: {usd_text(run.cost_usd)}")
     if run.error:
         console.print(f"  [red]error:[/] {escape(run.error)}", soft_wrap=True)
     if link and (url := ui_url(run.prefect_flow_run_id)):

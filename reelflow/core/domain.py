@@ -102,3 +102,8 @@ class StoredObject(ObjectFacts):
 
     path: str | None = None
     url: str | None = None
+
+
+def usd_text(cost_usd: float | None) -> str:
+    """A cost as people read it: ``$0.1234``, or ``unknown`` when it is not known (unknown is not free)."""
+    return "unknown" if cost_usd is None else f"${cost_usd:.4f}"
