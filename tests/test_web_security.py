@@ -179,6 +179,113 @@ def test_auth_off_is_explicit_and_loud(env: SetEnv, caplog: pytest.LogCaptureFix
     assert any("REELFLOW_API_AUTH=off" in r.getMessage() for r in caplog.records)
 
 
+# --- 3. secrets bound to their origin -----------------------------------------------------------------
+
+@contextmanager
+def header_recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """An HTTP server on 127.0.0.1 answering 404 to everything and recording each request's headers."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_error(404)
+
+        do_GET = do_POST = _record
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_moving_the_gpu_url_drops_the_tunnel_secrets(client: httpx.Client, gpu_block: str) -> None:
+    secrets = {"portal_token": "portal-secret-123", "tunnel_auth_header_name": "CF-Access-Client-Secret",
+               "tunnel_auth_header_value": "cf-secret-456", "tunnel_auth_cookie": "auth=cookie-secret-789"}
+    saved = client.put("/api/gpu/config", params={"verify": "false"},
+                       json={"gpu_provider": "vastai", "comfyui_url": "https://gpu.example.com", **secrets})
+    assert saved.status_code == 200, saved.text
+    with header_recorder() as (other, seen):
+        moved = client.put("/api/gpu/config", json={"gpu_provider": "local", "comfyui_url": other})
+        assert error_of(moved, 422)[0] == "comfyui_url"
+        assert seen, "the new URL was checked"
+        sent = " ".join(f"{k}: {v}" for request in seen for k, v in request.items())
+        assert not any(value in sent for value in ("portal-secret-123", "cf-secret-456", "cookie-secret-789")), sent
+        moved = client.put("/api/gpu/config", params={"verify": "false"}, json={"comfyui_url": other})
+        assert moved.status_code == 200 and moved.json()["portal_token"] is None
+    block = GpuEndpoint.load(gpu_block)
+    assert block.portal_token is None and block.tunnel_auth_cookie is None and block.tunnel_auth_header_value is None
+    again = client.put("/api/gpu/config", params={"verify": "false"},
+                       json={"comfyui_url": "https://other.example.com", "portal_token": "new-token"})
+    assert again.status_code == 200 and GpuEndpoint.load(gpu_block).portal_token.get_secret_value() == "new-token"
+    same_origin = client.put("/api/gpu/config", params={"verify": "false"},
+                             json={"comfyui_url": "https://other.example.com/comfy"})
+    assert same_origin.status_code == 200 and GpuEndpoint.load(gpu_block).portal_token is not None
+
+
+def test_the_vast_api_url_is_not_settable_over_http(client: httpx.Client, gpu_block: str) -> None:
+    with header_recorder() as (other, seen):
+        field, message = error_of(client.put("/api/gpu/config", json={"gpu_provider": "local",
+                                                                       "vastai_api_url": other}), 422)
+        assert field == "vastai_api_url" and "reelflow gpu set" in message
+        assert client.get("/api/gpu/config").json()["saved"] is False
+    assert seen == []
+    default = client.get("/api/gpu/config").json()["vastai_api_url"]
+    assert client.put("/api/gpu/config", json={"vastai_api_url": default}).status_code == 200
+
+
+def test_vast_instances_need_the_token(anon: httpx.Client, client: httpx.Client, gpu_block: str) -> None:
+    with VastEmulator() as vast:
+        GpuEndpoint(provider="vastai", vastai_api_url=vast.url, vastai_api_key=API_KEY,
+                    vastai_instance_id=DEFAULT_INSTANCE_ID).save(gpu_block, overwrite=True)
+        error_of(anon.get("/api/vastai/instances"), 401)
+        assert client.get("/api/vastai/instances").status_code == 200
+
+
+def test_gpu_secrets_from_the_environment_or_a_hidden_prompt(gpu_block: str) -> None:
+    """`reelflow gpu set` as users run it, without the secrets on its command line."""
+    command = [sys.executable, "-m", "reelflow.cli.main", "gpu", "set", "--name", gpu_block]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "REELFLOW_PORTAL_TOKEN": "env-portal-secret",
+                   "REELFLOW_TUNNEL_HEADER": "X-Tunnel-Auth: env-header-secret",
+                   "REELFLOW_TUNNEL_COOKIE": "auth=env-cookie-secret"}
+    done = subprocess.run([*command, "--comfyui-url", "https://gpu.example.com"], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert GpuEndpoint.load(gpu_block).auth_headers() == {
+        "Authorization": "Bearer env-portal-secret", "X-Tunnel-Auth": "env-header-secret",
+        "Cookie": "auth=env-cookie-secret"}
+    environment = {k: v for k, v in environment.items() if not k.startswith(("REELFLOW_PORTAL", "REELFLOW_TUNNEL"))}
+    done = subprocess.run([*command, "--portal-token", "-"], cwd=ROOT, env=environment, input="typed-secret\n",
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "typed-secret" not in done.stdout + done.stderr
+    assert GpuEndpoint.load(gpu_block).portal_token.get_secret_value() == "typed-secret"
+
+
+def test_urls_discovered_through_the_portal_are_guarded(gpu_block: str) -> None:
+    """`reelflow vast start --wait` as users run it: a tunnel URL on a private address is not saved."""
+    with VastEmulator() as vast:
+        vast.configure(loading_polls=0, tunnels=[{"targetUrl": "http://localhost:18188",
+                                                   "tunnelUrl": "http://10.11.12.13:8188"}])
+        GpuEndpoint(provider="vastai", vastai_instance_id=DEFAULT_INSTANCE_ID, vastai_api_key=API_KEY,
+                    vastai_api_url=vast.url, comfyui_url="https://comfy.example.com",
+                    portal_token=PORTAL_TOKEN).save(gpu_block, overwrite=True)
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "REELFLOW_ALLOW_PRIVATE_URLS": "false"}
+        done = subprocess.run([sys.executable, "-m", "reelflow.cli.main", "vast", "start", "--name", gpu_block,
+                               "--wait", "--timeout", "30"], cwd=ROOT, env=environment, capture_output=True,
+                              text=True, timeout=120)
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode != 0 and "comfyui_url: '10.11.12.13' resolves to a non-public address" in said, said
+    assert GpuEndpoint.load(gpu_block).comfyui_url == "https://comfy.example.com"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
