@@ -238,7 +238,7 @@ def test_upload_is_checked_stored_and_served(client: httpx.Client, home: Path) -
 
 def test_upload_bad_input(client: httpx.Client, env: SetEnv) -> None:
     field, message = error_of(upload(client, b"just some text, not an image", "notes.txt", "text/plain"), 415)
-    assert field == "file" and "not a readable image" in message
+    assert field == "file" and "not an image in a format reelflow reads" in message
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, "GIF")
     field, message = error_of(upload(client, gif.getvalue(), "a.gif", "image/gif"), 415)

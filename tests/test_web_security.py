@@ -286,6 +286,144 @@ def test_urls_discovered_through_the_portal_are_guarded(gpu_block: str) -> None:
     assert GpuEndpoint.load(gpu_block).comfyui_url == "https://comfy.example.com"
 
 
+# --- 4. the SSRF guard and malformed input ----------------------------------------------------------
+
+REBIND_SCRIPT = textwrap.dedent("""
+    import socket, sys
+    real = socket.getaddrinfo
+    lookups = []
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+    socket.getaddrinfo = rebinding
+    from reelflow.core.inputs import load_image
+    from reelflow.errors import SpecError
+    try:
+        load_image(sys.argv[1])
+    except SpecError as exc:
+        print("refused:", exc)
+    else:
+        print("fetched")
+""")
+
+
+def test_a_rebinding_name_cannot_reach_a_private_address(tmp_path: Path) -> None:
+    """A plain script in a fresh interpreter whose DNS answers a public address first, then 127.0.0.1."""
+    make_image(tmp_path / "in.png", (32, 32))
+    seen: list[str] = []
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment.update(REELFLOW_ALLOW_PRIVATE_URLS="false", REELFLOW_DOWNLOAD_TIMEOUT_S="3", PYTHONPATH=str(ROOT))
+    with file_server(tmp_path, seen) as base:
+        port = base.rsplit(":", 1)[1]
+        done = subprocess.run([sys.executable, "-c", REBIND_SCRIPT, f"http://rebind.test:{port}/in.png"], cwd=ROOT,
+                              env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused:"), done.stdout
+    assert seen == [], "the private server was reached"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/a.png", "http://127.0.0.1:abc/a.png",
+                                 "http://" + "a" * 64 + ".example.com/a.png", "http://a..b/a.png"])
+def test_malformed_urls_are_422(client: httpx.Client, gpu_block: str, url: str) -> None:
+    field, _ = error_of(client.post("/api/runs", json={**LOCAL, "image": url}), 422)
+    assert field == "image"
+    for provider in ("local", "vastai"):
+        field, message = error_of(client.put("/api/gpu/config", json={"gpu_provider": provider, "comfyui_url": url}),
+                                  422)
+        assert field == "comfyui_url", message
+
+
+def test_huge_numbers_are_422(client: httpx.Client) -> None:
+    body = {**LOCAL, "image": "https://example.com/a.png", "duration": None, "frames": 10**400}
+    assert error_of(client.post("/api/runs", json=body), 422)[0] == "frames"
+    pipeline = {"name": "huge", "spec": {"model": "local-kenburns", "frames": 10**400}}
+    assert error_of(client.post("/api/pipelines", json=pipeline), 422)[0] == "spec.frames"
+
+
+@pytest.mark.parametrize("last_id", ["\xb2", "9" * 5000, "12a"])
+def test_bad_last_event_id_is_400(client: httpx.Client, last_id: str) -> None:
+    for path in ("/api/events", "/api/runs/nope/events"):
+        field, message = error_of(client.get(path, headers={"Last-Event-ID": last_id.encode("latin-1")}), 400)
+        assert field == "Last-Event-ID" and "event id" in message
+
+
+# --- 5. files and images --------------------------------------------------------------------------
+
+def test_media_does_not_follow_symlinks_out_of_storage(client: httpx.Client, home: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    link = home / "storage" / "images" / "ee" / ("e" * 64 + ".png")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(secret)
+    error_of(client.get(f"/api/media/images/ee/{'e' * 64}.png"), 404)
+
+
+def corrupt_idat_png() -> bytes:
+    """A PNG whose header and chunk CRCs are right but whose IDAT stream is cut short."""
+    raw = png_bytes(size=(64, 64))
+    start = raw.index(b"IDAT") - 4
+    length = int.from_bytes(raw[start:start + 4], "big")
+    data = raw[start + 8:start + 8 + length]
+    broken = zlib.compress(zlib.decompress(data)[: len(zlib.decompress(data)) // 3])
+    chunk = len(broken).to_bytes(4, "big") + b"IDAT" + broken + zlib.crc32(b"IDAT" + broken).to_bytes(4, "big")
+    return raw[:start] + chunk + raw[start + 12 + length:]
+
+
+def test_a_damaged_png_is_refused_at_upload(client: httpx.Client) -> None:
+    field, message = error_of(client.post("/api/uploads", files={"file": ("bad.png", corrupt_idat_png(),
+                                                                          "image/png")}), 415)
+    assert field == "file" and "damaged or incomplete" in message and "PNG, JPEG, WEBP" in message
+    field, message = error_of(client.post("/api/uploads", files={"file": ("a.txt", b"hello", "text/plain")}), 415)
+    assert "allowed formats: PNG, JPEG, WEBP" in message and "UnidentifiedImageError" not in message
+
+
+def test_input_pixels_are_capped_by_a_setting(client: httpx.Client, env: SetEnv) -> None:
+    big = io.BytesIO()
+    Image.new("RGBA", (8000, 8000)).save(big, "PNG")
+    field, message = error_of(client.post("/api/uploads", files={"file": ("big.png", big.getvalue(), "image/png")}),
+                              413)
+    assert field == "file" and "REELFLOW_MAX_INPUT_PIXELS" in message and "40000000" in message
+    env(REELFLOW_MAX_INPUT_PIXELS="1000")
+    field, _ = error_of(client.post("/api/uploads", files={"file": ("s.png", png_bytes(size=(40, 40)), "image/png")}),
+                        413)
+
+
+def _raw_request(api: Served, head: bytes, body: bytes, wait_s: float) -> bytes:
+    host, port = api.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
+        sock.sendall(head + body)
+        started = time.monotonic()
+        answer = b""
+        while b"\r\n\r\n" not in answer and time.monotonic() - started < wait_s:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def test_an_oversized_declared_body_gets_413_at_once(api: Served) -> None:
+    token = read_api_token()
+    head = (f"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 999999999\r\n\r\n").encode()
+    started = time.monotonic()
+    answer = _raw_request(api, head, b'{"prompt": "', wait_s=10)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert time.monotonic() - started < 5
+
+
+def test_a_stalled_body_times_out(api: Served, env: SetEnv) -> None:
+    env(REELFLOW_BODY_TIMEOUT_S="1")
+    token = read_api_token()
+    head = (f"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n").encode()
+    answer = _raw_request(api, head, b'{"prompt": "', wait_s=15)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
