@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
+from reelflow.core.netguard import parse_http_url
+from reelflow.errors import SpecError
 from reelflow.providers.vastai import DEFAULT_API_URL
 
 MASK = "********"
@@ -67,9 +68,10 @@ class GpuEndpoint(Block):
         field = str(info.field_name)
         if value is None or not value.strip():
             return None if field != "vastai_api_url" else _fail(field, "must not be empty")
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            _fail(field, f"'{value}' is not an http(s) URL")
+        try:
+            parse_http_url(value.strip(), field=field)
+        except SpecError as exc:
+            _fail(field, exc.message)
         return value.strip().rstrip("/")
 
     @field_validator("tunnel_auth_cookie")
@@ -86,6 +88,15 @@ class GpuEndpoint(Block):
         if self.tunnel_auth_header_name and not self.tunnel_auth_header_name.replace("-", "").isalnum():
             _fail("tunnel_auth_header_name", f"'{self.tunnel_auth_header_name}' is not a valid header name")
         return self
+
+    def with_origin_bound_secrets(self, previous: GpuEndpoint, given: set[str]) -> GpuEndpoint:
+        """This endpoint without the tunnel credentials when a service URL moved to an origin they were not
+        saved for, unless ``given`` (the fields set together with the move) includes them."""
+        if not tunnel_origins(self) - tunnel_origins(previous):
+            return self
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        values.update({name: values[name] if name in given else None for name in TUNNEL_SECRETS})
+        return type(self)(**values)
 
     def auth_headers(self) -> dict[str, str]:
         """Headers for the tunnel/proxy: portal Bearer token, the custom header, and the cookie."""
@@ -111,6 +122,19 @@ class GpuEndpoint(Block):
         return {"provider": self.provider, "comfyui_url": self.comfyui_url, "swarmui_url": self.swarmui_url,
                 "vastai_instance_id": self.vastai_instance_id, "has_vastai_api_key": self.vastai_api_key is not None,
                 "has_portal_token": self.portal_token is not None, "fallback_model": self.fallback_model}
+
+
+TUNNEL_SECRETS = ("portal_token", "tunnel_auth_header_name", "tunnel_auth_header_value", "tunnel_auth_cookie")
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    parts = parse_http_url(url, field="url")
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def tunnel_origins(gpu: GpuEndpoint) -> set[tuple[str, str, int]]:
+    """The origins the tunnel credentials are sent to: the ComfyUI and SwarmUI URLs'."""
+    return {origin(url) for url in (gpu.comfyui_url, gpu.swarmui_url) if url}
 
 
 def _fail(field: str, message: str) -> Any:

@@ -105,7 +105,14 @@ class Settings(BaseSettings):
     comfyui_poll_interval_s: float = Field(default=15.0, gt=0, description="ComfyUI /history + /queue poll period.")
     swarmui_poll_interval_s: float = Field(default=15.0, gt=0, description="SwarmUI recovery poll period.")
     storage_block: str | None = Field(default=None, description="Name of the R2 storage block, if any.")
-    api_token: SecretStr | None = Field(default=None, description="Bearer token the REST API requires on writes.")
+    api_token: SecretStr | None = Field(
+        default=None, description="The REST API's token; default: the one `serve`/`up` keep in home/api-token.")
+    api_auth: Literal["on", "off"] = Field(
+        default="on", description="off: the REST API answers anyone who can reach it (logged loudly at start).")
+    allowed_hosts: str = Field(
+        default="", description="Comma-separated extra Host names the REST API answers to, e.g. reelflow.lan.")
+    max_input_pixels: int = Field(default=40_000_000, gt=0, description="Largest input image, in pixels.")
+    body_timeout_s: float = Field(default=30.0, gt=0, description="A request body that stalls this long gets 408.")
     warm_worker: bool = Field(default=True, description="Workers keep one flow-run process started ahead of time.")
     wan22: Wan22FileNames = Field(default_factory=Wan22FileNames)
     fal: FalJobSettings = Field(default_factory=FalJobSettings)
@@ -126,6 +133,14 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def api_token_path(self) -> Path:
+        return self.home / "api-token"
+
+    @property
+    def extra_hosts(self) -> list[str]:
+        return [name.strip() for name in self.allowed_hosts.split(",") if name.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ def _run_count(home: Path) -> int:
 
 CASES = {
     "missing file": (["--image", "{missing}"], "image", "file not found"),
-    "not an image": (["--image", "{text}"], "image", "not a readable image"),
+    "not an image": (["--image", "{text}"], "image", "not an image in a format reelflow reads"),
     "URL 404": (["--image", "{url404}"], "image", "404"),
     "unknown model": (["--model", "no-such-model"], "model", "unknown video model 'no-such-model'"),
     "negative duration": (["--duration", "-1"], "duration", "out of range"),

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
+from reelflow.core.api_token import login_url, read_api_token
 from tests.support.cli import ROOT
 from tests.support.files import make_image
 from tests.support.web_api import Served, serve_api
@@ -63,9 +64,23 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture()
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, served: Served) -> Iterator[Page]:
+    """A browser logged in the way a user is: through the login URL `reelflow serve` prints."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    yield context.new_page()
+    page = context.new_page()
+    token = read_api_token()
+    assert token
+    page.goto(login_url(served.url, token))
+    expect(page.get_by_role("heading", name="Make a video")).to_be_visible()  # rendered once logged in
+    assert page.url == f"{served.url}/"
+    page.go_back()
+    assert page.url == "about:blank", "the login URL stayed in the history"
+    page.go_forward()
+    assert page.url == f"{served.url}/"
+    cookies = {c["name"]: c for c in context.cookies()}
+    session = cookies["reelflow_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and token not in session["value"]
+    yield page
     context.close()
 
 
@@ -100,7 +115,7 @@ def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path,
     status = page.get_by_test_id("run-status")
     expect(status).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_test_id("run-cost")).to_have_text("free")
-    stored = httpx.get(f"{served.url}/api/runs/{run_id}", timeout=10).json()
+    stored = httpx.get(f"{served.url}/api/runs/{run_id}", timeout=10, headers=served.headers).json()
     assert stored["prefect_url"] == f"{PREFECT_UI}/runs/flow-run/{stored['prefect_flow_run_id']}"
     expect(page.get_by_role("link", name="open this run in the Prefect UI")).to_have_attribute(
         "href", stored["prefect_url"])
@@ -132,7 +147,7 @@ def test_run_list_updates_live(served: Served, page: Page, tmp_path: Path) -> No
         page.goto(f"{served.url}/#/runs")
     assert listening.value.request.resource_type == "eventsource" and listening.value.status == 200
     image = make_image(tmp_path / "lake.png", (320, 200))
-    with httpx.Client(base_url=served.url, timeout=60) as client:
+    with httpx.Client(base_url=served.url, timeout=60, headers=served.headers) as client:
         uploaded = client.post("/api/uploads", files={"file": ("lake.png", image.read_bytes(), "image/png")}).json()
         run = client.post("/api/runs", json={"model": "local-kenburns", "image": uploaded["image"], "duration": 1.0,
                                              "fps": 8, "resolution": "160x96", "seed": 77}).json()

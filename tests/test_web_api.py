@@ -46,7 +46,7 @@ def api() -> Iterator[Served]:
 
 @pytest.fixture()
 def client(api: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=60) as http:
+    with httpx.Client(base_url=api.url, timeout=60, headers=api.headers) as http:
         yield http
 
 
@@ -128,7 +128,7 @@ def counting_server(root: Path) -> Iterator[tuple[str, list[str]]]:
 
 def test_health(client: httpx.Client) -> None:
     body = client.get("/api/health").json()
-    assert body["status"] == "ok" and body["auth_required"] is False
+    assert body["status"] == "ok" and body["auth_required"] is True
     assert body["prefect_api_url"].startswith("http://127.0.0.1:")
 
 
@@ -238,7 +238,7 @@ def test_upload_is_checked_stored_and_served(client: httpx.Client, home: Path) -
 
 def test_upload_bad_input(client: httpx.Client, env: SetEnv) -> None:
     field, message = error_of(upload(client, b"just some text, not an image", "notes.txt", "text/plain"), 415)
-    assert field == "file" and "not a readable image" in message
+    assert field == "file" and "not an image in a format reelflow reads" in message
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, "GIF")
     field, message = error_of(upload(client, gif.getvalue(), "a.gif", "image/gif"), 415)
@@ -305,34 +305,38 @@ def test_private_gpu_urls_refused_unless_allowed_or_local(client: httpx.Client, 
     body = {"gpu_provider": "vastai", "comfyui_url": "http://127.0.0.1:9"}
     field, message = error_of(client.put("/api/gpu/config", json=body), 422)
     assert field == "comfyui_url" and "non-public address" in message
-    field, message = error_of(client.put("/api/gpu/config", json={"vastai_api_url": "http://10.1.2.3/api/v0"}), 422)
-    assert field == "vastai_api_url" and "non-public address" in message
+    field, message = error_of(client.put("/api/gpu/config", json={"swarmui_url": "http://10.1.2.3/"}), 422)
+    assert field == "swarmui_url" and "non-public address" in message
     field, message = error_of(client.put("/api/gpu/config", json={**body, "gpu_provider": "local"}), 422)
     assert field == "comfyui_url" and "did not answer" in message
 
 
 # --- auth ------------------------------------------------------------------------------------------
 
-def test_bearer_token_guards_every_write(client: httpx.Client, env: SetEnv) -> None:
+def test_an_explicit_token_guards_every_endpoint(api: Served, env: SetEnv) -> None:
+    file_token = api.headers  # the token file's token is not the one set explicitly
     env(REELFLOW_API_TOKEN="s3cret-token")
-    writes = [("POST", "/api/runs", {"json": LOCAL}), ("POST", "/api/runs/x/cancel", {}),
-              ("POST", "/api/runs/x/retry", {}), ("POST", "/api/pipelines", {"json": {"name": "a", "spec": {}}}),
-              ("PUT", "/api/pipelines/x", {"json": {}}), ("DELETE", "/api/pipelines/x", {}),
-              ("POST", "/api/uploads", {"files": {"file": ("a.png", png_bytes(), "image/png")}}),
-              ("PUT", "/api/gpu/config", {"json": {}}), ("POST", "/api/vastai/instances/1/start", {}),
-              ("POST", "/api/vastai/instances/1/stop", {}), ("POST", "/api/vastai/generate-video", {"json": {}}),
-              ("POST", "/api/swarm/generate-video", {"json": {}})]
-    for method, path, kwargs in writes:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0LXRva2Vu"}):
-            response = client.request(method, path, headers=headers, **kwargs)
-            field, _ = error_of(response, 401)
-            assert field == "authorization" and response.headers["www-authenticate"] == "Bearer", (method, path)
-    good = {"Authorization": "Bearer s3cret-token"}
-    assert client.post("/api/runs", json={**LOCAL, "model": "nope"}, headers=good).status_code == 422
-    assert upload(client, png_bytes(shade(9)), headers=good).status_code == 201
-    assert client.get("/api/health").json()["auth_required"] is True
-    for path in ("/api/runs", "/api/models", "/api/pipelines", "/api/health"):
-        assert client.get(path).status_code == 200, path
+    calls = [("POST", "/api/runs", {"json": LOCAL}), ("POST", "/api/runs/x/cancel", {}),
+             ("POST", "/api/runs/x/retry", {}), ("POST", "/api/pipelines", {"json": {"name": "a", "spec": {}}}),
+             ("PUT", "/api/pipelines/x", {"json": {}}), ("DELETE", "/api/pipelines/x", {}),
+             ("POST", "/api/uploads", {"files": {"file": ("a.png", png_bytes(), "image/png")}}),
+             ("PUT", "/api/gpu/config", {"json": {}}), ("POST", "/api/vastai/instances/1/start", {}),
+             ("POST", "/api/vastai/instances/1/stop", {}), ("POST", "/api/vastai/generate-video", {"json": {}}),
+             ("POST", "/api/swarm/generate-video", {"json": {}}), ("GET", "/api/runs", {}), ("GET", "/api/models", {}),
+             ("GET", "/api/pipelines", {}), ("GET", "/api/gpu/config", {}), ("GET", "/api/vastai/instances", {})]
+    with httpx.Client(base_url=api.url, timeout=60) as anon:
+        for method, path, kwargs in calls:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0LXRva2Vu"},
+                            file_token):
+                response = anon.request(method, path, headers=headers, **kwargs)
+                field, _ = error_of(response, 401)
+                assert field == "authorization" and response.headers["www-authenticate"] == "Bearer", (method, path)
+        good = {"Authorization": "Bearer s3cret-token"}
+        assert anon.post("/api/runs", json={**LOCAL, "model": "nope"}, headers=good).status_code == 422
+        assert upload(anon, png_bytes(shade(9)), headers=good).status_code == 201
+        for path in ("/api/runs", "/api/models", "/api/pipelines"):
+            assert anon.get(path, headers=good).status_code == 200, path
+        assert anon.get("/api/health").json()["auth_required"] is True
 
 
 # --- runs end to end --------------------------------------------------------------------------------
@@ -457,7 +461,7 @@ def test_retry_failed_run_runs_again_under_its_id(client: httpx.Client, api: Ser
 
 def test_auto_dispatch_renders_here_without_a_worker(client: httpx.Client) -> None:
     image = uploaded(client, 27)
-    with serve_api(via="auto") as auto, httpx.Client(base_url=auto.url, timeout=60) as other:
+    with serve_api(via="auto") as auto, httpx.Client(base_url=auto.url, timeout=60, headers=auto.headers) as other:
         run = other.post("/api/runs", json={**LOCAL, "image": image, "seed": 12})
         assert run.status_code == 201, run.text
         assert follow_run(other, run.json()["run_id"])[-1]["message"] == "completed"
@@ -531,8 +535,9 @@ def test_gpu_config_defaults_and_bad_values(client: httpx.Client, gpu_block: str
 
 def test_gpu_config_checks_saves_and_masks(client: httpx.Client, gpu_block: str) -> None:
     with ComfyEmulator() as comfy, VastEmulator() as vast:
+        GpuEndpoint(vastai_api_url=vast.url).save(gpu_block, overwrite=True)  # as `reelflow gpu set` does
         body = {"gpu_provider": "vastai", "comfyui_url": comfy.url + "/", "vastai_instance_id": DEFAULT_INSTANCE_ID,
-                "vastai_api_url": vast.url, **SECRETS}
+                **SECRETS}
         response = client.put("/api/gpu/config", json=body)
         assert response.status_code == 200, response.text
         saved = response.json()
@@ -564,8 +569,8 @@ def test_vastai_instances_list_start_stop(client: httpx.Client, gpu_block: str) 
     assert field == "vastai_api_key" and "PUT /api/gpu/config" in message
     with VastEmulator() as vast:
         vast.add_instance(777, running=False, gpu_name="RTX 3090", dph_total=0.21)
-        config = {"gpu_provider": "vastai", "vastai_api_url": vast.url, "vastai_api_key": API_KEY,
-                  "vastai_instance_id": DEFAULT_INSTANCE_ID}
+        GpuEndpoint(vastai_api_url=vast.url).save(gpu_block, overwrite=True)  # as `reelflow gpu set` does
+        config = {"gpu_provider": "vastai", "vastai_api_key": API_KEY, "vastai_instance_id": DEFAULT_INSTANCE_ID}
         assert client.put("/api/gpu/config", json=config).status_code == 200
         listed = client.get("/api/vastai/instances").json()
         assert listed["selected_id"] == DEFAULT_INSTANCE_ID

@@ -19,7 +19,7 @@ from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 CASES_PER_OPERATION = 25
 TOKEN = "fuzz-token"
 launcher = Launcher(max_parallel=1)
-app = create_app(launcher=launcher)
+app = create_app(launcher=launcher, bind_host="testserver")  # the name the ASGI test client sends as Host
 # The list-wide event stream never ends on its own; everything else is fuzzed.
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path="/api/events")
 

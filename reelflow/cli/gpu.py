@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reelflow.cli.output import print_json
+from reelflow.cli.secret_input import prompt_if_dash
 from reelflow.cli.vast import vast_app
 from reelflow.cli.workflows import workflows_app
 from reelflow.errors import ReelflowError
@@ -91,11 +92,18 @@ def gpu_set(
     comfyui_url: Annotated[str | None, typer.Option(help="ComfyUI base URL (tunnel or direct port).")] = None,
     swarmui_url: Annotated[str | None, typer.Option(help="SwarmUI base URL.")] = None,
     vastai_instance_id: Annotated[int | None, typer.Option(help="vast.ai instance id.")] = None,
-    vastai_api_key: Annotated[str | None, typer.Option(help="vast.ai API key.", envvar="VAST_API_KEY")] = None,
+    vastai_api_key: Annotated[str | None, typer.Option(
+        help="vast.ai API key; '-' asks for it hidden.", envvar="VAST_API_KEY", callback=prompt_if_dash)] = None,
     vastai_api_url: Annotated[str | None, typer.Option(help="vast.ai REST base URL.")] = None,
-    portal_token: Annotated[str | None, typer.Option(help="The instance's WEB_PASSWORD (Bearer token).")] = None,
-    tunnel_header: Annotated[str | None, typer.Option(help="Extra auth header 'Name: value'.")] = None,
-    tunnel_cookie: Annotated[str | None, typer.Option(help="Auth cookie 'name=value'.")] = None,
+    portal_token: Annotated[str | None, typer.Option(
+        help="The instance's WEB_PASSWORD (Bearer token); '-' asks for it hidden.", envvar="REELFLOW_PORTAL_TOKEN",
+        callback=prompt_if_dash)] = None,
+    tunnel_header: Annotated[str | None, typer.Option(
+        help="Extra auth header 'Name: value'; '-' asks for it hidden.", envvar="REELFLOW_TUNNEL_HEADER",
+        callback=prompt_if_dash)] = None,
+    tunnel_cookie: Annotated[str | None, typer.Option(
+        help="Auth cookie 'name=value'; '-' asks for it hidden.", envvar="REELFLOW_TUNNEL_COOKIE",
+        callback=prompt_if_dash)] = None,
     concurrency: Annotated[int | None, typer.Option(help="Jobs at once on this GPU (default 1).")] = None,
     deadline_minutes: Annotated[int | None, typer.Option(help="Give up on one job after this (default 30).")] = None,
     allow_resubmit_lost_jobs: Annotated[bool | None, typer.Option(

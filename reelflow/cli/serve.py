@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, cast
 
 import typer
@@ -23,17 +24,31 @@ def serve(
     deployment when a worker is online (`--via auto`), else render in this process."""
     import uvicorn
 
+    from reelflow.core.api_token import auth_enabled, ensure_api_token, login_url
     from reelflow.core.domain import Via
     from reelflow.runs.launcher import Launcher
     from reelflow.settings import get_settings
     from reelflow.web import create_app
+    from reelflow.web.access_log import log_config
 
     if via not in ("auto", "local", "deployment"):
         raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
     api = prefect_server.ensure_api()
-    if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None:
-        err.print("[yellow]warning:[/] listening beyond this machine without REELFLOW_API_TOKEN: "
-                  "anyone who can reach it can start runs and change the GPU settings")
-    err.print(f"reelflow panel: http://{host}:{port}/   API docs: http://{host}:{port}/docs   Prefect API: {api}")
+    settings = get_settings()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    if not auth_enabled():
+        err.print("[bold red]WARNING: REELFLOW_API_AUTH=off: the REST API answers anyone who can reach it, "
+                  "with no token[/]")
+    elif sys.stderr.isatty():  # never into a log file
+        err.print(f"log in to the panel: {login_url(base, ensure_api_token())}")
+    else:
+        ensure_api_token()
+        err.print(f"log in to the panel: {base}/?token=<the token in {settings.api_token_path}>")
+    if host in ("0.0.0.0", "::") and not settings.extra_hosts:
+        err.print("[yellow]note:[/] requests must name 127.0.0.1 or localhost as their host; set "
+                  "REELFLOW_ALLOWED_HOSTS to this machine's name(s) to reach it from elsewhere")
+    err.print(f"reelflow panel: {base}/   API docs: {base}/docs   Prefect API: {api}")
     launcher = Launcher(max_parallel=workers, via=cast(Via, via))
-    uvicorn.run(create_app(launcher=launcher), host=host, port=port, timeout_graceful_shutdown=5, log_level="info")
+    uvicorn.run(create_app(launcher=launcher, bind_host=host), host=host, port=port, timeout_graceful_shutdown=5,
+                log_level="info", log_config=log_config())

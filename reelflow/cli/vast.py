@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reelflow.cli.output import print_json
+from reelflow.cli.secret_input import prompt_if_dash
 from reelflow.errors import ReelflowError
 from reelflow.orchestration import prefect_server
 
@@ -26,8 +27,8 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-ApiKey = Annotated[str | None, typer.Option(help="vast.ai API key (default: the GPU endpoint's).",
-                                            envvar="VAST_API_KEY")]
+ApiKey = Annotated[str | None, typer.Option(help="vast.ai API key (default: the GPU endpoint's); '-' asks for it "
+                                            "hidden.", envvar="VAST_API_KEY", callback=prompt_if_dash)]
 ApiUrl = Annotated[str | None, typer.Option(help="vast.ai REST base URL (default: the GPU endpoint's).",
                                             envvar="VAST_API_URL")]
 InstanceId = Annotated[int | None, typer.Argument(help="Instance id (default: the GPU endpoint's).")]

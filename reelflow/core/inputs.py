@@ -10,12 +10,11 @@ from pathlib import Path
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from reelflow.core.netguard import check_public_url
+from reelflow.core.netguard import GuardedTransport, check_public_url
 from reelflow.errors import ImageTooLargeError, SpecError
 from reelflow.settings import get_settings
 
 MAX_REDIRECTS = 5
-MAX_PIXELS = 64_000_000
 IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
 
 
@@ -37,23 +36,28 @@ def load_image(source: str) -> InputImage:
 
 
 def inspect_image(data: bytes, source: str, field: str = "image") -> InputImage:
+    """Check the image is a PNG, JPEG or WebP within REELFLOW_MAX_INPUT_PIXELS that decodes to the last pixel."""
+    allowed = ", ".join(IMAGE_TYPES)
+    max_pixels = get_settings().max_input_pixels
+    too_many = f"at most {max_pixels} pixels are allowed (REELFLOW_MAX_INPUT_PIXELS)"
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageTooLargeError(field, f"'{source}' has too many pixels ({img.width}x{img.height}); "
-                                         f"at most {MAX_PIXELS} allowed")
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height) = img.format, img.size
+            if fmt not in IMAGE_TYPES:
+                raise SpecError(field, f"'{source}' is a {fmt} image; allowed formats: {allowed}")
+            if width * height > max_pixels:
+                raise ImageTooLargeError(field, f"'{source}' has too many pixels ({width}x{height}); {too_many}")
+            img.load()
     except SpecError:
         raise
     except Image.DecompressionBombError:
-        raise ImageTooLargeError(field, f"'{source}' has too many pixels; at most {MAX_PIXELS} allowed") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise SpecError(field, f"'{source}' is not a readable image ({type(exc).__name__})") from None
-    if fmt not in IMAGE_TYPES:
-        allowed = ", ".join(IMAGE_TYPES)
-        raise SpecError(field, f"'{source}' is a {fmt} image; allowed formats: {allowed}")
+        raise ImageTooLargeError(field, f"'{source}' has too many pixels; {too_many}") from None
+    except UnidentifiedImageError:
+        raise SpecError(field, f"'{source}' is not an image in a format reelflow reads; allowed formats: "
+                        f"{allowed}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise SpecError(field, f"'{source}' is a damaged or incomplete image ({exc}); give a complete {allowed} "
+                        "file") from None
     content_type, ext = IMAGE_TYPES[fmt]
     return InputImage(data=data, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
                       content_type=content_type, extension=ext, source=source)
@@ -73,7 +77,8 @@ def _read_file(source: str) -> bytes:
 def _download(url: str) -> bytes:
     settings = get_settings()
     limit = settings.max_input_bytes
-    with httpx.Client(timeout=settings.download_timeout_s, follow_redirects=False) as client:
+    transport = GuardedTransport(field="image", allow_private=settings.allow_private_urls)
+    with httpx.Client(timeout=settings.download_timeout_s, follow_redirects=False, transport=transport) as client:
         for _ in range(MAX_REDIRECTS + 1):
             check_public_url(url, field="image", allow_private=settings.allow_private_urls)
             try:

@@ -6,7 +6,9 @@ The only writer of the block's local note (``reelflow.core.gpu_mirror``): on eve
 from __future__ import annotations
 
 from blocks.gpu_endpoint import GpuEndpoint
+from reelflow.core.domain import GPU_URL_FIELD
 from reelflow.core.gpu_mirror import write_mirror
+from reelflow.core.netguard import check_public_url
 from reelflow.errors import ModelUnavailableError
 from reelflow.settings import get_settings
 
@@ -37,7 +39,19 @@ async def load_endpoint(model_id: str, name: str | None = None) -> GpuEndpoint:
     return gpu
 
 
+def check_service_urls(gpu: GpuEndpoint) -> None:
+    """The ComfyUI/SwarmUI URLs (given, or discovered through the vast.ai portal) must be public addresses unless
+    REELFLOW_ALLOW_PRIVATE_URLS is set or the GPU is declared ``local`` (this machine or your network)."""
+    allow = get_settings().allow_private_urls or gpu.provider == "local"
+    for field in GPU_URL_FIELD.values():
+        url = getattr(gpu, field)
+        if url:
+            check_public_url(url, field=field, allow_private=allow)
+
+
 async def save_endpoint(gpu: GpuEndpoint, name: str | None = None) -> None:
+    """Save the block (after :func:`check_service_urls`) and its secret-free local note."""
+    check_service_urls(gpu)
     name = block_name(name)
     await gpu.asave(name, overwrite=True)
     write_mirror(name, gpu.mirror_fields())

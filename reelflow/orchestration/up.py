@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reelflow.core import filelock
+from reelflow.core.api_token import auth_enabled, ensure_api_token, login_url
 from reelflow.errors import AlreadyUpError, ReelflowError
 from reelflow.orchestration import prefect_server, stack
 from reelflow.orchestration.deployments import WORK_POOL
@@ -105,9 +106,12 @@ class LocalStack:
             self.say("  REST API + panel: not in this version of reelflow (skipped)")
             return
         assert self.server is not None
+        token = ensure_api_token() if auth_enabled() else None
         self.panel = stack.start_panel(self.server.api_url, free_port(self.options.panel_port, "the panel"),
                                        self.settings.run_dir / "panel.log")
         stack.wait_for(lambda: stack.http_ok(f"{self.panel.url}/api/health"), "REST API + panel", child=self.panel)
+        if token is not None:
+            self.say(f"  log in to the panel: {login_url(self.panel.url, token)}")
 
     def health(self) -> dict[str, bool]:
         """Each part's health check, as it is now."""

@@ -12,6 +12,9 @@ from reelflow.core.spec import MAX_SEED
 from reelflow.providers.vastai import InstanceFacts
 from reelflow.store.views import EventFacts, StepFacts
 
+MAX_FRAMES = 1_000_000  # far beyond any model's range; keeps numbers the spec's arithmetic can hold
+MAX_FPS = 10_000
+MAX_SECONDS = 86_400.0
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
@@ -36,9 +39,10 @@ class SpecFields(BaseModel):
     image_model: str | None = Field(default=None, max_length=100, description="Text-to-image model id.")
     prompt: str | None = Field(default=None, max_length=20000)
     negative_prompt: str | None = Field(default=None, max_length=5000)
-    duration: float | None = Field(default=None, description="Seconds of video (or give frames).")
-    frames: int | None = Field(default=None, description="Number of frames (or give duration).")
-    fps: int | None = None
+    duration: float | None = Field(default=None, le=MAX_SECONDS, allow_inf_nan=False,
+                                   description="Seconds of video (or give frames).")
+    frames: int | None = Field(default=None, le=MAX_FRAMES, description="Number of frames (or give duration).")
+    fps: int | None = Field(default=None, le=MAX_FPS)
     resolution: str | None = Field(default=None, max_length=20, description="480p, 720p, 1080p or WIDTHxHEIGHT.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     storage: Literal["auto", "local", "r2"] | None = None
@@ -60,9 +64,9 @@ class CompatVideoRequest(BaseModel):
     image_url: str | None = Field(default=None, max_length=4096, description="Same as image (older name).")
     prompt: str = Field(max_length=20000)
     negative_prompt: str | None = Field(default=None, max_length=5000)
-    duration: float | None = None
-    frames: int | None = None
-    fps: int | None = None
+    duration: float | None = Field(default=None, le=MAX_SECONDS, allow_inf_nan=False)
+    frames: int | None = Field(default=None, le=MAX_FRAMES)
+    fps: int | None = Field(default=None, le=MAX_FPS)
     resolution: str | None = Field(default=None, max_length=20)
     width: int | None = Field(default=None, ge=1, le=8192)
     height: int | None = Field(default=None, ge=1, le=8192)
@@ -182,9 +186,11 @@ class GpuConfigIn(BaseModel):
     provider: Literal["none", "local", "vastai"] | None = None
     comfyui_url: str | None = Field(default=None, max_length=2048)
     swarmui_url: str | None = Field(default=None, max_length=2048)
-    vastai_instance_id: int | None = Field(default=None, ge=1)
+    vastai_instance_id: int | None = Field(default=None, ge=1, le=2**53)
     vastai_api_key: str | None = Field(default=None, max_length=512)
-    vastai_api_url: str | None = Field(default=None, max_length=2048)
+    vastai_api_url: str | None = Field(
+        default=None, max_length=2048, description="Read-only here (422 if changed): the vast.ai key is sent to it; "
+        "set it with `reelflow gpu set --vastai-api-url` or the Block.")
     portal_token: str | None = Field(default=None, max_length=512)
     tunnel_auth_header_name: str | None = Field(default=None, max_length=200)
     tunnel_auth_header_value: str | None = Field(default=None, max_length=4096)

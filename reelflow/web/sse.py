@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 
+from reelflow.errors import ApiError
 from reelflow.store import repo
 from reelflow.web.schemas import EventOut
 
 POLL_INTERVAL_S = 0.25
+MAX_EVENT_ID = 2**62
+EVENT_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
 
 
 def resume_point(request: Request, after: int | None, default: int) -> int:
     """Where to start: the browser's ``Last-Event-ID`` on a reconnect, else ``after``, else ``default``."""
-    header = request.headers.get("last-event-id", "")
-    if header.isdigit():
-        return int(header)
-    return after if after is not None else default
+    header = request.headers.get("last-event-id", "").strip()
+    if not header:
+        return after if after is not None else default
+    if not EVENT_ID.fullmatch(header) or int(header) > MAX_EVENT_ID:
+        raise ApiError(400, f"Last-Event-ID must be an event id (digits 0-9, at most {MAX_EVENT_ID}); got "
+                       f"{header[:30]!r}", "Last-Event-ID")
+    return int(header)
 
 
 async def _finished(run_id: str) -> bool:

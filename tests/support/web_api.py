@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from reelflow.core.api_token import read_api_token
 from reelflow.core.domain import Via
 from reelflow.runs.launcher import Launcher
 from reelflow.web import create_app
@@ -21,6 +22,17 @@ from tests.emulators.common.server import ServerThread
 class Served:
     url: str
     launcher: Launcher
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth_headers()
+
+
+def auth_headers() -> dict[str, str]:
+    """The bearer token the way the CLI and scripts find it (REELFLOW_API_TOKEN, else $REELFLOW_HOME/api-token)."""
+    token = read_api_token()
+    assert token, "the server should have created its token file"
+    return {"Authorization": f"Bearer {token}"}
 
 
 @contextmanager

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, token } from "./api";
+import { api, describeError } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
 import { Pipelines } from "./components/Pipelines";
@@ -14,28 +14,30 @@ const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/gpu", label: "GPU", views: ["gpu"] },
 ];
 
-function TokenField() {
-  const [value, setValue] = useState(token.get());
+function LoginField() {
+  const [value, setValue] = useState("");
+  const [error, setError] = useState("");
   return (
     <form
       className="token"
       onSubmit={(event) => {
         event.preventDefault();
-        token.set(value.trim());
+        api.login(value.trim()).then(() => window.location.reload(), (e) => setError(describeError(e)));
       }}
     >
       <label htmlFor="api-token">API token</label>
       <input id="api-token" type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
-      <button type="submit">Save token</button>
+      <button type="submit">Log in</button>
+      {error && <span role="alert">{error}</span>}
     </form>
   );
 }
 
 export function App() {
   const route = useRoute();
-  const [authRequired, setAuthRequired] = useState(false);
+  const [loggedOut, setLoggedOut] = useState(false);
   useEffect(() => {
-    api.health().then((health) => setAuthRequired(health.auth_required), () => undefined);
+    api.session().then((session) => setLoggedOut(session.auth_required && !session.authenticated), () => undefined);
   }, []);
   return (
     <>
@@ -48,7 +50,7 @@ export function App() {
             </a>
           ))}
         </nav>
-        {authRequired && <TokenField />}
+        {loggedOut && <LoginField />}
       </header>
       <main>
         {route.view === "new" && <NewRun pipelineId={route.pipelineId} />}

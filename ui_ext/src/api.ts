@@ -1,7 +1,6 @@
-// A small typed client for the reelflow API. Writes carry the bearer token when one is stored.
+// A small typed client for the reelflow API. The session cookie (HttpOnly, set by POST /api/session) goes with
+// every request; the custom header shows the server a request is the panel's own, which a cross-site form cannot send.
 import type { GpuConfig, Health, Instance, Model, Pipeline, Run, RunPage, Spec, Upload } from "./types";
-
-const TOKEN_KEY = "reelflow.token";
 
 export class ApiError extends Error {
   constructor(
@@ -13,18 +12,8 @@ export class ApiError extends Error {
   }
 }
 
-export const token = {
-  get: (): string => localStorage.getItem(TOKEN_KEY) ?? "",
-  set: (value: string): void => {
-    if (value) localStorage.setItem(TOKEN_KEY, value);
-    else localStorage.removeItem(TOKEN_KEY);
-  },
-};
-
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = {};
-  const auth = token.get();
-  if (auth && method !== "GET") headers.Authorization = `Bearer ${auth}`;
+  const headers: Record<string, string> = { "X-Reelflow-Request": "1" };
   let payload: BodyInit | undefined;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) {
@@ -47,6 +36,8 @@ function query(params: Record<string, string | number | undefined | null>): stri
 
 export const api = {
   health: () => request<Health>("GET", "/api/health"),
+  session: () => request<{ authenticated: boolean; auth_required: boolean }>("GET", "/api/session"),
+  login: (value: string) => request<void>("POST", "/api/session", { token: value }),
   models: (params: { duration?: number; resolution?: string; gpu_usd_per_hour?: number } = {}) =>
     request<Model[]>("GET", `/api/models${query(params)}`),
   runs: (params: { limit?: number; offset?: number; status?: string; model?: string } = {}) =>
@@ -73,4 +64,16 @@ export const api = {
 export function describeError(error: unknown): string {
   if (error instanceof ApiError) return error.field ? `${error.field}: ${error.message}` : error.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+// The login URL (`/?token=...`, printed by `reelflow serve` and `reelflow up`): the token leaves the address bar and
+// the history at once, and is traded for the session cookie.
+export async function exchangeLoginToken(): Promise<void> {
+  const params = new URLSearchParams(window.location.search);
+  const value = params.get("token");
+  if (!value) return;
+  params.delete("token");
+  const rest = params.toString();
+  window.history.replaceState(null, "", window.location.pathname + (rest ? `?${rest}` : "") + window.location.hash);
+  await api.login(value).catch(() => undefined);
 }

@@ -19,8 +19,8 @@ RUN_SSE = {**SSE, 404: {"description": "No such run"}}
 async def run_events(request: Request, run_id: str = Path(min_length=1, max_length=64),
                      after: int | None = Query(None, ge=0, le=2**62)) -> EventSourceResponse:
     """The run's events from the start (or after ``after``), live until the run finishes; then ``end``."""
-    repo.get_run(run_id)
     start = resume_point(request, after, 0)
+    repo.get_run(run_id)
     return EventSourceResponse(event_stream(request, run_id, start), ping=15)
 
 

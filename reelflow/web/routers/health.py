@@ -6,9 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Request
 
+from reelflow.core.api_token import auth_enabled
 from reelflow.settings import prefect_api_url
 from reelflow.store import repo
-from reelflow.web.auth import configured_token
 from reelflow.web.schemas import Health
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -24,6 +24,6 @@ def _version() -> str:
 @router.get("/health", response_model=Health)
 def health(request: Request) -> Health:
     _, total = repo.list_runs(limit=1)
-    return Health(status="ok", version=_version(), auth_required=configured_token() is not None,
+    return Health(status="ok", version=_version(), auth_required=auth_enabled(),
                   prefect_api_url=prefect_api_url(), panel=request.app.state.panel_built,
                   runs=total)

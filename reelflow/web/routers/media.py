@@ -19,8 +19,9 @@ TYPES = {ext: content_type for content_type, ext in EXTENSIONS.items()}
 def media(key: str = Path(max_length=200)) -> FileResponse:
     """A stored object by its key (content key or run key, as in a run's outputs)."""
     match = STORED_KEY.match(key)
-    path = get_settings().storage_path / key
-    if match is None or not path.is_file():
+    root = get_settings().storage_path.resolve()
+    path = (root / key).resolve()  # a symlink inside the storage folder must not lead out of it
+    if match is None or not path.is_relative_to(root) or not path.is_file():
         raise ApiError(404, f"no stored object '{key[:200]}'", "key")
     return FileResponse(path, media_type=TYPES.get(match.group(1), "application/octet-stream"),
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})

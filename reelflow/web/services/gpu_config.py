@@ -17,7 +17,7 @@ from reelflow.web.errors import validation_message
 from reelflow.web.schemas import GpuConfigIn
 
 SECRETS = ("vastai_api_key", "portal_token", "tunnel_auth_header_value", "tunnel_auth_cookie")
-NOT_NULL = ("provider", "vastai_api_url", "comfyui_concurrency", "job_deadline_minutes",
+NOT_NULL = ("provider", "comfyui_concurrency", "job_deadline_minutes",
             "allow_resubmit_lost_jobs", "idle_stop_minutes")
 
 
@@ -48,10 +48,14 @@ def merge(block: GpuEndpoint, body: GpuConfigIn) -> GpuEndpoint:
             del changes[name]
         elif name in changes and not (changes[name] or "").strip():
             changes[name] = None  # an empty secret clears it
+    if "vastai_api_url" in changes and changes["vastai_api_url"] != block.vastai_api_url:
+        raise ApiError(422, "vastai_api_url cannot be changed over the REST API (the vast.ai key is sent there); "
+                       "use `reelflow gpu set --vastai-api-url URL` or the GpuEndpoint Block", "vastai_api_url")
+    changes.pop("vastai_api_url", None)
     values = {name: getattr(block, name) for name in GpuEndpoint.model_fields}
     values.update(changes)
     try:
-        return GpuEndpoint(**values)
+        return GpuEndpoint(**values).with_origin_bound_secrets(block, set(changes))
     except ValidationError as exc:
         field, message = validation_message(exc)
         raise ApiError(422, message, field) from None
@@ -80,8 +84,6 @@ async def check_urls(new: GpuEndpoint, body: GpuConfigIn, *, verify: bool) -> di
     """Check the URLs this request sets: allowed addresses always, and that they answer when ``verify``."""
     sent = body.model_fields_set
     checked: dict[str, str] = {}
-    if "vastai_api_url" in sent:
-        _guard(new.vastai_api_url, "vastai_api_url", new.provider)
     for service, field in GPU_URL_FIELD.items():
         url = getattr(new, field)
         if field not in sent or url is None:
