@@ -438,3 +438,28 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_url_the_portal_hands_out_at_run_time_is_guarded_before_it_sees_a_credential(gpu_block: str) -> None:
+    """The saved ComfyUI URL is down, so reelflow asks the portal for a fresh one: a private one is refused
+    before any request (and so any tunnel credential) reaches it."""
+    import asyncio
+
+    from reelflow.errors import GpuUnreachableError
+    from reelflow.gpu.reach import probe_for, reach
+
+    with header_recorder() as (private_url, seen), VastEmulator() as vast:
+        vast.configure(loading_polls=0, tunnels=[{"targetUrl": "http://localhost:18188", "tunnelUrl": private_url}])
+        gpu = GpuEndpoint(provider="vastai", vastai_instance_id=DEFAULT_INSTANCE_ID, vastai_api_key=API_KEY,
+                          vastai_api_url=vast.url, comfyui_url="https://comfy.invalid", portal_token=PORTAL_TOKEN,
+                          tunnel_auth_header_name="CF-Access-Client-Secret", tunnel_auth_header_value="cf-secret")
+        previous = os.environ.get("REELFLOW_ALLOW_PRIVATE_URLS")
+        os.environ["REELFLOW_ALLOW_PRIVATE_URLS"] = "false"
+        reload_settings()
+        try:
+            with pytest.raises(GpuUnreachableError, match="Instance Portal's ComfyUI URL is refused"):
+                asyncio.run(reach(gpu, gpu_block, "comfyui", probe_for(gpu, "comfyui")))
+        finally:
+            os.environ["REELFLOW_ALLOW_PRIVATE_URLS"] = previous or "true"
+            reload_settings()
+    assert seen == []

@@ -42,11 +42,14 @@ async def load_endpoint(model_id: str, name: str | None = None) -> GpuEndpoint:
 def check_service_urls(gpu: GpuEndpoint) -> None:
     """The ComfyUI/SwarmUI URLs (given, or discovered through the vast.ai portal) must be public addresses unless
     REELFLOW_ALLOW_PRIVATE_URLS is set or the GPU is declared ``local`` (this machine or your network)."""
-    allow = get_settings().allow_private_urls or gpu.provider == "local"
     for field in GPU_URL_FIELD.values():
-        url = getattr(gpu, field)
-        if url:
-            check_public_url(url, field=field, allow_private=allow)
+        if url := getattr(gpu, field):
+            check_service_url(gpu, field, url)
+
+
+def check_service_url(gpu: GpuEndpoint, field: str, url: str) -> None:
+    """One of the GPU's service URLs, checked as :func:`check_service_urls` checks them."""
+    check_public_url(url, field=field, allow_private=get_settings().allow_private_urls or gpu.provider == "local")
 
 
 async def save_endpoint(gpu: GpuEndpoint, name: str | None = None) -> None:

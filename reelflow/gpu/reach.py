@@ -14,8 +14,8 @@ from typing import Any
 
 from blocks.gpu_endpoint import GpuEndpoint
 from reelflow.core.domain import GPU_URL_FIELD, GpuBackend
-from reelflow.errors import GpuUnreachableError, ProviderError, ReelflowError
-from reelflow.gpu.endpoint import save_endpoint
+from reelflow.errors import GpuUnreachableError, ProviderError, ReelflowError, SpecError
+from reelflow.gpu.endpoint import check_service_url, save_endpoint
 from reelflow.providers.comfyui import ComfyClient
 from reelflow.providers.swarmui import SwarmClient, SwarmStatus
 from reelflow.providers.vastai import Instance, VastClient, discover_service_urls
@@ -123,6 +123,11 @@ async def reach(gpu: GpuEndpoint, name: str, service: GpuBackend, probe: Probe) 
             fresh = None
             failures.append(f"the vast.ai Instance Portal gave no {SERVICE_NAMES[service]} URL: {exc}")
         if fresh and fresh != url:
+            try:
+                check_service_url(gpu, field, fresh)  # before the portal's URL is sent any credential
+            except SpecError as exc:
+                raise GpuUnreachableError(f"the vast.ai Instance Portal's {SERVICE_NAMES[service]} URL is refused: "
+                                          f"{exc}") from None
             moved = await _probe(probe, fresh)
             if moved is None:
                 setattr(gpu, field, fresh)
