@@ -149,6 +149,8 @@ def test_models_with_availability_and_price(client: httpx.Client) -> None:
     assert {m["kind"] for m in client.get("/api/models", params={"kind": "t2i"}).json()} == {"t2i"}
     unavailable = [m for m in models.values() if not m["available"]]
     assert unavailable and all(m["missing"] for m in unavailable)
+    assert local["unchecked"] == []
+    assert all(m["unchecked"] for m in models.values() if m["available"] and m["backend"] in ("comfyui", "swarmui"))
 
 
 def test_models_bad_input(client: httpx.Client) -> None:

@@ -138,6 +138,8 @@ class ModelOut(BaseModel):
     price: PriceOut
     available: bool
     missing: list[str]
+    unchecked: list[str] = []
+    """What could not be checked from here (a GPU's model files): available then means "nothing known missing"."""
 
 
 class PipelineIn(BaseModel):

@@ -34,6 +34,7 @@ export interface Model {
   price: Price;
   available: boolean;
   missing: string[];
+  unchecked: string[];
 }
 
 export interface Output {

@@ -21,7 +21,7 @@ def describe(model: ModelEntry, duration: float | None, resolution: str | None,
                     description=model.description, speed_hint=model.speed_hint,
                     inputs=model.inputs.model_dump(mode="json", exclude_none=True),
                     price=PriceOut(unit=model.price.unit, text=model.price.text(), estimate_usd=estimate),
-                    available=found.available, missing=found.missing)
+                    available=found.available, missing=found.missing, unchecked=found.unchecked)
 
 
 Duration = Query(None, gt=0, le=3600, description="Seconds of video to price (default: the model's default).")

@@ -31,7 +31,9 @@ export function ModelCards({ models, selected, onSelect }: Props) {
             {model.price.estimate_usd !== null ? `≈ ${usd(model.price.estimate_usd)} for this video` : model.price.text}
           </span>
           <span className="card-speed">{model.speed_hint}</span>
-          {model.available ? (
+          {model.available && model.unchecked.length > 0 ? (
+            <span className="card-unchecked" title={model.unchecked.join("; ")}>not checked: {model.unchecked.join("; ")}</span>
+          ) : model.available ? (
             <span className="card-ok">available</span>
           ) : (
             <span className="card-missing">missing: {model.missing.join("; ")}</span>
