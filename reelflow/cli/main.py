@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow.cli import batch, gpu, resume, serve, stack, storage
+from reelflow.cli import batch, control, gpu, resume, serve, stack, storage
 from reelflow.cli.output import print_json, print_run, run_json, runs_table
 from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
@@ -30,6 +30,8 @@ app.add_typer(gpu.app)
 app.add_typer(storage.app)
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)
+for _name, _command in (("cancel", control.cancel), ("retry", control.retry), ("open", control.open_run)):
+    app.command(_name)(_command)
 err = Console(stderr=True)
 out = Console()
 

@@ -59,13 +59,17 @@ async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["
     return "deployment" if await deployment_ready(deployment) else "local"
 
 
-async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0) -> str:
+async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0,
+                  retry_id: str | None = None) -> str:
     """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
 
     A busy server (5xx, connection errors) is retried with backoff; the flow run's idempotency key makes
     a retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
-    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``).
+    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``);
+    ``retry_id`` names a user's retry request, which gets a new flow run of its own.
     """
+    key = f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else "") + \
+        (f"-retry-{retry_id}" if retry_id else "")
     try:
         async for call in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
                                         wait=wait_exponential(multiplier=0.5, max=8),
@@ -74,7 +78,7 @@ async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = 
                 flow_run = await run_deployment(
                     VIDEO_DEPLOYMENT, parameters={"spec": run.spec, "run_id": run.run_id, "force": force},
                     timeout=0, tags=["reelflow", f"model:{run.model}", *tags],
-                    idempotency_key=f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else ""))
+                    idempotency_key=key)
     except ObjectNotFound:
         message = f"deployment '{VIDEO_DEPLOYMENT}' not found on the Prefect server; run `reelflow setup`"
         repo.mark_run(run.run_id, "failed", error=message)
@@ -83,7 +87,8 @@ async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = 
         message = f"could not create the flow run: {exc}"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from exc
-    link_flow_run(run.run_id, str(flow_run.id), replacing=run.prefect_flow_run_id if attempt else None)
+    link_flow_run(run.run_id, str(flow_run.id),
+                  replacing=run.prefect_flow_run_id if attempt or retry_id else None)
     return str(flow_run.id)
 
 
