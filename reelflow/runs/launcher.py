@@ -94,9 +94,9 @@ class Launcher:
 
     async def _trigger(self, run_id: str, force: bool, via: Via, retry_id: str | None) -> bool:
         """Create a deployment run for the recorded run when ``via`` says so; False means render here."""
+        ensure_api()  # before Prefect is imported: it settles on its server at import
         from reelflow.runs import dispatch
 
-        ensure_api()
         try:
             where = await dispatch.resolve_via(via)
         except Exception:  # the Prefect API did not answer: "auto" still renders here
