@@ -21,6 +21,9 @@ def serve(
 ) -> None:
     """Serve the REST API and the panel (http://HOST:PORT/). Runs started there go to the video-pipeline
     deployment when a worker is online (`--via auto`), else render in this process."""
+    if via not in ("auto", "local", "deployment"):
+        raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
+    api = prefect_server.ensure_api()  # before reelflow.web imports Prefect, which settles on its server at import
     import uvicorn
 
     from reelflow.core.domain import Via
@@ -28,9 +31,6 @@ def serve(
     from reelflow.settings import get_settings
     from reelflow.web import create_app
 
-    if via not in ("auto", "local", "deployment"):
-        raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
-    api = prefect_server.ensure_api()
     if host not in ("127.0.0.1", "localhost", "::1") and get_settings().api_token is None:
         err.print("[yellow]warning:[/] listening beyond this machine without REELFLOW_API_TOKEN: "
                   "anyone who can reach it can start runs and change the GPU settings")
