@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -170,3 +171,21 @@ def test_reelflow_cancel_stops_a_worker_run(fresh_comfy: ComfyEmulator, image: P
         print(f"worker + ComfyUI: `reelflow cancel` returned after {took:.2f} s")
         assert took <= CANCEL_BUDGET_S
         _assert_cancelled(fresh_comfy, run_id)
+
+
+def test_ctrl_c_in_reelflow_run_ends_the_run_cancelled(fresh_comfy: ComfyEmulator, image: Path, tmp_path: Path) -> None:
+    fresh_comfy.configure(job_seconds=60.0)
+    save_gpu(provider="local", comfyui_url=fresh_comfy.url)
+    starter = _start_run(image, tmp_path / "run.log")
+    try:
+        run_id = _running_run(fresh_comfy)
+        wait_until(lambda: repo.get_run(run_id).prefect_flow_run_id, 30, "the flow run id")
+        starter.send_signal(signal.SIGINT)
+        assert starter.wait(30) != 0
+        _assert_cancelled(fresh_comfy, run_id)
+    except BaseException:
+        print((tmp_path / "run.log").read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        starter.kill()
+        starter.wait(10)
