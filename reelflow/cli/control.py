@@ -116,5 +116,5 @@ def open_run(run_id: RunId,
     if not target:
         _fail(run.run_id, f"run {run.run_id} ({run.status}) has no video and no Prefect flow run yet", False,
               EXIT_FAILED)
-    out.print(target)
+    print(target)
     webbrowser.open(target)

@@ -28,6 +28,7 @@ STORE_POLL_S = 0.25
 PREFECT_POLL_S = 1.0
 WAIT_POLL_S = 0.25
 RECONCILE_EVERY_S = 1.0
+PREFECT_SETTLE_S = 5.0
 PAGE = 500
 
 
@@ -88,11 +89,25 @@ async def cancel_run(run_id: str, timeout: float, *, here: Queue | None = None) 
     events.emit(run_id, CANCEL_REQUESTED, "cancel requested")
     if here is not None and here.drop_queued(run_id):
         repo.mark_run(run_id, "cancelled", error="cancelled before it started")
+    deadline = time.monotonic() + timeout
     run = repo.get_run(run_id)
     if run.prefect_flow_run_id and run.status not in repo.FINISHED:
         with contextlib.suppress(Exception):  # the executing process still sees the store's request
             await dispatch.cancel_flow_run(run.prefect_flow_run_id)
-    return await await_end(run_id, timeout)
+    run = await await_end(run_id, timeout)
+    if run.status == "cancelled" and run.prefect_flow_run_id:
+        await _settle_flow_run(run.prefect_flow_run_id, max(PREFECT_SETTLE_S, deadline - time.monotonic()))
+    return run
+
+
+async def _settle_flow_run(flow_run_id: str, wait_s: float) -> None:
+    """The store says cancelled: wait for the executing flow to report Cancelled, and set it if it does not (its
+    process was killed before it could), so that Prefect shows the same end."""
+    from reelflow.runs import dispatch
+
+    with contextlib.suppress(Exception):  # a server that does not answer keeps its state; reconcile is the store's
+        if await dispatch.await_flow_run_end(flow_run_id, wait_s) not in dispatch.FINAL:
+            await dispatch.cancel_flow_run(flow_run_id, force_cancelled=True)
 
 
 async def await_end(run_id: str, timeout: float) -> RunView:  # noqa: ASYNC109
