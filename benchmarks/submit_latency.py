@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/submit_latency.py [--database sqlite|postgresql|both] [--samples 10] [--batch 50]
 
 For each database, in a fresh REELFLOW_HOME: ``reelflow up`` (Prefect server, `reelflow setup`, workers,
-panel) until "all health checks green"; then ``reelflow.submit`` -> the flow run Running on a worker,
-one run at a time (median of ``--samples``); then a batch of ``--batch`` local-model items through the
-``video-pipeline`` deployment, checking afterwards that no concurrency slot is still taken and no flow
+panel) until "all health checks green"; then, from a plain script with no PREFECT_* variables (it finds the
+server through REELFLOW_HOME, as a user's script does), ``reelflow.submit`` -> returned and -> the flow run
+Running on a worker, one run at a time (median of ``--samples``); then a batch of ``--batch`` local-model
+items through the ``video-pipeline`` deployment, checking afterwards that no concurrency slot is still taken and no flow
 run is left unfinished. Targets (issue 6): submit -> running <= 4 s median; the batch completes, no slot
-leaked. PostgreSQL runs in a throwaway cluster (tests/support/pg_cluster.py).
+leaked. Issue 13: submit -> returned <= 0.5 s plus the input's validation and storage. PostgreSQL runs in a
+throwaway cluster (tests/support/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -70,19 +72,28 @@ def _down(process: subprocess.Popen[str]) -> float:
 
 
 def measure(samples: int, batch: int, in_flight: int) -> dict:
-    """Runs in a child process whose environment points at the stack (Prefect reads it at import)."""
+    """Runs in a child process with no PREFECT_* variables: Prefect is imported only after the first submit,
+    as in a user's script that imports nothing but reelflow."""
     import asyncio
     from uuid import UUID
+
+    import reelflow
+
+    image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+    small = {"model": "local-kenburns", "image": image, "duration": 0.5, "fps": 8, "resolution": "96x64"}
+    submitted_at = time.time()
+    first = time.monotonic()
+    first_id = reelflow.submit({**small, "seed": 999}, force=True, via="deployment")
+    returned = [time.monotonic() - first]
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
+    from prefect.settings import get_current_settings
 
-    import reelflow
     from flows.batch_pipeline import batch_pipeline
 
-    image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
-    small = {"model": "local-kenburns", "image": image, "duration": 0.5, "fps": 8, "resolution": "96x64"}
+    api_url = get_current_settings().api.url
 
     async def started_after(flow_run_id: str, submitted_at: float) -> tuple[float, dict[str, float]]:
         """Seconds to Running, and its parts from the run's state history: submit -> Scheduled (reelflow.submit),
@@ -103,8 +114,13 @@ def measure(samples: int, batch: int, in_flight: int) -> dict:
 
     latencies, parts = [], []
     for index in range(samples):
-        submitted_at = time.time()
-        run_id = reelflow.submit({**small, "seed": 1000 + index}, force=True, via="deployment")
+        if index:
+            submitted_at = time.time()
+            started = time.monotonic()
+            run_id = reelflow.submit({**small, "seed": 1000 + index}, force=True, via="deployment")
+            returned.append(time.monotonic() - started)
+        else:
+            run_id = first_id
         flow_run_id = reelflow.get(run_id).prefect_flow_run_id or ""
         latency, breakdown = asyncio.run(started_after(flow_run_id, submitted_at))
         latencies.append(latency)
@@ -129,7 +145,8 @@ def measure(samples: int, batch: int, in_flight: int) -> dict:
         raise SystemExit(f"the batch flow ended {state.name}: {summary!r}")
     slots, unfinished = asyncio.run(leftovers())
     errors = [row["error"] for row in summary["items"] if row["status"] != "completed"]
-    return {"latencies": latencies, "parts": parts, "batch_s": batch_s, "batch_counts": summary["counts"],
+    return {"latencies": latencies, "returned": returned, "api_url": api_url, "parts": parts,
+            "batch_s": batch_s, "batch_counts": summary["counts"],
             "slots": slots, "unfinished_flow_runs": unfinished, "batch_errors": errors}
 
 
@@ -144,13 +161,15 @@ def run_one(database: str, samples: int, batch: int, in_flight: int, workers: in
         process, api_url, green_s = _up(home, workers, limit, database_url, panel)
         try:
             child = subprocess.run([sys.executable, __file__, "--measure", "--samples", str(samples), "--batch",
-                                    str(batch), "--in-flight", str(in_flight)], env=_env(home, PREFECT_API_URL=api_url),
+                                    str(batch), "--in-flight", str(in_flight)], env=_env(home),
                                    cwd=ROOT,
                                    capture_output=True, text=True, timeout=3600)
             lines = [line for line in child.stdout.splitlines() if line.startswith("RESULT ")]
             if child.returncode != 0 or not lines:
                 raise SystemExit(f"measurement failed:\n{child.stdout[-4000:]}\n{child.stderr[-4000:]}")
             result = json.loads(lines[-1].removeprefix("RESULT "))
+            if result["api_url"] != api_url:
+                raise SystemExit(f"the script's Prefect used {result['api_url']}, not the stack's {api_url}")
         finally:
             down_s = _down(process)
     finally:
@@ -165,6 +184,9 @@ def report(row: dict) -> None:
     print(f"\n== {row['database']}")
     print(f"reelflow up -> all health checks green: {row['up_green_s']:.1f} s; "
           f"Ctrl-C -> stopped: {row['down_s']:.1f} s")
+    ret = row["returned"]
+    print(f"submit -> returned (plain script): first {ret[0]:.2f} s, later median "
+          f"{statistics.median(ret[1:] or ret):.2f} s (target <= 0.5 s plus the input's storage)")
     print(f"submit -> running on a worker: median {statistics.median(lat):.2f} s, min {min(lat):.2f}, "
           f"max {max(lat):.2f} (n={len(lat)}; target <= 4 s)")
     if parts := row.get("parts"):

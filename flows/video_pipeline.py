@@ -10,18 +10,21 @@ from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.states import Cancelled, State
 
 from flows.fallback import run_i2v
 from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import MediaRef
 from reelflow.core.spec import image_params, parse_spec
 from reelflow.errors import ProviderCancelledError
+from reelflow.runs import cancel as cancelling
 from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
 from reelflow.store import repo
 from reelflow.store.views import OutputView, RunView
 from tasks.cache_r2 import cache_r2
 
+CANCELLED_NOTE = "cancelled through reelflow"
 I2V_MODULES = {"local": "tasks.i2v_local", "fal": "tasks.i2v_fal", "comfyui": "tasks.i2v_comfyui",
                "swarmui": "tasks.i2v_swarmui"}
 
@@ -67,12 +70,17 @@ def run_cost(run: RunView) -> float | None:
 
 
 async def execute(run: RunView) -> RunView:
-    """Run the steps of a recorded run; the run ends completed, failed (with the reason) or cancelled."""
+    """Run the steps of a recorded run; the run ends completed, failed (with the reason) or cancelled (asked
+    from any process, see ``reelflow.runs.cancel``, or this task cancelled: Ctrl-C, a launcher's shutdown)."""
     spec = parse_spec(run.spec)
     catalog = load_catalog()
     model = catalog.get(spec.model, kind="i2v")
     run_id = run.run_id
-    repo.mark_run(run_id, "running", prefect_flow_run_id=str(flow_run.id) if flow_run.id else None)
+    flow_run_id = str(flow_run.id) if flow_run.id else None
+    repo.mark_run(run_id, "running", prefect_flow_run_id=flow_run_id)
+    current = asyncio.current_task()
+    assert current is not None
+    watcher = asyncio.create_task(cancelling.watch(run_id, flow_run_id, current))
     try:
         seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**32)
         source = next((o for o in run.outputs if o.role in ("input", "image")), None)
@@ -88,20 +96,23 @@ async def execute(run: RunView) -> RunView:
         repo.mark_run(run_id, "completed", cost_usd=run_cost(repo.get_run(run_id)))
     except asyncio.CancelledError:
         repo.mark_run(run_id, "cancelled", error="cancelled")
-        raise
-    except ProviderCancelledError as exc:
+        current.uncancel()  # the flow returns a Cancelled state instead, so Prefect records the run Cancelled
+    except ProviderCancelledError as exc:  # stopped at the provider itself (ComfyUI's own Cancel button)
         repo.mark_run(run_id, "cancelled", error=str(exc))
-        raise
     except Exception as exc:
         repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise
+    finally:
+        watcher.cancel()
     return repo.get_run(run_id)
 
 
 @flow(name="video_pipeline", flow_run_name=_run_name, log_prints=True)
-async def video_pipeline(spec: dict[str, Any], run_id: str | None = None, force: bool = False) -> dict[str, Any]:
+async def video_pipeline(spec: dict[str, Any], run_id: str | None = None,
+                         force: bool = False) -> dict[str, Any] | State:
     """Make one video from ``spec`` (see ``reelflow.core.spec.PipelineSpec``). An identical finished run is
-    returned from the store unless ``force`` is set. ``run_id`` names a run already recorded by a caller."""
+    returned from the store unless ``force`` is set. ``run_id`` names a run already recorded by a caller.
+    A cancelled run ends the flow run Cancelled."""
     if run_id is None or repo.find_run(run_id) is None:
         prepared = prepare_run(spec, force=force, run_id=run_id)
         if prepared.cached:
@@ -111,4 +122,7 @@ async def video_pipeline(spec: dict[str, Any], run_id: str | None = None, force:
         run = repo.get_run(run_id)
         if run.status == "completed":
             return run.model_dump(mode="json")
-    return (await execute(run)).model_dump(mode="json")
+    ended = run if run.status == "cancelled" else await execute(run)
+    if ended.status == "cancelled":
+        return Cancelled(message=CANCELLED_NOTE)
+    return ended.model_dump(mode="json")

@@ -6,20 +6,16 @@ See README "Python API".
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
+import math
 from typing import Any
 
 from reelflow.core.domain import Via
 from reelflow.core.spec import PipelineSpec
-from reelflow.orchestration.prefect_server import ensure_api
+from reelflow.runs import cancel as cancelling
 from reelflow.runs.launcher import execute_here, process_launcher
 from reelflow.runs.prepare import prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView
-
-POLL_S = 0.25
-RECONCILE_EVERY_S = 2.0
 
 
 async def arun(spec: dict[str, Any] | PipelineSpec, *, force: bool = False) -> RunView:
@@ -64,20 +60,10 @@ def submit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, via: Via
 
 async def await_run(run_id: str, timeout: float | None = None) -> RunView:  # noqa: ASYNC109
     """Wait until the run is completed, failed or cancelled; ``TimeoutError`` after ``timeout`` seconds."""
-    from reelflow.runs import dispatch
-
-    deadline = None if timeout is None else time.monotonic() + timeout
-    next_reconcile = time.monotonic()
-    while True:
-        found = repo.get_run(run_id)
-        if found.status not in repo.FINISHED and time.monotonic() >= next_reconcile:
-            found = await dispatch.reconcile(found)
-            next_reconcile = time.monotonic() + RECONCILE_EVERY_S
-        if found.status in repo.FINISHED:
-            return found
-        if deadline is not None and time.monotonic() >= deadline:
-            raise TimeoutError(f"run {run_id} is still {found.status} after {timeout:g} s")
-        await asyncio.sleep(POLL_S)
+    found = await cancelling.await_end(run_id, math.inf if timeout is None else timeout)
+    if found.status not in repo.FINISHED:
+        raise TimeoutError(f"run {run_id} is still {found.status} after {timeout:g} s")
+    return found
 
 
 def wait(run_id: str, timeout: float | None = None) -> RunView:
@@ -86,31 +72,15 @@ def wait(run_id: str, timeout: float | None = None) -> RunView:
 
 
 async def acancel(run_id: str, timeout: float = 60.0) -> RunView:  # noqa: ASYNC109
-    """Cancel a queued or running run and its Prefect flow run; returns the run once it has ended.
+    """Cancel a queued or running run wherever it executes (this process, ``reelflow run``, ``reelflow serve``
+    or a worker) and its Prefect flow run; returns the run once it has ended, or as it is after ``timeout`` s.
 
     A finished run is returned unchanged. The run ends ``cancelled`` (or as it ended, if it finished first).
     """
-    from reelflow.runs import dispatch
-
     found = repo.get_run(run_id)
     if found.status in repo.FINISHED:
         return found
-    ensure_api()
-    if await asyncio.to_thread(process_launcher().cancel_here, run_id, timeout):
-        found = repo.get_run(run_id)
-        if found.prefect_flow_run_id:
-            await dispatch.cancel_flow_run(found.prefect_flow_run_id, force_cancelled=True)
-        if found.status not in repo.FINISHED:
-            repo.mark_run(run_id, "cancelled", error="cancelled")
-        return repo.get_run(run_id)
-    deadline = time.monotonic() + timeout
-    if found.prefect_flow_run_id:
-        await dispatch.cancel_flow_run(found.prefect_flow_run_id)
-        with contextlib.suppress(TimeoutError):
-            found = await await_run(run_id, timeout)
-            await dispatch.await_flow_run_end(found.prefect_flow_run_id or "", max(0.0, deadline - time.monotonic()))
-    repo.mark_run(run_id, "cancelled", error="cancelled")
-    return repo.get_run(run_id)
+    return await cancelling.cancel_run(run_id, timeout, here=process_launcher())
 
 
 def cancel(run_id: str, timeout: float = 60.0) -> RunView:

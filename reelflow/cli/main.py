@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow.cli import batch, gpu, help_format, logs, resume, serve, stack, storage
+from reelflow.cli import batch, control, gpu, help_format, logs, resume, serve, stack, storage
 from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
@@ -37,6 +37,8 @@ app.add_typer(gpu.app)
 app.add_typer(storage.app)
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)
+for _name, _command in (("cancel", control.cancel), ("retry", control.retry), ("open", control.open_run)):
+    app.command(_name)(_command)
 err = Console(stderr=True)
 out = Console()
 

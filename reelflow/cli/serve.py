@@ -22,6 +22,9 @@ def serve(
 ) -> None:
     """Serve the REST API and the panel (http://HOST:PORT/). Runs started there go to the video-pipeline
     deployment when a worker is online (`--via auto`), else render in this process."""
+    if via not in ("auto", "local", "deployment"):
+        raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
+    api = prefect_server.ensure_api()  # before reelflow.web imports Prefect, which settles on its server at import
     import uvicorn
 
     from reelflow.core.api_token import auth_enabled, ensure_api_token, login_url
@@ -31,9 +34,6 @@ def serve(
     from reelflow.web import create_app
     from reelflow.web.access_log import log_config
 
-    if via not in ("auto", "local", "deployment"):
-        raise typer.BadParameter("choose auto, local or deployment", param_hint="--via")
-    api = prefect_server.ensure_api()
     settings = get_settings()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}"

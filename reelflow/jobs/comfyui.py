@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from reelflow.providers.comfyui import (
 from reelflow.settings import get_settings
 
 STEP = "i2v_comfyui"
+CANCEL_CONFIRM_S = 6.0
+CANCEL_CONFIRM_POLL_S = 0.25
 START, SPAN = 0.05, 0.9
 
 
@@ -214,11 +217,28 @@ class ComfyJob(ProviderJob[ComfyResult]):
         return ComfyResult(prompt_id, output, entry, path)
 
     async def cancel(self) -> str:
+        """Remove and interrupt the prompt, saying so at once; ComfyUI stops only at its next node boundary, so
+        the result says whether its history confirmed that within ``CANCEL_CONFIRM_S``."""
         if self._waiter is not None:
             await self._waiter.close()
-        assert self.job_id is not None
-        await self.client.cancel(self.job_id)
-        return f"cancelled: ComfyUI prompt {self.job_id} removed from the queue and interrupted"
+        prompt_id = self.job_id
+        assert prompt_id is not None
+        await self.client.cancel(prompt_id)
+        self.step.log(f"interrupt sent: ComfyUI prompt {prompt_id} removed from the queue and interrupted")
+        deadline = time.monotonic() + CANCEL_CONFIRM_S
+        while time.monotonic() < deadline:
+            queue = await self.client.queue_state()
+            if prompt_id not in queue.running and prompt_id not in queue.pending:
+                entry = await self.client.history(prompt_id)
+                stopped = _last_message(entry) if entry else "removed from the queue before it ran"
+                return f"cancelled: ComfyUI confirmed prompt {prompt_id} stopped ({stopped})"
+            await asyncio.sleep(CANCEL_CONFIRM_POLL_S)
+        return f"interrupt sent; ComfyUI had not confirmed prompt {prompt_id} stopped within {CANCEL_CONFIRM_S:g} s"
+
+
+def _last_message(entry: dict[str, Any]) -> str:
+    messages = (entry.get("status") or {}).get("messages") or []
+    return str(messages[-1][0]) if messages else "no status message"
 
 
 async def run_comfyui(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:

@@ -7,50 +7,37 @@ they execute and starts local ones.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
-from prefect.client.schemas.objects import StateType, WorkPoolStatus
-from prefect.deployments import run_deployment
-from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.states import Cancelled, Cancelling
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.deployments import VIDEO_DEPLOYMENT
+from reelflow.runs import prefect_rest
 from reelflow.settings import prefect_api_url
 from reelflow.store import repo
 from reelflow.store.links import link_flow_run
 from reelflow.store.views import RunView
 
-NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
-FINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import StateType
+
+# Prefect's StateType values (a str enum: its members compare equal to these)
+NOT_STARTED = frozenset({"SCHEDULED", "PENDING", "PAUSED"})
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 POLL_S = 0.25
 TRIGGER_ATTEMPTS = 6
-PREFECT_END = {StateType.CANCELLED: "cancelled", StateType.CRASHED: "failed", StateType.FAILED: "failed"}
+PREFECT_END = {"CANCELLED": "cancelled", "CRASHED": "failed", "FAILED": "failed"}
 
 
 async def deployment_ready(name: str = VIDEO_DEPLOYMENT) -> bool:
     """True when a Prefect server is configured, has the deployment, and its work pool has a worker online now."""
-    if prefect_api_url() is None:
-        return False
-    async with get_client() as client:
-        try:
-            deployment = await client.read_deployment_by_name(name)
-            if deployment.paused or not deployment.work_pool_name:
-                return False
-            pool = await client.read_work_pool(deployment.work_pool_name)
-            online = await client.read_workers_for_work_pool(pool.name, worker_filter=WorkerFilter(
-                status=WorkerFilterStatus(any_=["ONLINE"])), limit=1)
-        except ObjectNotFound:
-            return False
-    # the pool's READY status lags behind its workers: a pool whose last worker stopped stays READY for a while
-    return pool.status == WorkPoolStatus.READY and bool(online)
+    return await prefect_rest.deployment_ready(name)
 
 
 async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["deployment", "local"]:
@@ -59,31 +46,59 @@ async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["
     return "deployment" if await deployment_ready(deployment) else "local"
 
 
-async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0) -> str:
+async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0,
+                  retry_id: str | None = None) -> str:
     """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
 
     A busy server (5xx, connection errors) is retried with backoff; the flow run's idempotency key makes
     a retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
-    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``).
+    ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``);
+    ``retry_id`` names a user's retry request, which gets a new flow run of its own.
     """
+    key = f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else "") + \
+        (f"-retry-{retry_id}" if retry_id else "")
     try:
         async for call in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
                                         wait=wait_exponential(multiplier=0.5, max=8),
                                         retry=retry_if_exception(_server_busy)):
             with call:
-                flow_run = await run_deployment(
-                    VIDEO_DEPLOYMENT, parameters={"spec": run.spec, "run_id": run.run_id, "force": force},
-                    timeout=0, tags=["reelflow", f"model:{run.model}", *tags],
-                    idempotency_key=f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else ""))
-    except ObjectNotFound:
+                flow_run_id = await _create_flow_run({"spec": run.spec, "run_id": run.run_id, "force": force},
+                                                     ["reelflow", f"model:{run.model}", *tags], key)
+    except prefect_rest.DeploymentNotFoundError:
         message = f"deployment '{VIDEO_DEPLOYMENT}' not found on the Prefect server; run `reelflow setup`"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from None
-    except (PrefectHTTPStatusError, httpx.TransportError) as exc:
+    except (httpx.HTTPStatusError, httpx.TransportError) as exc:
         message = f"could not create the flow run: {exc}"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from exc
-    link_flow_run(run.run_id, str(flow_run.id), replacing=run.prefect_flow_run_id if attempt else None)
+    link_flow_run(run.run_id, flow_run_id, replacing=run.prefect_flow_run_id if attempt or retry_id else None)
+    return flow_run_id
+
+
+def _in_prefect_run() -> bool:
+    """Whether this code runs inside a flow or task run (Prefect is then imported already)."""
+    if "prefect.context" not in sys.modules:
+        return False
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+async def _create_flow_run(parameters: dict, tags: list[str], key: str) -> str:
+    """Inside a flow (a batch), Prefect's ``run_deployment`` links the new flow run under the caller's; elsewhere
+    (a script's ``submit``, the API) plain HTTP creates it without importing Prefect."""
+    if not _in_prefect_run():
+        return await prefect_rest.create_flow_run(VIDEO_DEPLOYMENT, parameters=parameters, tags=tags,
+                                                  idempotency_key=key)
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        flow_run = await run_deployment(VIDEO_DEPLOYMENT, parameters=parameters, timeout=0, tags=tags,
+                                        idempotency_key=key)
+    except ObjectNotFound:
+        raise prefect_rest.DeploymentNotFoundError(VIDEO_DEPLOYMENT) from None
     return str(flow_run.id)
 
 
@@ -94,9 +109,9 @@ async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, .
     if run.status in repo.FINISHED or not run.prefect_flow_run_id:
         return False
     try:
-        if await flow_run_state(run.prefect_flow_run_id) != StateType.CRASHED:
+        if await flow_run_state(run.prefect_flow_run_id) != "CRASHED":
             return False
-    except (PrefectHTTPStatusError, httpx.HTTPError):
+    except httpx.HTTPError:
         return False
     repo.add_event(run.run_id, "retry", f"Prefect flow run {run.prefect_flow_run_id} crashed; starting it again")
     try:
@@ -107,12 +122,15 @@ async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, .
 
 
 def _server_busy(exc: BaseException) -> bool:
-    if isinstance(exc, PrefectHTTPStatusError):
+    if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500 or exc.response.status_code == 429
     return isinstance(exc, httpx.TransportError)
 
 
 async def flow_run_state(flow_run_id: str) -> StateType | None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
     async with get_client() as client:
         try:
             flow_run = await client.read_flow_run(UUID(flow_run_id))
@@ -133,7 +151,12 @@ async def await_flow_run_end(flow_run_id: str, timeout: float) -> StateType | No
 
 async def cancel_flow_run(flow_run_id: str, *, force_cancelled: bool = False) -> None:
     """Ask Prefect to cancel a flow run: a run not started yet ends Cancelled at once; a running one goes
-    through Cancelling, and its worker stops the process and marks it Cancelled."""
+    through Cancelling, and the process executing it stops it (see ``reelflow.runs.cancel``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Cancelled, Cancelling
+
     async with get_client() as client:
         try:
             flow_run = await client.read_flow_run(UUID(flow_run_id))
@@ -156,7 +179,7 @@ async def reconcile(run: RunView) -> RunView:
         return run
     try:
         state = await flow_run_state(run.prefect_flow_run_id)
-    except (PrefectHTTPStatusError, httpx.HTTPError):
+    except httpx.HTTPError:
         return run
     if state in PREFECT_END:
         repo.mark_run(run.run_id, PREFECT_END[state], error=f"Prefect flow run ended {state.value.lower()}")

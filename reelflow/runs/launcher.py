@@ -4,19 +4,16 @@
 ``reelflow.run``). A ``Launcher`` starts runs without waiting: as a ``video-pipeline`` deployment run
 when ``via`` allows it and a worker is online (see ``reelflow.runs.dispatch``), else on a thread of this
 process, at most ``max_parallel`` at once. The REST API owns one; ``process_launcher()`` is the Python
-API's. Every thread has its own event loop, so a render never stalls the caller's loop; a cancel reaches
-the flow as ``asyncio.CancelledError`` (the run is then recorded as cancelled). A deployment run is
-cancelled through Prefect, whose worker stops it.
+API's. Every thread has its own event loop, so a render never stalls the caller's loop. A cancel from any
+process goes through ``reelflow.runs.cancel``; ``Launcher.cancel`` stops only this process's runs (shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from functools import cache
 from typing import Any
 
@@ -65,12 +62,16 @@ class Launcher:
         self._registered_events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def start(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None) -> None:
+    def start(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None,
+              retry_id: str | None = None) -> None:
         """``astart`` for code outside an event loop."""
-        asyncio.run(self.astart(run_id, spec, force=force, via=via))
+        asyncio.run(self.astart(run_id, spec, force=force, via=via, retry_id=retry_id))
 
-    async def astart(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None) -> None:
-        if (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via):
+    async def astart(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None,
+                     retry_id: str | None = None) -> None:
+        """Start the run here or as a deployment run; ``retry_id`` names a retry request, which gets a flow run
+        of its own (see ``dispatch.trigger``)."""
+        if (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via, retry_id):
             return
         with self._lock:
             self._registered_events[run_id] = threading.Event()
@@ -91,11 +92,11 @@ class Launcher:
                 del self._futures[run_id]
                 self._registered_events.pop(run_id, None)
 
-    async def _trigger(self, run_id: str, force: bool, via: Via) -> bool:
+    async def _trigger(self, run_id: str, force: bool, via: Via, retry_id: str | None) -> bool:
         """Create a deployment run for the recorded run when ``via`` says so; False means render here."""
+        ensure_api()  # before Prefect is imported: it settles on its server at import
         from reelflow.runs import dispatch
 
-        ensure_api()
         try:
             where = await dispatch.resolve_via(via)
         except Exception:  # the Prefect API did not answer: "auto" still renders here
@@ -105,27 +106,19 @@ class Launcher:
             return False
         if where != "deployment":
             return False
-        await dispatch.trigger(repo.get_run(run_id), force=force)
+        await dispatch.trigger(repo.get_run(run_id), force=force, retry_id=retry_id)
         return True
 
     def cancel(self, run_id: str) -> bool:
-        """Stop the run if it is rendering here, or ask Prefect to cancel its deployment run."""
-        if self._interrupt(run_id):
-            return True
-        return self._cancel_remote(run_id)
+        """Stop the run if it is queued or rendering here (False if this process does not have it); other
+        processes' runs are cancelled through ``reelflow.runs.cancel``."""
+        return self.drop_queued(run_id) or self._interrupt(run_id)
 
-    def cancel_here(self, run_id: str, timeout: float) -> bool:
-        """Stop the run if it is queued or rendering here and wait up to ``timeout`` for it to stop; False if
-        this process does not have it."""
+    def drop_queued(self, run_id: str) -> bool:
+        """Take the run out of this launcher's queue if it has not started rendering; True if it was dropped."""
         with self._lock:
             future = self._futures.get(run_id)
-        if future is None:
-            return False
-        if not future.cancel():  # already rendering
-            self._interrupt(run_id, wait_s=timeout)
-            with contextlib.suppress(FutureTimeoutError, Exception):  # its outcome is in the store
-                future.result(timeout)
-        return True
+        return future is not None and future.cancel()
 
     def _interrupt(self, run_id: str, wait_s: float = 0.0) -> bool:
         found = self._registered(run_id, wait_s)
@@ -143,15 +136,6 @@ class Launcher:
             registered.wait(wait_s)
         with self._lock:
             return self._active.get(run_id)
-
-    def _cancel_remote(self, run_id: str) -> bool:
-        run = repo.find_run(run_id)
-        if self.via == "local" or run is None or not run.prefect_flow_run_id:
-            return False
-        from reelflow.runs import dispatch
-
-        asyncio.run(dispatch.cancel_flow_run(run.prefect_flow_run_id))
-        return True
 
     def active(self) -> list[str]:
         with self._lock:

@@ -49,11 +49,13 @@ def get_run(run_id: str = RunId) -> RunOut:
 
 @router.post("/{run_id}/cancel", response_model=RunOut, dependencies=[Depends(require_token)], responses=ERRORS)
 def cancel(request: Request, run_id: str = RunId) -> RunOut:
-    """Cancel a queued or running run (409 when it has already finished)."""
+    """Cancel a queued or running run wherever it executes (409 when it has already finished); answers once it
+    has ended (``cancelled``), or after 15 s with its status then."""
     return run_out(cancel_run(run_id, launcher_of(request)))
 
 
 @router.post("/{run_id}/retry", response_model=RunOut, dependencies=[Depends(require_token)], responses=ERRORS)
 def retry(request: Request, run_id: str = RunId) -> RunOut:
-    """Run a failed run again (same id, provider jobs resumed), or a cancelled one afresh (new id)."""
+    """Run a failed run again (same id, a new flow run, provider jobs resumed), or a cancelled one afresh
+    (new id)."""
     return run_out(retry_run(run_id, launcher_of(request)))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from reelflow.errors import ApiError
+from reelflow.runs import cancel as cancelling
+from reelflow.runs import retry
 from reelflow.runs.launcher import Launcher
 from reelflow.runs.prepare import Prepared, prepare_run
 from reelflow.store import pipelines, repo
 from reelflow.store.views import RunView
 from reelflow.web.schemas import RunCreate
 from reelflow.web.services.images import resolve_image
+
+CANCEL_WAIT_S = 15.0
 
 
 def merge_spec(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
@@ -43,24 +48,17 @@ def create_run(body: RunCreate, launcher: Launcher) -> Prepared:
 
 
 def retry_run(run_id: str, launcher: Launcher) -> RunView:
-    """A failed run runs again under its own id (resuming any provider job it paid for); a cancelled
-    run is rendered afresh as a new run with the same spec."""
+    """A failed run runs again under its own id in a new flow run (resuming any provider job it paid for); a
+    cancelled run is rendered afresh as a new run with the same spec."""
     run = repo.get_run(run_id)
-    if run.status == "failed":
-        repo.mark_run(run_id, "running")
-        launcher.start(run_id, run.spec)
-        return repo.get_run(run_id)
-    if run.status == "cancelled":
-        prepared = prepare_run(run.spec, force=True, batch_id=run.batch_id)
-        launcher.start(prepared.run.run_id, prepared.run.spec, force=True)
-        return prepared.run
-    raise ApiError(409, f"run {run_id} is {run.status}; only failed or cancelled runs can be retried", "run_id")
+    if (why := retry.not_retryable(run)) is not None:
+        raise ApiError(409, why, "run_id")
+    return retry.retry_run(run, launcher)
 
 
 def cancel_run(run_id: str, launcher: Launcher) -> RunView:
+    """Cancel the run wherever it executes and wait (bounded) for it to end; returns the run as it is then."""
     run = repo.get_run(run_id)
     if run.status in repo.FINISHED:
         raise ApiError(409, f"run {run_id} is already {run.status}", "run_id")
-    repo.mark_run(run_id, "cancelled", error="cancelled by request")
-    launcher.cancel(run_id)
-    return repo.get_run(run_id)
+    return asyncio.run(cancelling.cancel_run(run_id, CANCEL_WAIT_S, here=launcher))
