@@ -17,6 +17,7 @@ from tests.support.cli import ROOT
 from tests.support.deployments import QUICK
 from tests.support.polling import wait_until
 from tests.support.processes import descendants, prefect_servers
+from tests.support.web_api import auth_headers
 
 SCRIPT = r'''
 import json, os, sys, time
@@ -65,19 +66,22 @@ def test_serve_rendering_a_run_starts_no_extra_prefect_server(tmp_path) -> None:
     try:
         wait_until(lambda: _answers(base), 60, "reelflow serve to answer")
         image = (ROOT / "reelflow" / "assets" / "sample.jpg").read_bytes()
-        uploaded = httpx.post(f"{base}/api/uploads", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=30)
+        uploaded = httpx.post(f"{base}/api/uploads", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=30,
+                              headers=auth_headers())
         created = httpx.post(f"{base}/api/runs", json={**QUICK, "image": uploaded.json()["image"], "force": True},
-                             timeout=30)
+                             timeout=30, headers=auth_headers())
         assert created.status_code == 201, created.text
         run_id = created.json()["run_id"]
         seen: list[str] = []
 
         def ended() -> bool:
             seen.extend(descendants(serve.pid))
-            return httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"] in repo.FINISHED
+            shown = httpx.get(f"{base}/api/runs/{run_id}", timeout=10, headers=auth_headers()).json()
+            return shown["status"] in repo.FINISHED
 
         wait_until(ended, 120, "the run to end")
-        assert httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"] == "completed"
+        shown = httpx.get(f"{base}/api/runs/{run_id}", timeout=10, headers=auth_headers()).json()
+        assert shown["status"] == "completed"
         assert not prefect_servers(seen + descendants(serve.pid)), seen
     finally:
         serve.terminate()

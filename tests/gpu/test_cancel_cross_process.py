@@ -27,6 +27,7 @@ from tests.support.deployments import one_worker, read_flow_run
 from tests.support.gpu import save_gpu, wan_spec
 from tests.support.polling import wait_until
 from tests.support.store import event_kinds, step_row
+from tests.support.web_api import auth_headers
 
 pytestmark = pytest.mark.usefixtures("fast_polls")
 CANCEL_BUDGET_S = 10.0
@@ -123,15 +124,15 @@ def test_api_cancel_stops_a_run_rendered_by_reelflow_serve(fresh_comfy: ComfyEmu
     try:
         wait_until(lambda: _answers(base), 60, "reelflow serve to answer")
         uploaded = httpx.post(f"{base}/api/uploads", files={"file": ("scene.png", image.read_bytes(), "image/png")},
-                              timeout=30)
+                              timeout=30, headers=auth_headers())
         assert uploaded.status_code == 201, uploaded.text
         spec = {**wan_spec(image), "image": uploaded.json()["image"], "force": True}
-        created = httpx.post(f"{base}/api/runs", json=spec, timeout=30)
+        created = httpx.post(f"{base}/api/runs", json=spec, timeout=30, headers=auth_headers())
         assert created.status_code == 201, created.text
         run_id = created.json()["run_id"]
         assert _running_run(fresh_comfy) == run_id
         asked = time.monotonic()
-        answer = httpx.post(f"{base}/api/runs/{run_id}/cancel", timeout=30)
+        answer = httpx.post(f"{base}/api/runs/{run_id}/cancel", timeout=30, headers=auth_headers())
         took = time.monotonic() - asked
         assert answer.status_code == 200 and answer.json()["status"] == "cancelled", answer.text
         print(f"reelflow serve + ComfyUI: POST /cancel answered after {took:.2f} s")

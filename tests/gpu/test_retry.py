@@ -15,7 +15,7 @@ from tests.emulators.comfyui.nodes import WAN_MODELS
 from tests.support.deployments import one_worker, read_flow_run
 from tests.support.gpu import save_gpu, wan_spec
 from tests.support.polling import wait_until
-from tests.support.web_api import serve_api
+from tests.support.web_api import auth_headers, serve_api
 
 pytestmark = pytest.mark.usefixtures("fast_polls")
 
@@ -33,7 +33,8 @@ def test_retrying_a_failed_worker_run_twice_starts_a_new_flow_run_each_time(fres
                                                                              tmp_path: Path) -> None:
     fresh_comfy.configure(installed_models={})
     save_gpu(provider="local", comfyui_url=fresh_comfy.url)
-    with one_worker(tmp_path), serve_api(via="deployment") as api, httpx.Client(base_url=api.url, timeout=60) as client:
+    with (one_worker(tmp_path), serve_api(via="deployment") as api,
+          httpx.Client(base_url=api.url, timeout=60, headers=auth_headers()) as client):
         run_id = prepare_run(wan_spec(image), force=True).run.run_id
         api.launcher.start(run_id, repo.get_run(run_id).spec)
         assert _ended(run_id, set()) == "failed"
