@@ -21,7 +21,7 @@ import httpx
 
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.deployments import WORK_POOL
-from reelflow.orchestration.prefect_server import prefect_command
+from reelflow.orchestration.prefect_server import api_headers, prefect_command
 from reelflow.settings import get_settings
 
 WORKER_QUERY_SECONDS = 1
@@ -123,7 +123,8 @@ def start_worker(api_url: str, log: Path, *, name: str | None = None, pool: str 
 
 def worker_online(api_url: str, name: str, pool: str = WORK_POOL) -> bool:
     try:
-        response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5)
+        response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5,
+                              headers=api_headers())
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and any(
@@ -133,7 +134,7 @@ def worker_online(api_url: str, name: str, pool: str = WORK_POOL) -> bool:
 def forget_worker(api_url: str, name: str, pool: str = WORK_POOL) -> None:
     """Remove a stopped worker from the pool at once, so nothing thinks it is still there to take runs."""
     with contextlib.suppress(httpx.HTTPError):
-        httpx.delete(f"{api_url}/work_pools/{pool}/workers/{name}", timeout=5)
+        httpx.delete(f"{api_url}/work_pools/{pool}/workers/{name}", timeout=5, headers=api_headers())
 
 
 def stop_worker(api_url: str, worker: Child) -> None:

@@ -19,7 +19,7 @@ from reelflow.errors import AlreadyUpError, ReelflowError
 from reelflow.orchestration import prefect_server, stack
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import LocalServer, free_port
-from reelflow.settings import Settings, use_prefect_api
+from reelflow.settings import Settings
 
 
 @dataclass
@@ -62,7 +62,6 @@ class LocalStack:
         self._start_server()
         assert self.server is not None
         api_url = self.server.api_url
-        use_prefect_api(api_url)
         if self.options.setup:
             from reelflow.orchestration import provision
 
