@@ -29,7 +29,8 @@ from prefect.client.schemas.objects import StateType
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.orchestration.provision import project_dir
-from reelflow.orchestration.stack import panel_available, worker_online
+from reelflow.orchestration.server_secrets import basic_authorization
+from reelflow.orchestration.stack import panel_available
 from reelflow.runs import dispatch
 from tests.support.cli import REELFLOW
 from tests.support.deployments import quiet_schedules, setup_stack, workers
@@ -39,14 +40,14 @@ DEPLOYMENTS = {"video_pipeline/video-pipeline", "batch_pipeline/batch-pipeline",
 UP_TIMEOUT_S = 300
 
 
-async def _deployments(api_url: str) -> dict[str, object]:
-    async with PrefectClient(api_url) as client:
+async def _deployments(api_url: str, auth: str | None = None) -> dict[str, object]:
+    async with PrefectClient(api_url, auth_string=auth or os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         flows = {f.id: f.name for f in await client.read_flows()}
         return {f"{flows[d.flow_id]}/{d.name}": d for d in await client.read_deployments()}
 
 
 async def _scheduled_runs(api_url: str, name: str) -> list:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         return await client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
@@ -85,7 +86,7 @@ def test_prefect_deploy_all_registers_every_deployment_and_its_schedule() -> Non
 
 
 async def _provisioned(api_url: str) -> tuple[dict[str, str], list[str], list[tuple[str, int]], list[str]]:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         flows = {f.id: f.name for f in await client.read_flows()}
         ids = {f"{flows[d.flow_id]}/{d.name}": str(d.id) for d in await client.read_deployments()}
         pools = [p.name for p in await client.read_work_pools()]
@@ -170,9 +171,12 @@ def test_up_starts_the_stack_refuses_a_second_up_and_stops_on_ctrl_c(tmp_path: P
             output.wait_for(r"REST API \+ panel: not in this version", 5)
         api_url = f"{ui}/api"
         assert httpx.get(f"{api_url}/health", timeout=5).status_code == 200
-        workers = httpx.post(f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=5).json()
-        assert len(workers) == 1 and worker_online(api_url, workers[0]["name"])
-        found = asyncio.run(_deployments(api_url))
+        auth = (home / "secrets" / "prefect-auth").read_text().strip()
+        assert httpx.post(f"{api_url}/work_pools/filter", json={}, timeout=5).status_code == 401
+        workers = httpx.post(f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=5,
+                             headers=basic_authorization(auth)).json()
+        assert len(workers) == 1 and workers[0]["status"] == "ONLINE"
+        found = asyncio.run(_deployments(api_url, auth))
         assert set(found) >= DEPLOYMENTS
 
         second = _up(home)

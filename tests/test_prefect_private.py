@@ -93,3 +93,31 @@ def test_a_key_prefect_stored_in_its_database_is_moved_out_so_old_blocks_still_d
     finally:
         os.environ["REELFLOW_HOME"] = before
         reload_settings()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reelflow.cli.main", *args], capture_output=True, text=True,
+                          timeout=180, env=_user_env(COLUMNS="300"), stdin=subprocess.DEVNULL)
+
+
+def test_status_runs_and_server_status_link_to_the_background_servers_ui(tmp_path: Path) -> None:
+    from tests.support.files import make_image
+
+    image = make_image(tmp_path / "link.png")
+    done = _cli("run", "--model", "local-kenburns", "--image", str(image), "--prompt", "link", "--duration", "0.5",
+                "--fps", "8", "--resolution", "160x120", "--seed", "11", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = json.loads(done.stdout)
+    server = prefect_server.recorded_server(reload_settings())
+    assert server is not None and not server.url.endswith(":4200"), "this session's server runs on a random port"
+    expected = f"{server.url}/runs/flow-run/{run['prefect_flow_run_id']}"
+
+    status = _cli("status", run["run_id"], "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["prefect_url"] == expected, status.stdout
+    listed = _cli("runs", "--json", "--limit", "50")
+    assert listed.returncode == 0, listed.stderr
+    assert {r["run_id"]: r["prefect_url"] for r in json.loads(listed.stdout)["runs"]}[run["run_id"]] == expected
+    shown = _cli("server", "status")
+    assert shown.returncode == 0 and f"Prefect UI:  {server.url}" in shown.stdout, shown.stdout
+    assert f"export PREFECT_API_URL={server.api_url} PREFECT_API_AUTH_STRING=" in shown.stdout
+    assert server_secrets.auth_string(reload_settings()) not in shown.stdout, "the secret itself is never printed"

@@ -88,7 +88,9 @@ def up(
         out.print("[green]all health checks green[/]")
         out.print(f"Prefect UI: {state['prefect_ui']}")
         out.print(f"panel:      {state['panel'] or '(not started)'}")
-        out.print(f"in other shells: export PREFECT_API_URL={state['prefect_api']}   (Ctrl-C here stops everything)")
+        for line in prefect_server.connect_hints(stack.server)[2:]:
+            out.print(line, soft_wrap=True)
+        out.print("Ctrl-C here stops everything")
         while (dead := stack.dead()) is None:
             time.sleep(WATCH_INTERVAL_S)
         err.print(f"[red]{dead} stopped unexpectedly[/]; shutting the stack down")

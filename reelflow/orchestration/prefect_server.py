@@ -220,6 +220,14 @@ def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bo
     return True
 
 
+def connect_hints(server: LocalServer, settings: Settings | None = None) -> list[str]:
+    """How a person reaches ``server``: its UI (which asks for the auth string) and the variables other shells need."""
+    secret = server_secrets.secrets_dir(settings or get_settings()) / server_secrets.AUTH_FILE
+    return [f"Prefect UI:  {server.url}  (log in with the contents of {secret})",
+            f"Prefect API: {server.api_url}",
+            f"in other shells: export PREFECT_API_URL={server.api_url} {AUTH_VARIABLE}=\"$(cat {secret})\""]
+
+
 def ui_base_url(settings: Settings | None = None) -> str | None:
     """Where the Prefect UI is: ``PREFECT_UI_URL``, else the server of ``PREFECT_API_URL``, else the one
     this REELFLOW_HOME started (while its process lives)."""
