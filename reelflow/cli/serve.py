@@ -24,6 +24,7 @@ def serve(
     import uvicorn
 
     from reelflow.core.domain import Via
+    from reelflow.runs import reconcile
     from reelflow.runs.launcher import Launcher
     from reelflow.settings import get_settings
     from reelflow.web import create_app
@@ -36,4 +37,5 @@ def serve(
                   "anyone who can reach it can start runs and change the GPU settings")
     err.print(f"reelflow panel: http://{host}:{port}/   API docs: http://{host}:{port}/docs   Prefect API: {api}")
     launcher = Launcher(max_parallel=workers, via=cast(Via, via))
+    reconcile.start_background(launcher)  # runs a killed server or worker left queued or running
     uvicorn.run(create_app(launcher=launcher), host=host, port=port, timeout_graceful_shutdown=5, log_level="info")
