@@ -31,7 +31,7 @@ from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.orchestration.provision import project_dir
 from reelflow.orchestration.server_secrets import basic_authorization
-from reelflow.orchestration.stack import panel_available
+from reelflow.orchestration.stack import descendants, panel_available
 from reelflow.runs import dispatch
 from tests.support.cli import REELFLOW
 from tests.support.deployments import quiet_schedules, setup_stack, workers
@@ -211,6 +211,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -236,7 +243,10 @@ def test_up_restarts_a_killed_part_on_its_port_and_stops_within_5_s(tmp_path: Pa
         wait_until(lambda: _healthy(f"{panel}/api/health"), 90, "the panel back on its port")
 
         old_worker = state["workers"][0]
+        warm = wait_until(lambda: [pid for pid in descendants(state["worker_pids"][0])
+                                   if "warm_engine" in _cmdline(pid)], 60, "the worker's warm interpreter")
         os.kill(state["worker_pids"][0], signal.SIGKILL)
+        wait_until(lambda: all(_dead(pid) for pid in warm), 30, "the warm interpreter to exit with its worker")
         output.wait_for(r"exited with -9; started worker", 60)
         new_worker = json.loads(state_file.read_text())["workers"][0]
         assert new_worker != old_worker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from typing import Annotated, NoReturn
 
@@ -104,7 +105,9 @@ def up(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not orphan what close stops
         stack.close()
         out.print("stopped")
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # not Prefect's exit hooks: they would try for seconds to reach the server just stopped
 
 
 @app.command()

@@ -26,7 +26,7 @@ from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import LocalServer, free_port
 from reelflow.settings import Settings
 
-STOP_TIMEOUT_S = 4.0
+STOP_TIMEOUT_S = 3.0
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STEADY_S = 60.0  # a part alive this long after a restart starts its backoff from the beginning again
 
@@ -232,9 +232,9 @@ class LocalStack:
         groups = [c.process.pid for c in children if c.alive]
         groups += [pid for w in self.workers for pid in stack.descendants(w.process.pid)]
         stack.signal_groups(groups, signal.SIGTERM)
-        if self.server:
+        if self.server and not self.owns_server:  # a server that stays up must not offer runs to them
             for worker in self.workers:
-                stack.forget_worker(self.server.api_url, worker.worker_name or "", timeout=1.0)
+                stack.forget_worker(self.server.api_url, worker.worker_name or "", timeout=0.5)
         if self.owns_server and self.server:
             groups.append(self.server.pid)
             stack.signal_groups([self.server.pid], signal.SIGTERM)
@@ -242,9 +242,9 @@ class LocalStack:
         stack.signal_groups(groups, signal.SIGKILL)
         for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(1.0)
+                child.process.wait(0.5)
         if self.owns_server:
-            prefect_server.stop_server(self.settings, timeout_s=1.0)
+            prefect_server.stop_server(self.settings, timeout_s=0.5)
         self.state_file.unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.release()
