@@ -121,3 +121,36 @@ def test_status_runs_and_server_status_link_to_the_background_servers_ui(tmp_pat
     assert shown.returncode == 0 and f"Prefect UI:  {server.url}" in shown.stdout, shown.stdout
     assert f"export PREFECT_API_URL={server.api_url} PREFECT_API_AUTH_STRING=" in shown.stdout
     assert server_secrets.auth_string(reload_settings()) not in shown.stdout, "the secret itself is never printed"
+
+
+RESTART_SCRIPT = """
+import json, os, signal, sys, httpx
+from reelflow.orchestration import prefect_server
+from reelflow.settings import get_settings
+
+first = prefect_server.start_server()
+headers = prefect_server.api_headers()
+created = httpx.post(f"{first.api_url}/v2/concurrency_limits/", json={"name": "leak", "limit": 2}, headers=headers)
+assert created.status_code == 201, created.text
+taken = httpx.post(f"{first.api_url}/v2/concurrency_limits/increment-with-lease", headers=headers,
+                   json={"names": ["leak"], "slots": 2, "mode": "concurrency", "lease_duration": 600})
+assert taken.status_code == 200, taken.text
+os.kill(first.pid, signal.SIGKILL)
+while prefect_server.pid_alive(first.pid):
+    pass
+second = prefect_server.start_server()
+limit = httpx.post(f"{second.api_url}/v2/concurrency_limits/filter", json={}, headers=headers).json()
+print(json.dumps({"first": first.url, "second": second.url, "active": limit[0]["active_slots"]}))
+prefect_server.stop_server()
+"""
+
+
+def test_a_killed_server_comes_back_on_its_port_without_the_slots_its_leases_held(tmp_path: Path) -> None:
+    """The port is still in TIME_WAIT (clients were connected) and the leases lived in the dead server's memory."""
+    env = _user_env(REELFLOW_HOME=str(tmp_path / "home"), REELFLOW_PREFECT_PORT="0")
+    done = subprocess.run([sys.executable, "-c", RESTART_SCRIPT], capture_output=True, text=True, timeout=240,
+                          env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["second"] == seen["first"], "clients started by the dead server remember its port"
+    assert seen["active"] == 0, "the slots held by leases the dead server forgot would stay taken for good"

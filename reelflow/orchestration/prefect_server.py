@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -31,6 +32,7 @@ from reelflow.orchestration import server_secrets
 from reelflow.settings import Settings, get_settings, prefect_api_url, use_prefect_api
 
 STARTUP_TIMEOUT_S = 90.0
+log = logging.getLogger("reelflow.orchestration")
 AUTH_VARIABLE = "PREFECT_API_AUTH_STRING"
 KEY_VARIABLE = "PREFECT_SERVER_ENCRYPTION_KEY"
 QUIET_DEFAULTS = {
@@ -200,7 +202,32 @@ def start_server(settings: Settings | None = None, port: int | None = None,
             time.sleep(0.2)
         _state_file(settings).write_text(json.dumps({"pid": process.pid, "url": url}))
         use_local_server(server, settings)
+        if "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE" not in env:
+            _free_leaked_slots(server.api_url)
         return server
+
+
+def _free_leaked_slots(api_url: str) -> None:
+    """Set every concurrency limit's taken slots to 0 on a server that has just started.
+
+    Prefect keeps leases in the server's memory by default: the slots of the leases a killed server held stay
+    counted in its database with no lease left for the repossessor to expire, so the limit would stay full for
+    good. Holders still running from before the restart may briefly exceed the limit by what they held.
+    """
+    headers = api_headers()
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:  # the API may answer 503 for a moment after /health does
+        try:
+            answer = httpx.post(f"{api_url}/v2/concurrency_limits/filter", json={}, headers=headers, timeout=10)
+            answer.raise_for_status()
+            for limit in answer.json():
+                if limit["active_slots"]:
+                    httpx.patch(f"{api_url}/v2/concurrency_limits/{limit['id']}", json={"active_slots": 0},
+                                headers=headers, timeout=10).raise_for_status()
+            return
+        except httpx.HTTPError as exc:
+            log.warning("freeing the concurrency slots of a killed server's leases: %s; trying again", exc)
+            time.sleep(0.5)
 
 
 def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bool:

@@ -221,16 +221,19 @@ class LocalStack:
         return True
 
     def close(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop what this ``up`` started, all at once (panel, workers with their flow-run processes, the server it
-        started) within ``timeout`` seconds, SIGKILL for whatever is left, and release the lock.
+        """Stop what this ``up`` started, all at once (panel, workers, the server it started) within ``timeout``
+        seconds, SIGKILL for whatever is left, and release the lock.
 
-        A run whose flow-run process is stopped this way is taken over by the next ``serve`` or worker
-        (``reelflow.runs.reconcile``).
+        The workers' flow-run processes are killed: their runs are taken over by the next ``up``, ``serve`` or
+        worker (``reelflow.runs.reconcile``), a paid job polled by its stored id.
         """
         deadline = time.monotonic() + timeout
         children = [*([self.panel] if self.panel else []), *self.workers]
-        groups = [c.process.pid for c in children if c.alive]
-        groups += [pid for w in self.workers for pid in stack.descendants(w.process.pid)]
+        flow_runs = [pid for w in self.workers for pid in stack.descendants(w.process.pid)]
+        # SIGKILL, not SIGTERM: a flow run that receives SIGTERM treats it as a cancel and cancels its paid job,
+        # while a killed one is resumed by its stored job id.
+        stack.signal_groups(flow_runs, signal.SIGKILL)
+        groups = [c.process.pid for c in children if c.alive] + flow_runs
         stack.signal_groups(groups, signal.SIGTERM)
         if self.server and not self.owns_server:  # a server that stays up must not offer runs to them
             for worker in self.workers:
