@@ -86,7 +86,8 @@ def test_items_from_a_folder_a_csv_a_jsonl_file_and_a_list(tmp_path: Path) -> No
 
 
 async def _artifact_rows(key: str) -> list[dict]:
-    async with PrefectClient(os.environ["PREFECT_API_URL"]) as client:
+    async with PrefectClient(os.environ["PREFECT_API_URL"],
+                                 auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     assert found, f"no artifact {key}"
     data = found[0].data
@@ -149,7 +150,7 @@ def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 async def _fal_slots(api_url: str) -> tuple[int, int]:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         limit = await client.read_global_concurrency_limit_by_name("fal")
     return limit.limit, limit.active_slots
 
@@ -179,7 +180,7 @@ def test_two_workers_share_a_batch_and_the_fal_limit(api_url: str, fal_emulator:
 
 
 async def _flow_run_end(api_url: str, flow_run_id: str) -> tuple[str, list]:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         deadline = asyncio.get_running_loop().time() + BATCH_TIMEOUT_S
         while not (flow_run := await client.read_flow_run(UUID(flow_run_id))).state.is_final():
             assert asyncio.get_running_loop().time() < deadline, f"batch flow run still {flow_run.state.name}"

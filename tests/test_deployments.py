@@ -9,6 +9,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -29,24 +30,26 @@ from prefect.client.schemas.objects import StateType
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.prefect_server import prefect_command
 from reelflow.orchestration.provision import project_dir
-from reelflow.orchestration.stack import panel_available, worker_online
+from reelflow.orchestration.server_secrets import basic_authorization
+from reelflow.orchestration.stack import descendants, panel_available
 from reelflow.runs import dispatch
 from tests.support.cli import REELFLOW
 from tests.support.deployments import quiet_schedules, setup_stack, workers
+from tests.support.polling import wait_until
 
 DEPLOYMENTS = {"video_pipeline/video-pipeline", "batch_pipeline/batch-pipeline", "batch_pipeline/nightly-batch",
                "gpu_janitor/gpu-janitor"}
 UP_TIMEOUT_S = 300
 
 
-async def _deployments(api_url: str) -> dict[str, object]:
-    async with PrefectClient(api_url) as client:
+async def _deployments(api_url: str, auth: str | None = None) -> dict[str, object]:
+    async with PrefectClient(api_url, auth_string=auth or os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         flows = {f.id: f.name for f in await client.read_flows()}
         return {f"{flows[d.flow_id]}/{d.name}": d for d in await client.read_deployments()}
 
 
 async def _scheduled_runs(api_url: str, name: str) -> list:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         return await client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
@@ -85,7 +88,7 @@ def test_prefect_deploy_all_registers_every_deployment_and_its_schedule() -> Non
 
 
 async def _provisioned(api_url: str) -> tuple[dict[str, str], list[str], list[tuple[str, int]], list[str]]:
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         flows = {f.id: f.name for f in await client.read_flows()}
         ids = {f"{flows[d.flow_id]}/{d.name}": str(d.id) for d in await client.read_deployments()}
         pools = [p.name for p in await client.read_work_pools()]
@@ -170,9 +173,12 @@ def test_up_starts_the_stack_refuses_a_second_up_and_stops_on_ctrl_c(tmp_path: P
             output.wait_for(r"REST API \+ panel: not in this version", 5)
         api_url = f"{ui}/api"
         assert httpx.get(f"{api_url}/health", timeout=5).status_code == 200
-        workers = httpx.post(f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=5).json()
-        assert len(workers) == 1 and worker_online(api_url, workers[0]["name"])
-        found = asyncio.run(_deployments(api_url))
+        auth = (home / "secrets" / "prefect-auth").read_text().strip()
+        assert httpx.post(f"{api_url}/work_pools/filter", json={}, timeout=5).status_code == 401
+        workers = httpx.post(f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=5,
+                             headers=basic_authorization(auth)).json()
+        assert len(workers) == 1 and workers[0]["status"] == "ONLINE"
+        found = asyncio.run(_deployments(api_url, auth))
         assert set(found) >= DEPLOYMENTS
 
         second = _up(home)
@@ -193,6 +199,74 @@ def test_up_starts_the_stack_refuses_a_second_up_and_stops_on_ctrl_c(tmp_path: P
         while not all(_dead(pid) for pid in children):
             assert time.monotonic() < deadline, f"left running: {[p for p in children if not _dead(p)]}"
             time.sleep(0.1)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_restarts_a_killed_part_on_its_port_and_stops_within_5_s(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = _free_port()
+    first = _up(home, "--port", str(port))
+    output = _Lines(first)
+    state_file = home / "run" / "up.json"
+    try:
+        output.wait_for(r"all health checks green", UP_TIMEOUT_S)
+        api_url = f"http://127.0.0.1:{port}/api"
+        auth = basic_authorization((home / "secrets" / "prefect-auth").read_text().strip())
+        state = json.loads(state_file.read_text())
+        panel = state["panel"]
+
+        os.kill(state["panel_pid"], signal.SIGKILL)
+        output.wait_for(rf"REST API \+ panel exited with -9; restarted at {re.escape(panel)}", 60)
+        wait_until(lambda: _healthy(f"{panel}/api/health"), 90, "the panel back on its port")
+
+        old_worker = state["workers"][0]
+        warm = wait_until(lambda: [pid for pid in descendants(state["worker_pids"][0])
+                                   if "warm_engine" in _cmdline(pid)], 60, "the worker's warm interpreter")
+        os.kill(state["worker_pids"][0], signal.SIGKILL)
+        wait_until(lambda: all(_dead(pid) for pid in warm), 30, "the warm interpreter to exit with its worker")
+        output.wait_for(r"exited with -9; started worker", 60)
+        new_worker = json.loads(state_file.read_text())["workers"][0]
+        assert new_worker != old_worker
+        wait_until(lambda: any(w["name"] == new_worker and w["status"] == "ONLINE" for w in httpx.post(
+            f"{api_url}/work_pools/{WORK_POOL}/workers/filter", json={}, headers=auth, timeout=5).json()),
+                   90, "the new worker online")
+
+        os.kill(state["server_pid"], signal.SIGKILL)
+        output.wait_for(rf"prefect server died; restarted at http://127\.0\.0\.1:{port}$", 120)
+        assert _healthy(f"{api_url}/health") and _healthy(f"{panel}/api/health")
+        assert first.poll() is None, "one dead part stopped the whole stack"
+
+        state = json.loads(state_file.read_text())
+        children = [state["server_pid"], state["panel_pid"], *state["worker_pids"]]
+        started = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0, "".join(output.lines)
+        stopped_in = time.monotonic() - started
+        assert stopped_in <= 5.0, f"stopping took {stopped_in:.1f} s"
+        assert all(_dead(pid) for pid in children), [p for p in children if not _dead(p)]
     finally:
         if first.poll() is None:
             first.kill()

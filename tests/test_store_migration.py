@@ -1,4 +1,4 @@
-"""A store written by the previous schema (1: steps without the slot columns) keeps working after an upgrade."""
+"""A store written by an earlier schema (1: no slot columns on steps, no run owner) keeps working after an upgrade."""
 
 from __future__ import annotations
 
@@ -25,12 +25,14 @@ def old_store(tmp_path: Path) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
     engine = create_engine(f"sqlite:///{home / 'reelflow.db'}")
-    Base.metadata.create_all(engine)  # today's tables; schema 1 is them without the two slot columns
+    Base.metadata.create_all(engine)  # today's tables; schema 1 lacks the slot and owner columns
     engine.dispose()
     with sqlite3.connect(home / "reelflow.db") as db:
         db.executescript("""
             ALTER TABLE steps DROP COLUMN slot_limit;
             ALTER TABLE steps DROP COLUMN slot_lease_id;
+            DROP INDEX ix_runs_owner;
+            ALTER TABLE runs DROP COLUMN owner;
             CREATE TABLE schema_version (version INTEGER NOT NULL);
             INSERT INTO schema_version VALUES (1);
             INSERT INTO runs (id, idempotency_key, model_id, backend, status, spec, forced, progress, created_at)
@@ -56,7 +58,7 @@ def _version(home: Path) -> int:
 def test_an_old_store_gains_the_slot_columns_and_keeps_its_rows(old_store: Path) -> None:
     run = repo.get_run("old")
     assert [(s.name, s.provider_job_id) for s in run.steps] == [("i2v_fal", "req-1")]
-    assert _version(old_store) == SCHEMA_VERSION == 2
+    assert _version(old_store) == SCHEMA_VERSION == 3
     assert repo.held_leases("old") == []
 
     step_id, job_id = repo.open_step("old", "i2v_fal", "fal", prefect_task_run_id=None)
@@ -84,4 +86,6 @@ def test_processes_opening_an_old_store_at_once_migrate_it_once(old_store: Path)
     assert _version(old_store) == SCHEMA_VERSION
     with sqlite3.connect(old_store / "reelflow.db") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(steps)")]
+        run_columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
     assert columns.count("slot_limit") == 1 and columns.count("slot_lease_id") == 1
+    assert run_columns.count("owner") == 1

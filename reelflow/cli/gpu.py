@@ -133,9 +133,9 @@ def gpu_set(
 @gpu_app.command("show")
 def gpu_show(name: BlockName = None, as_json: AsJson = False) -> None:
     """Show the GPU endpoint (secrets as ********)."""
+    prefect_server.ensure_api()  # before Prefect is imported: it settles on a server at import
     from reelflow.gpu.endpoint import block_name, find_endpoint
 
-    prefect_server.ensure_api()
     gpu = asyncio.run(find_endpoint(name))
     if gpu is None:
         _fail(f"no GPU endpoint saved as '{block_name(name)}'; create it with `reelflow gpu set`", 1)

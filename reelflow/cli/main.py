@@ -308,6 +308,8 @@ def server_start() -> None:
     """Start the background Prefect server (or report the one running)."""
     server = prefect_server.running_server() or prefect_server.start_server()
     out.print(f"Prefect server running: {server.url} (pid {server.pid})")
+    for line in prefect_server.connect_hints(server):
+        out.print(line, soft_wrap=True)
 
 
 @server_app.command("stop")
@@ -318,10 +320,14 @@ def server_stop() -> None:
 
 @server_app.command("status")
 def server_status() -> None:
+    """Where the background Prefect server and its UI are, and how other shells connect to it."""
     server = prefect_server.running_server()
-    out.print(f"running: {server.url} (pid {server.pid})" if server else "not running")
     if not server:
+        out.print("not running")
         raise typer.Exit(1)
+    out.print(f"running: {server.url} (pid {server.pid})")
+    for line in prefect_server.connect_hints(server):
+        out.print(line, soft_wrap=True)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ def serve(
 
     from reelflow.core.api_token import auth_enabled, ensure_api_token, login_url
     from reelflow.core.domain import Via
+    from reelflow.runs import reconcile
     from reelflow.runs.launcher import Launcher
     from reelflow.settings import get_settings
     from reelflow.web import create_app
@@ -50,5 +51,6 @@ def serve(
                   "REELFLOW_ALLOWED_HOSTS to this machine's name(s) to reach it from elsewhere")
     err.print(f"reelflow panel: {base}/   API docs: {base}/docs   Prefect API: {api}")
     launcher = Launcher(max_parallel=workers, via=cast(Via, via))
+    reconcile.start_background(launcher)  # runs a killed server or worker left queued or running
     uvicorn.run(create_app(launcher=launcher, bind_host=host), host=host, port=port, timeout_graceful_shutdown=5,
                 log_level="info", log_config=log_config())

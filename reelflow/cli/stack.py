@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from typing import Annotated, NoReturn
 
@@ -88,21 +89,25 @@ def up(
         out.print("[green]all health checks green[/]")
         out.print(f"Prefect UI: {state['prefect_ui']}")
         out.print(f"panel:      {state['panel'] or '(not started)'}")
-        out.print(f"in other shells: export PREFECT_API_URL={state['prefect_api']}   (Ctrl-C here stops everything)")
-        while (dead := stack.dead()) is None:
+        for line in prefect_server.connect_hints(stack.server)[2:] if stack.server else []:
+            out.print(line, soft_wrap=True)
+        out.print("Ctrl-C here stops everything")
+        while True:
+            for message in stack.supervise():
+                err.print(f"[yellow]{message}[/]")
             time.sleep(WATCH_INTERVAL_S)
-        err.print(f"[red]{dead} stopped unexpectedly[/]; shutting the stack down")
-        code = 1
     except KeyboardInterrupt:
         out.print("stopping...")
     except ReelflowError as exc:
         err.print(f"[red]error:[/] {exc}")
         code = 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not orphan what close stops
         stack.close()
         out.print("stopped")
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # not Prefect's exit hooks: they would try for seconds to reach the server just stopped
 
 
 @app.command()

@@ -4,12 +4,16 @@ Prefect's ephemeral mode starts a server subprocess in every Python process (6-1
 by default the CLI starts ``prefect server start`` in the background on first use, records it under
 ``$REELFLOW_HOME/run/``, and later commands reuse it (``reelflow server stop`` ends it). Everything
 here must run before ``prefect`` is imported, because Prefect reads these variables at import.
+
+That server is private: it requires ``PREFECT_API_AUTH_STRING`` (``server_secrets.auth_string``) from every client,
+answers cross-origin requests only from its own UI, and keeps the Block encryption key outside its database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,9 +28,13 @@ import httpx
 
 from reelflow.core import filelock
 from reelflow.errors import ReelflowError
+from reelflow.orchestration import server_secrets
 from reelflow.settings import Settings, get_settings, prefect_api_url, use_prefect_api
 
 STARTUP_TIMEOUT_S = 90.0
+log = logging.getLogger("reelflow.orchestration")
+AUTH_VARIABLE = "PREFECT_API_AUTH_STRING"
+KEY_VARIABLE = "PREFECT_SERVER_ENCRYPTION_KEY"
 QUIET_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -50,6 +58,9 @@ def prepare_environment(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     if "PREFECT_HOME" not in os.environ and prefect_api_url() is None:
         os.environ["PREFECT_HOME"] = str(settings.prefect_home)
+    if Path(os.environ.get("PREFECT_HOME", "")) == settings.prefect_home and settings.prefect_mode != "server":
+        # An ephemeral Prefect server started on this database must read its Blocks with the same key.
+        os.environ.setdefault(KEY_VARIABLE, server_secrets.encryption_key(settings))
     for name, value in QUIET_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
@@ -59,14 +70,28 @@ def ensure_api(settings: Settings | None = None) -> str | None:
     settings = settings or get_settings()
     prepare_environment(settings)
     if (api_url := prefect_api_url()) is not None:
+        recorded = recorded_server(settings)
+        if recorded is not None and recorded.api_url == api_url.rstrip("/"):
+            os.environ.setdefault(AUTH_VARIABLE, server_secrets.auth_string(settings))
         return api_url
     if settings.prefect_mode == "ephemeral":
         return None
     if settings.prefect_mode == "server":
         raise ReelflowError("REELFLOW_PREFECT_MODE=server needs PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)")
     server = running_server(settings) or start_server(settings)
-    use_prefect_api(server.api_url)
     return server.api_url
+
+
+def use_local_server(server: LocalServer, settings: Settings | None = None) -> None:
+    """Point this process (and every process it starts) at ``server``, with the auth string it requires."""
+    use_prefect_api(server.api_url)
+    os.environ[AUTH_VARIABLE] = server_secrets.auth_string(settings or get_settings())
+
+
+def api_headers() -> dict[str, str]:
+    """Headers for a plain HTTP call to the Prefect API this process uses (its auth string, if any)."""
+    value = os.environ.get(AUTH_VARIABLE)
+    return server_secrets.basic_authorization(value) if value else {}
 
 
 def _state_file(settings: Settings) -> Path:
@@ -91,8 +116,13 @@ def recorded_server(settings: Settings | None = None) -> LocalServer | None:
 
 
 def running_server(settings: Settings | None = None) -> LocalServer | None:
+    """The recorded server when it is alive and healthy; this process then uses it (``use_local_server``)."""
+    settings = settings or get_settings()
     server = recorded_server(settings)
-    return server if server is not None and pid_alive(server.pid) and healthy(server.api_url) else None
+    if server is None or not pid_alive(server.pid) or not healthy(server.api_url):
+        return None
+    use_local_server(server, settings)
+    return server
 
 
 def pid_alive(pid: int) -> bool:
@@ -109,9 +139,14 @@ def pid_alive(pid: int) -> bool:
 
 
 def free_port(preferred: int, purpose: str) -> int:
-    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    """``preferred`` if nothing listens on it on 127.0.0.1, else any free port.
+
+    ``SO_REUSEADDR`` as the servers themselves bind: a port whose last server was killed a moment ago (its
+    connections in TIME_WAIT) counts as free, so a restarted server gets the port its clients remember.
+    """
     for port in (preferred, 0):
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -136,10 +171,17 @@ def start_server(settings: Settings | None = None, port: int | None = None,
         already = running_server(settings)
         if already:
             return already
-        port = free_port(settings.prefect_port if port is None else port, "the Prefect server")
+        if port is None:
+            crashed = recorded_server(settings)  # clients started by a server that died remember its port
+            port = int(crashed.url.rsplit(":", 1)[1]) if crashed else settings.prefect_port
+        port = free_port(port, "the Prefect server")
         url = f"http://127.0.0.1:{port}"
+        auth = server_secrets.auth_string(settings)
         env = {**os.environ, "PREFECT_HOME": str(settings.prefect_home), "PREFECT_SERVER_API_HOST": "127.0.0.1",
-               "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{url}/api"}
+               "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_API_URL": f"{url}/api",
+               "PREFECT_SERVER_API_AUTH_STRING": auth, AUTH_VARIABLE: auth,
+               "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": f"{url},http://localhost:{port}",
+               KEY_VARIABLE: server_secrets.encryption_key(settings, database_url)}
         env.pop("PREFECT_API_URL", None)
         if database_url:
             env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
@@ -159,7 +201,33 @@ def start_server(settings: Settings | None = None, port: int | None = None,
                                     f"see {log.name}")
             time.sleep(0.2)
         _state_file(settings).write_text(json.dumps({"pid": process.pid, "url": url}))
+        use_local_server(server, settings)
+        if "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE" not in env:
+            _free_leaked_slots(server.api_url)
         return server
+
+
+def _free_leaked_slots(api_url: str) -> None:
+    """Set every concurrency limit's taken slots to 0 on a server that has just started.
+
+    Prefect keeps leases in the server's memory by default: the slots of the leases a killed server held stay
+    counted in its database with no lease left for the repossessor to expire, so the limit would stay full for
+    good. Holders still running from before the restart may briefly exceed the limit by what they held.
+    """
+    headers = api_headers()
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:  # the API may answer 503 for a moment after /health does
+        try:
+            answer = httpx.post(f"{api_url}/v2/concurrency_limits/filter", json={}, headers=headers, timeout=10)
+            answer.raise_for_status()
+            for limit in answer.json():
+                if limit["active_slots"]:
+                    httpx.patch(f"{api_url}/v2/concurrency_limits/{limit['id']}", json={"active_slots": 0},
+                                headers=headers, timeout=10).raise_for_status()
+            return
+        except httpx.HTTPError as exc:
+            log.warning("freeing the concurrency slots of a killed server's leases: %s; trying again", exc)
+            time.sleep(0.5)
 
 
 def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bool:
@@ -179,9 +247,24 @@ def stop_server(settings: Settings | None = None, timeout_s: float = 20.0) -> bo
     return True
 
 
+def connect_hints(server: LocalServer, settings: Settings | None = None) -> list[str]:
+    """How a person reaches ``server``: its UI (which asks for the auth string) and the variables other shells need."""
+    secret = server_secrets.secrets_dir(settings or get_settings()) / server_secrets.AUTH_FILE
+    return [f"Prefect UI:  {server.url}  (log in with the contents of {secret})",
+            f"Prefect API: {server.api_url}",
+            f"in other shells: export PREFECT_API_URL={server.api_url} {AUTH_VARIABLE}=\"$(cat {secret})\""]
+
+
+def ui_base_url(settings: Settings | None = None) -> str | None:
+    """Where the Prefect UI is: ``PREFECT_UI_URL``, else the server of ``PREFECT_API_URL``, else the one
+    this REELFLOW_HOME started (while its process lives)."""
+    if found := os.environ.get("PREFECT_UI_URL") or prefect_api_url():
+        return found.rstrip("/").removesuffix("/api")
+    server = recorded_server(settings)
+    return server.url if server is not None and pid_alive(server.pid) else None
+
+
 def ui_url(flow_run_id: str | None) -> str | None:
-    """Link to a flow run in the Prefect UI, when the API is a local or known server."""
-    api = os.environ.get("PREFECT_UI_URL") or prefect_api_url()
-    if not api or not flow_run_id:
-        return None
-    return f"{api.removesuffix('/api')}/runs/flow-run/{flow_run_id}"
+    """Link to a flow run in the Prefect UI (see ``ui_base_url``)."""
+    base = ui_base_url() if flow_run_id else None
+    return f"{base}/runs/flow-run/{flow_run_id}" if base else None

@@ -21,7 +21,7 @@ import httpx
 
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.deployments import WORK_POOL
-from reelflow.orchestration.prefect_server import prefect_command
+from reelflow.orchestration.prefect_server import api_headers, prefect_command
 from reelflow.settings import get_settings
 
 WORKER_QUERY_SECONDS = 1
@@ -123,17 +123,54 @@ def start_worker(api_url: str, log: Path, *, name: str | None = None, pool: str 
 
 def worker_online(api_url: str, name: str, pool: str = WORK_POOL) -> bool:
     try:
-        response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5)
+        response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5,
+                              headers=api_headers())
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and any(
         w["name"] == name and w.get("status") == "ONLINE" for w in response.json())
 
 
-def forget_worker(api_url: str, name: str, pool: str = WORK_POOL) -> None:
+def forget_worker(api_url: str, name: str, pool: str = WORK_POOL, timeout: float = 5.0) -> None:
     """Remove a stopped worker from the pool at once, so nothing thinks it is still there to take runs."""
     with contextlib.suppress(httpx.HTTPError):
-        httpx.delete(f"{api_url}/work_pools/{pool}/workers/{name}", timeout=5)
+        httpx.delete(f"{api_url}/work_pools/{pool}/workers/{name}", timeout=timeout, headers=api_headers())
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (flow-run processes start sessions of their own, out of its group)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def signal_groups(pids: list[int], sig: signal.Signals) -> None:
+    """``sig`` to the process group of each pid (each one a session leader we started), and to the pid itself."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def wait_gone(pids: list[int], deadline: float) -> None:
+    """Until every pid has exited (children reaped) or ``deadline`` (``time.monotonic()``) passes."""
+    from reelflow.orchestration.prefect_server import pid_alive
+
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def stop_worker(api_url: str, worker: Child) -> None:

@@ -209,6 +209,9 @@ def main() -> None:
               f"{' '.join(plain)}", file=sys.stderr, flush=True)
         os.execvp(plain[0], plain)
     setup_signal_handlers_worker(os.getpid(), "the warm process worker", print)
+    from reelflow.runs import reconcile
+
+    reconcile.start_background()  # runs whose process died are started again through the deployment
     with contextlib.suppress(KeyboardInterrupt):  # how the signal handlers above stop the worker
         asyncio.run(serve(args.pool, args.name, args.limit))
 

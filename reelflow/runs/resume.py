@@ -23,7 +23,7 @@ RESUMABLE = frozenset({"queued", "running", "failed"})
 CRASH_NOTE = "the process running this flow run died; `reelflow resume` continues the run in a new flow run"
 
 
-async def _release_dead_slots(run_id: str) -> None:
+async def release_dead_slots(run_id: str) -> None:
     """Concurrency slots the dead process held would otherwise stay taken until their leases expire."""
     from reelflow.orchestration.concurrency import release_lease
 
@@ -32,7 +32,8 @@ async def _release_dead_slots(run_id: str) -> None:
             await release_lease(lease_id)
 
 
-async def _mark_crashed(flow_run_id: str | None) -> None:
+async def mark_crashed(flow_run_id: str | None, note: str = CRASH_NOTE) -> None:
+    """Set a flow run that is not final yet to Crashed, so the Prefect UI agrees that its process is gone."""
     if not flow_run_id:
         return
     from prefect.client.orchestration import get_client
@@ -45,7 +46,7 @@ async def _mark_crashed(flow_run_id: str | None) -> None:
         except ObjectNotFound:
             return
         if flow_run.state is None or not flow_run.state.is_final():
-            await client.set_flow_run_state(flow_run.id, Crashed(message=CRASH_NOTE), force=True)
+            await client.set_flow_run_state(flow_run.id, Crashed(message=note), force=True)
 
 
 def check_resumable(run: RunView) -> None:
@@ -66,8 +67,8 @@ async def aresume(run_id: str) -> RunView:
     check_resumable(run)
     with run_lock(run_id):
         ensure_api()
-        await _release_dead_slots(run_id)
-        await _mark_crashed(run.prefect_flow_run_id)
+        await release_dead_slots(run_id)
+        await mark_crashed(run.prefect_flow_run_id)
         from flows.video_pipeline import video_pipeline
 
         await video_pipeline(spec=run.spec, run_id=run_id, return_state=True)

@@ -27,6 +27,8 @@ BUSY_TIMEOUT_MS = 10_000
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE steps ADD COLUMN slot_limit VARCHAR(100)",
         "ALTER TABLE steps ADD COLUMN slot_lease_id VARCHAR(36)"),
+    3: ("ALTER TABLE runs ADD COLUMN owner VARCHAR(120)",
+        "CREATE INDEX IF NOT EXISTS ix_runs_owner ON runs (owner)"),
 }
 _begin = ContextVar("reelflow_sqlite_begin", default="BEGIN IMMEDIATE")
 

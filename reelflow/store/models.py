@@ -1,4 +1,4 @@
-"""SQLAlchemy tables: pipelines, runs, steps, outputs, events."""
+"""SQLAlchemy tables: pipelines, runs, steps, outputs, events, run owners."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -50,6 +50,7 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(120), index=True)  # RunOwner.id of the process working on it
 
     steps: Mapped[list[Step]] = relationship(back_populates="run", order_by="Step.id")
     outputs: Mapped[list[Output]] = relationship(back_populates="run", order_by="Output.id")
@@ -116,3 +117,12 @@ class Event(Base):
     progress: Mapped[float | None] = mapped_column(Float)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunOwner(Base):
+    """A process that queued or runs runs (``host:pid:start-time``), with its heartbeat; see ``store/owners.py``."""
+
+    __tablename__ = "run_owners"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,7 +39,7 @@ def setup_stack(api_url: str, env: dict[str, str] | None = None) -> str:
 async def quiet_schedules(api_url: str) -> None:
     """Pause the scheduled deployments and drop their pending runs: other tests count flow runs, and a
     worker must not pick up a janitor run in the middle of a test."""
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         scheduled = [d for d in await client.read_deployments() if d.schedules]
         for deployment in scheduled:
             await client.pause_deployment(deployment.id)
@@ -82,7 +82,8 @@ def one_worker(log_dir: Path) -> Iterator[Child]:
 
 def read_flow_run(flow_run_id: str) -> FlowRun:
     async def read() -> FlowRun:
-        async with PrefectClient(os.environ["PREFECT_API_URL"]) as client:
+        async with PrefectClient(os.environ["PREFECT_API_URL"],
+                                 auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
             return await client.read_flow_run(UUID(flow_run_id))
 
     return asyncio.run(read())
@@ -90,7 +91,7 @@ def read_flow_run(flow_run_id: str) -> FlowRun:
 
 async def worker_of(api_url: str, flow_run_ids: list[str]) -> dict[str, str | None]:
     """Which worker ran each flow run (workers label the runs they submit)."""
-    async with PrefectClient(api_url) as client:
+    async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
         found = {}
         for flow_run_id in flow_run_ids:
             flow_run = await client.read_flow_run(UUID(flow_run_id))

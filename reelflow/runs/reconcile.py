@@ -1,0 +1,133 @@
+"""Runs left queued or running by a process that died (SIGKILL, crash, reboot) are taken over, never left so.
+
+``reconcile_orphans`` finds them (``store/owners.py``: the owner's pid is gone, or its heartbeat is stale),
+claims each one atomically (of several processes reconciling at once, one wins), sets the old Prefect flow run to
+Crashed (or the store to cancelled when Prefect has it cancelled) and frees the slots it held; then it starts the
+run again under its own id: steps that finished keep their outputs and a provider job whose id was stored is
+polled, never submitted again (a paid job is resumed, an unpaid one restarted). A run that cannot run any more
+(its model is unavailable, its spec invalid) is failed with the reason. ``reelflow serve``, ``reelflow up`` and
+every worker call it at start and every ``INTERVAL_S`` (``start_background``).
+
+A run waiting in Prefect (Scheduled or Pending) for a worker is left alone: the worker's process will own it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from uuid import UUID
+
+from reelflow.errors import ReelflowError
+from reelflow.orchestration.prefect_server import ensure_api
+from reelflow.runs.resume import check_resumable, mark_crashed, release_dead_slots
+from reelflow.store import owners, repo
+
+if TYPE_CHECKING:
+    from reelflow.runs.launcher import Launcher
+
+log = logging.getLogger("reelflow.runs")
+INTERVAL_S = 30.0
+WAITING_FOR_A_WORKER = frozenset({"SCHEDULED", "PENDING", "PAUSED"})
+Action = Literal["resumed", "restarted", "failed", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    run_id: str
+    action: Action
+    reason: str
+
+
+async def _flow_run(flow_run_id: str | None) -> Any | None:
+    if not flow_run_id:
+        return None
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            return await client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
+
+
+async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None) -> None:
+    if launcher is not None and not on_deployment:
+        await launcher.astart(run_id, spec, via="local")
+        return
+    from reelflow.runs import dispatch
+
+    await dispatch.trigger(repo.get_run(run_id), attempt=int(time.time()))
+
+
+async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None) -> Reconciled | None:
+    """Take over one orphaned run; None if it needs nothing (finished, waiting for a worker, taken by another)."""
+    run = repo.find_run(orphan.run_id)
+    if run is None or run.status not in owners.UNFINISHED:
+        return None
+    flow_run = await _flow_run(run.prefect_flow_run_id)
+    state = flow_run.state.type.value if flow_run is not None and flow_run.state is not None else None
+    on_deployment = flow_run is not None and flow_run.deployment_id is not None
+    if state in WAITING_FOR_A_WORKER and (on_deployment or state == "PAUSED"):
+        return None
+    if not owners.claim(run.run_id, orphan.owner):
+        return None
+    gone = f"the process that ran it ({orphan.owner or 'unknown'}) is gone"
+    if state in ("CANCELLED", "CANCELLING"):
+        repo.mark_run(run.run_id, "cancelled", error="cancelled")
+        return Reconciled(run.run_id, "cancelled", f"{gone}; Prefect has it cancelled")
+    await release_dead_slots(run.run_id)
+    await mark_crashed(run.prefect_flow_run_id, note=f"{gone}; reelflow started the run again")
+    try:
+        check_resumable(run)
+    except ReelflowError as exc:
+        reason = f"{gone} and it cannot be started again: {exc}"
+        repo.mark_run(run.run_id, "failed", error=reason)
+        return Reconciled(run.run_id, "failed", reason)
+    paid = [s.provider_job_id for s in run.steps if s.provider_job_id and s.status != "completed"]
+    action: Action = "resumed" if paid else "restarted"
+    reason = (f"{gone}; resuming it, polling provider job {', '.join(paid)} (not submitted again)" if paid
+              else f"{gone}; nothing was paid for, starting it again")
+    repo.add_event(run.run_id, "reconcile", reason)
+    try:
+        await _restart(run.run_id, run.spec, on_deployment, launcher)
+    except ReelflowError as exc:  # trigger failures are recorded on the run by dispatch
+        return Reconciled(run.run_id, "failed", f"{gone}; starting it again failed: {exc}")
+    return Reconciled(run.run_id, action, reason)
+
+
+async def reconcile_orphans(launcher: Launcher | None = None) -> list[Reconciled]:
+    """Take over every orphaned run: here on ``launcher`` (a local run), else through the deployment."""
+    ensure_api()
+    done = []
+    for orphan in owners.orphans():
+        try:
+            found = await reconcile_run(orphan, launcher)
+        except Exception:  # one run's trouble must not keep the others stale
+            log.exception("could not reconcile run %s", orphan.run_id)
+            continue
+        if found is not None:
+            log.warning("run %s %s: %s", found.run_id, found.action, found.reason)
+            done.append(found)
+    return done
+
+
+def start_background(launcher: Launcher | None = None, interval_s: float = INTERVAL_S) -> threading.Event:
+    """Reconcile now and then every ``interval_s`` in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while True:
+            try:
+                asyncio.run(reconcile_orphans(launcher))
+            except Exception:
+                log.exception("reconciling orphaned runs failed")
+            if stop.wait(interval_s):
+                return
+
+    threading.Thread(target=loop, name="reelflow-reconcile", daemon=True).start()
+    return stop
