@@ -17,6 +17,7 @@ from reelflow.core.catalog import load_catalog
 from reelflow.core.domain import MediaRef
 from reelflow.core.spec import image_params, parse_spec
 from reelflow.errors import ProviderCancelledError
+from reelflow.jobs.job import run_cancelled
 from reelflow.runs import cancel as cancelling
 from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
@@ -101,6 +102,10 @@ async def execute(run: RunView) -> RunView:
         repo.mark_run(run_id, "cancelled", error=str(exc))
     except Exception as exc:
         repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+        raise
+    except BaseException as exc:
+        if run_cancelled(exc):  # the SIGTERM a Prefect runner sends on Cancelling landed before the watcher saw it
+            repo.mark_run(run_id, "cancelled", error="cancelled in Prefect")
         raise
     finally:
         watcher.cancel()

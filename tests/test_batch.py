@@ -141,12 +141,14 @@ def api_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield os.environ["PREFECT_API_URL"]
         return
     settings = Settings(home=tmp_path_factory.mktemp("pg-prefect"))
+    session_server = {name: os.environ[name] for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")}
     with pg_cluster() as database_url:
-        server = prefect_server.start_server(settings, port=0, database_url=database_url)
+        server = prefect_server.start_server(settings, port=0, database_url=database_url)  # points this process at it
         try:
             yield server.api_url
         finally:
             prefect_server.stop_server(settings)
+            os.environ.update(session_server)  # the tests after this one talk to the session's server again
 
 
 async def _fal_slots(api_url: str) -> tuple[int, int]:

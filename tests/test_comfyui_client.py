@@ -334,7 +334,8 @@ async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: 
     prompt_id = step.provider_job_id
     assert prompt_id is not None and seen_running == [True]
     assert emu.stats()["interrupts"] == 1 and emu.stats()["queue_deletes"] == 1
-    assert step.logs[-1] == f"cancelled: ComfyUI prompt {prompt_id} removed from the queue and interrupted"
+    assert f"interrupt sent: ComfyUI prompt {prompt_id} removed from the queue and interrupted" in step.logs
+    assert step.logs[-1] == f"cancelled: ComfyUI confirmed prompt {prompt_id} stopped (execution_interrupted)"
     with pytest.raises(ComfyJobCancelledError, match="interrupted"):
         await wait_for(client, prompt_id)
     assert not (await client.queue_state()).busy

@@ -42,7 +42,7 @@ def test_no_seed_draws_one_and_a_given_seed_is_kept() -> None:
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     served: Served
-    with serve_api() as served, httpx.Client(base_url=served.url, timeout=60) as http:
+    with serve_api() as served, httpx.Client(base_url=served.url, timeout=60, headers=served.headers) as http:
         yield http
 
 

@@ -32,6 +32,7 @@ from reelflow.orchestration import server_secrets
 from reelflow.settings import Settings, get_settings, prefect_api_url, use_prefect_api
 
 STARTUP_TIMEOUT_S = 90.0
+BUSY_SERVER_PATIENCE_S = 30.0
 log = logging.getLogger("reelflow.orchestration")
 AUTH_VARIABLE = "PREFECT_API_AUTH_STRING"
 KEY_VARIABLE = "PREFECT_SERVER_ENCRYPTION_KEY"
@@ -119,10 +120,21 @@ def running_server(settings: Settings | None = None) -> LocalServer | None:
     """The recorded server when it is alive and healthy; this process then uses it (``use_local_server``)."""
     settings = settings or get_settings()
     server = recorded_server(settings)
-    if server is None or not pid_alive(server.pid) or not healthy(server.api_url):
+    if server is None or not pid_alive(server.pid) or not _healthy_soon(server):
         return None
     use_local_server(server, settings)
     return server
+
+
+def _healthy_soon(server: LocalServer) -> bool:
+    """Whether the live recorded server answers within ``BUSY_SERVER_PATIENCE_S``: a server slow to answer on a
+    loaded machine is waited for, never replaced by a second one on the same database."""
+    deadline = time.monotonic() + BUSY_SERVER_PATIENCE_S
+    while not healthy(server.api_url):
+        if time.monotonic() >= deadline or not pid_alive(server.pid):
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def pid_alive(pid: int) -> bool:

@@ -19,6 +19,7 @@ from tests.support.cli import REELFLOW, ROOT
 from tests.support.fal_pipeline import Env, prefect
 from tests.support.polling import wait_until
 from tests.support.store import store_rows
+from tests.support.web_api import auth_headers
 
 RUNS = 6
 
@@ -63,7 +64,7 @@ def test_serve_killed_mid_render_finishes_every_run_on_restart_without_a_second_
     url = f"http://127.0.0.1:{port}"
     first = _serve(env, port, tmp_path / "serve.log")
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, headers=auth_headers()) as client:
             image = client.post("/api/uploads", files={"file": ("p.png", photo.read_bytes(), "image/png")})
             assert image.status_code == 201, image.text
             run_ids = []
