@@ -17,7 +17,7 @@ from tests.support.cli import ROOT
 from tests.support.deployments import QUICK
 from tests.support.polling import wait_until
 from tests.support.processes import descendants, prefect_servers
-from tests.support.web_api import auth_headers
+from tests.support.web_api import answers, auth_headers
 
 SCRIPT = r'''
 import json, os, sys, time
@@ -64,7 +64,7 @@ def test_serve_rendering_a_run_starts_no_extra_prefect_server(tmp_path) -> None:
                                  stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(base), 60, "reelflow serve to answer")
+        wait_until(lambda: answers(base), 60, "reelflow serve to answer")
         image = (ROOT / "reelflow" / "assets" / "sample.jpg").read_bytes()
         uploaded = httpx.post(f"{base}/api/uploads", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=30,
                               headers=auth_headers())
@@ -87,9 +87,3 @@ def test_serve_rendering_a_run_starts_no_extra_prefect_server(tmp_path) -> None:
         serve.terminate()
         serve.wait(30)
 
-
-def _answers(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/api/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

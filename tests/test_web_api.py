@@ -6,7 +6,7 @@ import io
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,6 @@ from PIL import Image
 from blocks.gpu_endpoint import MASK, GpuEndpoint
 from reelflow.core.media import probe_video
 from reelflow.runs.prepare import prepare_run
-from reelflow.settings import reload_settings
 from reelflow.storage import get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.store import repo
@@ -28,6 +27,7 @@ from tests.emulators.common.media import Colour, png_bytes
 from tests.emulators.swarmui import SwarmEmulator
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 from tests.support.files import file_server, make_image
+from tests.support.settings_env import SetEnv
 from tests.support.web_api import Served, error_of, serve_api, sse_messages
 
 LOCAL = {"model": "local-kenburns", "prompt": "drift", "duration": 1.0, "fps": 8, "resolution": "160x96"}
@@ -35,7 +35,6 @@ SECRETS = {"vastai_api_key": API_KEY, "portal_token": "portal-secret-123",
            "tunnel_auth_header_name": "CF-Access-Client-Secret", "tunnel_auth_header_value": "cf-secret-456",
            "tunnel_auth_cookie": "auth=cookie-secret-789"}
 
-SetEnv = Callable[..., None]
 
 
 @pytest.fixture(scope="module")
@@ -50,26 +49,6 @@ def client(api: Served) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnv]:
-    """Set REELFLOW_* variables for one test; the running server sees them through reload_settings()."""
-
-    def set_env(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        reload_settings()
-
-    yield set_env
-    monkeypatch.undo()
-    reload_settings()
-
-
-@pytest.fixture()
-def gpu_block(env: SetEnv, request: pytest.FixtureRequest) -> str:
-    """A GPU block name of this test's own, so other tests' 'default' block is never touched."""
-    name = "web-" + request.node.name.lower().replace("_", "-")[:40]
-    env(REELFLOW_GPU_BLOCK=name)
-    return name
 
 
 UPLOAD_SIZE = (200, 120)

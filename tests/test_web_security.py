@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, V
 from tests.support.cli import ROOT
 from tests.support.files import file_server, make_image
 from tests.support.polling import wait_until
+from tests.support.settings_env import SetEnv
 from tests.support.web_api import Served, error_of, serve_api
 
-SetEnv = Callable[..., None]
 LOCAL = {"model": "local-kenburns", "prompt": "drift", "duration": 1.0, "fps": 8, "resolution": "160x96"}
 
 
@@ -55,23 +55,6 @@ def client(api: Served) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetEnv]:
-    def set_env(**values: str) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        reload_settings()
-
-    yield set_env
-    monkeypatch.undo()
-    reload_settings()
-
-
-@pytest.fixture()
-def gpu_block(env: SetEnv, request: pytest.FixtureRequest) -> str:
-    name = "sec-" + request.node.name.lower().replace("_", "-")[:40]
-    env(REELFLOW_GPU_BLOCK=name)
-    return name
 
 
 # --- 1. drive-by requests and DNS rebinding -------------------------------------------------------

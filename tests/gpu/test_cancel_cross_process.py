@@ -27,7 +27,7 @@ from tests.support.deployments import one_worker, read_flow_run
 from tests.support.gpu import save_gpu, wan_spec
 from tests.support.polling import wait_until
 from tests.support.store import event_kinds, step_row
-from tests.support.web_api import auth_headers
+from tests.support.web_api import answers, auth_headers
 
 pytestmark = pytest.mark.usefixtures("fast_polls")
 CANCEL_BUDGET_S = 10.0
@@ -122,7 +122,7 @@ def test_api_cancel_stops_a_run_rendered_by_reelflow_serve(fresh_comfy: ComfyEmu
                                  env={**os.environ}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(base), 60, "reelflow serve to answer")
+        wait_until(lambda: answers(base), 60, "reelflow serve to answer")
         uploaded = httpx.post(f"{base}/api/uploads", files={"file": ("scene.png", image.read_bytes(), "image/png")},
                               timeout=30, headers=auth_headers())
         assert uploaded.status_code == 201, uploaded.text
@@ -145,12 +145,6 @@ def test_api_cancel_stops_a_run_rendered_by_reelflow_serve(fresh_comfy: ComfyEmu
         serve.terminate()
         serve.wait(30)
 
-
-def _answers(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/api/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_reelflow_cancel_stops_a_worker_run(fresh_comfy: ComfyEmulator, image: Path, tmp_path: Path) -> None:

@@ -88,3 +88,11 @@ def error_of(response: httpx.Response, status: int) -> tuple[str | None, str]:
     body = response.json()
     assert set(body) >= {"error", "field"} and isinstance(body["error"], str) and body["error"], body
     return body["field"], body["error"]
+
+
+def answers(base_url: str) -> bool:
+    """Whether a REST API at ``base_url`` answers its health check now."""
+    try:
+        return httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
