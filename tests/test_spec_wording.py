@@ -51,4 +51,4 @@ def test_a_frame_count_too_big_for_a_float_is_a_422_naming_frames(client: httpx.
     spec = {"model": "local-kenburns", "image_prompt": "a hill", "frames": 10**400}
     body = spec if path == "/api/runs" else {"name": "huge", "spec": spec}
     field, message = error_of(client.post(path, json=body), 422)
-    assert field in ("frames", "spec.frames") and "out of range" in message, message
+    assert field in ("frames", "spec.frames") and ("out of range" in message or "1000000" in message), message

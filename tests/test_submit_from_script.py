@@ -13,10 +13,10 @@ import httpx
 from reelflow.orchestration import prefect_server
 from reelflow.settings import reload_settings
 from reelflow.store import repo
-from tests.support.cli import ROOT
+from tests.support.cli import REELFLOW, ROOT
 from tests.support.deployments import QUICK
 from tests.support.polling import wait_until
-from tests.support.processes import descendants, prefect_servers
+from tests.support.processes import descendants, ephemeral_prefect_servers, prefect_servers
 from tests.support.web_api import answers, auth_headers
 
 SCRIPT = r'''
@@ -87,3 +87,25 @@ def test_serve_rendering_a_run_starts_no_extra_prefect_server(tmp_path) -> None:
         serve.terminate()
         serve.wait(30)
 
+
+def test_the_first_run_of_a_fresh_home_starts_the_background_server_and_no_ephemeral_one(tmp_path) -> None:
+    """`reelflow run` in a new REELFLOW_HOME with no PREFECT_* variables, as a new user's first run goes: the CLI
+    starts the background server, and no Prefect ephemeral server (Prefect imported before the server was chosen)
+    is left behind. Output goes to files: a leftover server holding a pipe open would hang the test instead."""
+    home = tmp_path / "home"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, "REELFLOW_HOME": str(home),
+           "REELFLOW_PREFECT_PORT": "0", "PYTHONPATH": str(ROOT)}
+    image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+    try:
+        with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:
+            done = subprocess.run([*REELFLOW, "run", "--model", "local-kenburns", "--image", image, "--prompt", "drift",
+                                   "--duration", "0.5", "--fps", "8", "--resolution", "96x64"], env=env, cwd=tmp_path,
+                                  stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=300)
+        said = (tmp_path / "err").read_text()
+        assert done.returncode == 0, said[-3000:]
+        assert "starting the local Prefect server" in said
+        assert ephemeral_prefect_servers(home) == [], "an ephemeral Prefect server outlived `reelflow run`"
+    finally:
+        subprocess.run([*REELFLOW, "server", "stop"], env=env, capture_output=True, timeout=60)
+        for pid in ephemeral_prefect_servers(home):
+            os.kill(pid, 9)

@@ -29,6 +29,9 @@ def quiet_prefect_console() -> None:
     """Keep Prefect's console handler (run links, state changes, tracebacks) off the terminal unless ``-v``."""
     if Verbosity.verbose:
         return
+    from reelflow.orchestration.prefect_server import ensure_api
+
+    ensure_api()  # Prefect settles on its server when it is imported: an ephemeral one if none is chosen yet
     from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
     from prefect.logging.handlers import PrefectConsoleHandler
 

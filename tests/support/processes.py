@@ -23,3 +23,20 @@ def descendants(pid: int) -> list[str]:
 def prefect_servers(commands: list[str]) -> list[str]:
     """Those of ``commands`` that are a Prefect API server (Prefect's ephemeral one runs under uvicorn)."""
     return [c for c in commands if "uvicorn" in c or "prefect.server" in c or "prefect server" in c]
+
+
+def ephemeral_prefect_servers(reelflow_home: Path) -> list[int]:
+    """Pids of Prefect's ephemeral API servers (uvicorn running ``prefect.server.api.server:create_app``) that a
+    process of ``reelflow_home`` started and left behind, wherever they were reparented."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            cmdline = (environ.parent / "cmdline").read_bytes()
+            if b"prefect.server.api.server:create_app" not in cmdline:
+                continue
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"REELFLOW_HOME={reelflow_home}".encode() in variables:
+            found.append(int(environ.parent.name))
+    return found
