@@ -25,7 +25,7 @@ from reelflow.store.links import link_flow_run
 from reelflow.store.views import RunView
 
 if TYPE_CHECKING:
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.objects import FlowRun, StateType
 
 # Prefect's StateType values (a str enum: its members compare equal to these)
 NOT_STARTED = frozenset({"SCHEDULED", "PENDING", "PAUSED"})
@@ -127,16 +127,23 @@ def _server_busy(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-async def flow_run_state(flow_run_id: str) -> StateType | None:
+async def read_flow_run(flow_run_id: str | None) -> FlowRun | None:
+    """The flow run as Prefect has it now; None when there is no id or Prefect has no such flow run."""
+    if not flow_run_id:
+        return None
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
     async with get_client() as client:
         try:
-            flow_run = await client.read_flow_run(UUID(flow_run_id))
+            return await client.read_flow_run(UUID(flow_run_id))
         except ObjectNotFound:
             return None
-    return flow_run.state.type if flow_run.state else None
+
+
+async def flow_run_state(flow_run_id: str) -> StateType | None:
+    flow_run = await read_flow_run(flow_run_id)
+    return flow_run.state.type if flow_run is not None and flow_run.state else None
 
 
 async def await_flow_run_end(flow_run_id: str, timeout: float) -> StateType | None:  # noqa: ASYNC109

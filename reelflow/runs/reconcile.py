@@ -19,7 +19,6 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from uuid import UUID
 
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ensure_api
@@ -42,19 +41,6 @@ class Reconciled:
     reason: str
 
 
-async def _flow_run(flow_run_id: str | None) -> Any | None:
-    if not flow_run_id:
-        return None
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    async with get_client() as client:
-        try:
-            return await client.read_flow_run(UUID(flow_run_id))
-        except ObjectNotFound:
-            return None
-
-
 async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None) -> None:
     if launcher is not None and not on_deployment:
         await launcher.astart(run_id, spec, via="local")
@@ -69,7 +55,9 @@ async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None)
     run = repo.find_run(orphan.run_id)
     if run is None or run.status not in owners.UNFINISHED:
         return None
-    flow_run = await _flow_run(run.prefect_flow_run_id)
+    from reelflow.runs.dispatch import read_flow_run
+
+    flow_run = await read_flow_run(run.prefect_flow_run_id)
     state = flow_run.state.type.value if flow_run is not None and flow_run.state is not None else None
     on_deployment = flow_run is not None and flow_run.deployment_id is not None
     if state in WAITING_FOR_A_WORKER and (on_deployment or state == "PAUSED"):
