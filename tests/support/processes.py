@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reelflow.orchestration import stack
+
 
 def descendants(pid: int) -> list[str]:
-    """The command lines of every live descendant of ``pid``."""
+    """The command lines of every live descendant of ``pid`` (found by reelflow's own process-tree walk)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for child in stack.descendants(pid):
         try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid:
-            found.append(cmdline)
-            found.extend(descendants(int(stat.parent.name)))
+            found.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace"))
+        except OSError:
+            continue  # it exited meanwhile
     return found
 
 
