@@ -27,6 +27,7 @@ from tests.emulators.common.media import Colour, png_bytes
 from tests.emulators.swarmui import SwarmEmulator
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 from tests.support.files import file_server, make_image
+from tests.support.gpu import save_gpu
 from tests.support.settings_env import SetEnv
 from tests.support.web_api import Served, error_of, serve_api, sse_messages
 
@@ -129,7 +130,13 @@ def test_models_with_availability_and_price(client: httpx.Client) -> None:
     unavailable = [m for m in models.values() if not m["available"]]
     assert unavailable and all(m["missing"] for m in unavailable)
     assert local["unchecked"] == []
-    assert all(m["unchecked"] for m in models.values() if m["available"] and m["backend"] in ("comfyui", "swarmui"))
+
+
+def test_a_gpu_model_with_an_endpoint_says_its_files_are_not_checked(client: httpx.Client, gpu_block: str) -> None:
+    """The REST API cannot see the GPU's model files: "available" comes with what was not checked, never alone."""
+    save_gpu(provider="local", comfyui_url="http://127.0.0.1:9")
+    gpu = client.get("/api/models/wan-2.2-i2v-comfyui").json()
+    assert gpu["available"] is True and gpu["missing"] == [] and gpu["unchecked"], gpu
 
 
 def test_models_bad_input(client: httpx.Client) -> None:
