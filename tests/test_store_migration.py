@@ -1,4 +1,4 @@
-"""A store written by an earlier schema (1: no slot columns on steps, no run owner) keeps working after an upgrade."""
+"""A store written by an earlier schema (1: no slot columns on steps, no run owner, no pipeline columns) keeps working after an upgrade."""
 
 from __future__ import annotations
 
@@ -33,6 +33,18 @@ def old_store(tmp_path: Path) -> Iterator[Path]:
             ALTER TABLE steps DROP COLUMN slot_lease_id;
             DROP INDEX ix_runs_owner;
             ALTER TABLE runs DROP COLUMN owner;
+            ALTER TABLE pipelines DROP COLUMN definition;
+            ALTER TABLE pipelines DROP COLUMN version;
+            DROP TABLE pipeline_versions;
+            ALTER TABLE runs DROP COLUMN kind;
+            ALTER TABLE runs DROP COLUMN inputs;
+            ALTER TABLE runs DROP COLUMN pipeline_version;
+            DROP INDEX ix_steps_idempotency_key;
+            ALTER TABLE steps DROP COLUMN kind;
+            ALTER TABLE steps DROP COLUMN pipeline_step;
+            ALTER TABLE steps DROP COLUMN fan_index;
+            ALTER TABLE steps DROP COLUMN depends_on;
+            ALTER TABLE steps DROP COLUMN idempotency_key;
             CREATE TABLE schema_version (version INTEGER NOT NULL);
             INSERT INTO schema_version VALUES (1);
             INSERT INTO runs (id, idempotency_key, model_id, backend, status, spec, forced, progress, created_at)
@@ -58,7 +70,7 @@ def _version(home: Path) -> int:
 def test_an_old_store_gains_the_slot_columns_and_keeps_its_rows(old_store: Path) -> None:
     run = repo.get_run("old")
     assert [(s.name, s.provider_job_id) for s in run.steps] == [("i2v_fal", "req-1")]
-    assert _version(old_store) == SCHEMA_VERSION == 3
+    assert _version(old_store) == SCHEMA_VERSION == 4
     assert repo.held_leases("old") == []
 
     step_id, job_id = repo.open_step("old", "i2v_fal", "fal", prefect_task_run_id=None)

@@ -29,6 +29,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE steps ADD COLUMN slot_lease_id VARCHAR(36)"),
     3: ("ALTER TABLE runs ADD COLUMN owner VARCHAR(120)",
         "CREATE INDEX IF NOT EXISTS ix_runs_owner ON runs (owner)"),
+    4: ("ALTER TABLE pipelines ADD COLUMN definition JSON",
+        "ALTER TABLE pipelines ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE runs ADD COLUMN kind VARCHAR(20) NOT NULL DEFAULT 'video'",
+        "ALTER TABLE runs ADD COLUMN inputs JSON",
+        "ALTER TABLE runs ADD COLUMN pipeline_version INTEGER",
+        "ALTER TABLE steps ADD COLUMN kind VARCHAR(30)",
+        "ALTER TABLE steps ADD COLUMN pipeline_step VARCHAR(100)",
+        "ALTER TABLE steps ADD COLUMN fan_index INTEGER",
+        "ALTER TABLE steps ADD COLUMN depends_on JSON",
+        "ALTER TABLE steps ADD COLUMN idempotency_key VARCHAR(64)",
+        "CREATE INDEX IF NOT EXISTS ix_steps_idempotency_key ON steps (idempotency_key)"),
 }
 _begin = ContextVar("reelflow_sqlite_begin", default="BEGIN IMMEDIATE")
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -20,18 +20,36 @@ class Base(DeclarativeBase):
 
 
 class Pipeline(Base):
-    """A saved, reusable pipeline spec."""
+    """A saved, reusable pipeline: a graph definition (``definition``, its latest ``version``) or, for one saved
+    before pipelines were graphs, a one-video spec (``spec``; read as a one-step pipeline)."""
 
     __tablename__ = "pipelines"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     spec: Mapped[dict[str, Any]]
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class PipelineVersion(Base):
+    """Every stored version of a pipeline's definition, so a run can name the exact one it ran."""
+
+    __tablename__ = "pipeline_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Run(Base):
+    """One run: a single video (``kind`` "video", ``spec`` a one-video spec) or a pipeline run (``kind``
+    "pipeline", ``spec`` the resolved definition, ``inputs`` the values given for its inputs)."""
+
     __tablename__ = "runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -51,6 +69,9 @@ class Run(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     owner: Mapped[str | None] = mapped_column(String(120), index=True)  # RunOwner.id of the process working on it
+    kind: Mapped[str] = mapped_column(String(20), default="video", server_default="video")
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    pipeline_version: Mapped[int | None] = mapped_column(Integer)
 
     steps: Mapped[list[Step]] = relationship(back_populates="run", order_by="Step.id")
     outputs: Mapped[list[Output]] = relationship(back_populates="run", order_by="Output.id")
@@ -63,9 +84,14 @@ class Step(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(120))  # the task's name; a pipeline step's id (``shots[1]``)
     backend: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(30))  # a pipeline step's kind (``image_to_video``, ``approve``)
+    pipeline_step: Mapped[str | None] = mapped_column(String(100))  # the definition's step id, without the index
+    fan_index: Mapped[int | None] = mapped_column(Integer)  # which item of a fan-out
+    depends_on: Mapped[list[str] | None] = mapped_column(JSON)  # the step names whose outputs it takes
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), index=True)  # its resolved inputs + model + params
     provider_job_id: Mapped[str | None] = mapped_column(String(200), index=True)
     provider_endpoint: Mapped[str | None] = mapped_column(String(500))
     prefect_task_run_id: Mapped[str | None] = mapped_column(String(36))
@@ -111,7 +137,7 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
-    step: Mapped[str | None] = mapped_column(String(50))
+    step: Mapped[str | None] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="")
     progress: Mapped[float | None] = mapped_column(Float)
