@@ -36,7 +36,7 @@ async def cache_r2(run_id: str, output: ProviderOutput, storage: str = "auto") -
     copying it again; a local file at its content key (``reelflow.storage.keys``)."""
     target = await asyncio.to_thread(get_storage, storage)
     run_key = RunKey(run_id, output.role)
-    async with tracked_step(run_id, f"cache_r2:{output.role}", target.name) as step:
+    async with tracked_step(run_id, f"cache_r2:{output.role}", target.name, auxiliary=True) as step:
         stored, poster = await asyncio.to_thread(_store_with_poster, target, output, run_key)
         step.detail = {"key": stored.key, "bytes": stored.bytes, "url": stored.url}
         view = repo.add_output(run_id, step.step_id, stored, output)

@@ -1,4 +1,4 @@
-"""A store written by an earlier schema (1: no slot columns on steps, no run owner, no pipeline columns) keeps working after an upgrade."""
+"""A store written by an earlier schema (1: no slot, owner or pipeline columns) keeps working after an upgrade."""
 
 from __future__ import annotations
 

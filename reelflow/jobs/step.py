@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -18,6 +20,22 @@ from reelflow.runs import events
 from reelflow.store import repo
 
 PROGRESS_MIN_INTERVAL_S = 0.5
+PIPELINE_STEP: ContextVar[str | None] = ContextVar("reelflow_pipeline_step", default=None)
+"""The pipeline step being run (``shots[1]``), set by the pipeline flow around each of its steps."""
+
+
+def step_name(task_name: str, *, auxiliary: bool = False) -> str:
+    """The store step a task records into: its own name (``i2v_fal``) in a one-video run; in a pipeline run the
+    pipeline step's id, or ``<step id>:<task name>`` for a task that serves it (``shots[1]:cache_r2:video``)."""
+    pipeline_step = PIPELINE_STEP.get()
+    if pipeline_step is None:
+        return task_name
+    return f"{pipeline_step}:{task_name}" if auxiliary else pipeline_step
+
+
+def _artifact_key(run_id: str, name: str) -> str:
+    """Prefect artifact keys allow only lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"progress-{run_id}-{name}".lower()).strip("-")
 
 
 class Step(Protocol):
@@ -74,7 +92,7 @@ class StepHandle:
                     progress=fraction)
         if self._artifact_id is None:
             self._artifact_id = await acreate_progress_artifact(
-                progress=fraction * 100, key=f"progress-{self.run_id}-{self.name.replace('_', '-')}",
+                progress=fraction * 100, key=_artifact_key(self.run_id, self.name),
                 description=f"{self.name} progress for reelflow run {self.run_id}")
         else:
             await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
@@ -84,8 +102,11 @@ class StepHandle:
 
 
 @asynccontextmanager
-async def tracked_step(run_id: str, name: str, backend: str, endpoint: str | None = None) -> AsyncIterator[StepHandle]:
-    """Open (or resume) the store step for this task; close it with the outcome and the error text."""
+async def tracked_step(run_id: str, name: str, backend: str, endpoint: str | None = None, *,
+                       auxiliary: bool = False) -> AsyncIterator[StepHandle]:
+    """Open (or resume) the store step for this task (named by ``step_name``); close it with the outcome and the
+    error text."""
+    name = step_name(name, auxiliary=auxiliary)
     task_run_id = str(task_run.id) if task_run.id else None
     step_id, job_id = repo.open_step(run_id, name, backend, prefect_task_run_id=task_run_id, endpoint=endpoint)
     handle = StepHandle(run_id=run_id, name=name, step_id=step_id, provider_job_id=job_id)
