@@ -5,6 +5,7 @@ Our exception hierarchy:
 * ReelflowError
   x SpecError (also a ValueError)
     - ImageTooLargeError
+    - PipelineDefinitionError
   x ModelUnavailableError
   x RunNotFoundError (also a LookupError)
   x AmbiguousRunIdError (also a LookupError)
@@ -72,6 +73,16 @@ class SpecError(ReelflowError, ValueError):
 
 class ImageTooLargeError(SpecError):
     """An input image with more pixels than reelflow will decode."""
+
+
+class PipelineDefinitionError(SpecError):
+    """A pipeline definition (or the inputs given to it) that cannot run: names the step (None for the pipeline
+    itself or its inputs), the field, what was wrong and what is allowed."""
+
+    def __init__(self, step: str | None, field: str, message: str) -> None:
+        super().__init__(f"steps.{step}.{field}" if step else field, message)
+        self.step = step
+        self.step_field = field
 
 
 class ModelUnavailableError(ReelflowError):

@@ -1,0 +1,1 @@
+"""Pipelines as graphs of steps: the definition (``definition``), its checks, and its estimate."""
