@@ -13,6 +13,7 @@ Our exception hierarchy:
   x RunBusyError
   x RunNotResumableError
   x AlreadyUpError
+  x StoreSchemaError
   x SlotLimitMissingError
   x WorkflowError
   x ProviderError
@@ -128,6 +129,14 @@ class RunBusyError(ReelflowError):
 
 class RunNotResumableError(ReelflowError):
     """The run ended in a way that resuming cannot change (it was cancelled)."""
+
+
+class StoreSchemaError(ReelflowError):
+    """A store this reelflow cannot use or upgrade (e.g. written by a newer reelflow); nothing was changed."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"the store {store}: {message}")
+        self.store = store
 
 
 class AlreadyUpError(ReelflowError):

@@ -1,5 +1,5 @@
-"""Engine and sessions: SQLite in WAL mode with a busy timeout, tables created on first use and a store
-written by an earlier schema brought up to date (``MIGRATIONS``).
+"""Engine and sessions: SQLite in WAL mode with a busy timeout; the first engine a process makes for a store
+creates it or upgrades it to the current schema (``reelflow.store.schema``, Alembic migrations).
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first,
 waiting up to the busy timeout for it, so a transaction that reads and then writes can neither fail
@@ -16,31 +16,13 @@ from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from reelflow.settings import get_settings
-from reelflow.store.models import SCHEMA_VERSION, Base
+from reelflow.store import schema
 
 BUSY_TIMEOUT_MS = 10_000
-# What turns a store of schema N - 1 into schema N; new tables need none (``create_all`` adds them).
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: ("ALTER TABLE steps ADD COLUMN slot_limit VARCHAR(100)",
-        "ALTER TABLE steps ADD COLUMN slot_lease_id VARCHAR(36)"),
-    3: ("ALTER TABLE runs ADD COLUMN owner VARCHAR(120)",
-        "CREATE INDEX IF NOT EXISTS ix_runs_owner ON runs (owner)"),
-    4: ("ALTER TABLE pipelines ADD COLUMN definition JSON",
-        "ALTER TABLE pipelines ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
-        "ALTER TABLE runs ADD COLUMN kind VARCHAR(20) NOT NULL DEFAULT 'video'",
-        "ALTER TABLE runs ADD COLUMN inputs JSON",
-        "ALTER TABLE runs ADD COLUMN pipeline_version INTEGER",
-        "ALTER TABLE steps ADD COLUMN kind VARCHAR(30)",
-        "ALTER TABLE steps ADD COLUMN pipeline_step VARCHAR(100)",
-        "ALTER TABLE steps ADD COLUMN fan_index INTEGER",
-        "ALTER TABLE steps ADD COLUMN depends_on JSON",
-        "ALTER TABLE steps ADD COLUMN idempotency_key VARCHAR(64)",
-        "CREATE INDEX IF NOT EXISTS ix_steps_idempotency_key ON steps (idempotency_key)"),
-}
 _begin = ContextVar("reelflow_sqlite_begin", default="BEGIN IMMEDIATE")
 
 
@@ -55,10 +37,12 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql(_begin.get())
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(schema.READ_ONLY) else _begin.get())
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, set_up: bool = True) -> Engine:
+    """An engine for the store at ``url``; ``set_up`` creates the store, or upgrades it, when not at the head
+    (``reelflow db upgrade`` passes False to do that itself and report it)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
@@ -66,30 +50,13 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    _set_up_schema(engine)
+    if set_up:
+        token = _begin.set("BEGIN IMMEDIATE")  # an upgrade writes, even when the first caller only reads
+        try:
+            schema.ensure_current(engine)
+        finally:
+            _begin.reset(token)
     return engine
-
-
-def _set_up_schema(engine: Engine) -> None:
-    """Create missing tables and record the schema of a new store, or migrate an older one: in one write
-    transaction, so processes opening the store at once do it one after another."""
-    token = _begin.set("BEGIN IMMEDIATE")
-    try:
-        with engine.begin() as conn:
-            Base.metadata.create_all(conn)
-            conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
-            found = conn.execute(text("SELECT version FROM schema_version")).scalar()
-            if found is None:
-                conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": SCHEMA_VERSION})
-            elif found > SCHEMA_VERSION:
-                raise RuntimeError(f"the store was written by a newer reelflow (schema {found} > {SCHEMA_VERSION})")
-            elif found < SCHEMA_VERSION:
-                for version in range(found + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[version]:
-                        conn.execute(text(statement))
-                conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION})
-    finally:
-        _begin.reset(token)
 
 
 _factory_lock = threading.Lock()
