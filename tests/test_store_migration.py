@@ -1,103 +1,258 @@
-"""A store written by an earlier schema (1: no slot, owner or pipeline columns) keeps working after an upgrade."""
+"""The store upgrades with Alembic: a store an earlier reelflow wrote (its own models' DDL, ``tests/fixtures/
+stores``) is upgraded in place by a user's command and keeps every row; a copy is made first; processes
+opening it at once upgrade it once; a newer store is refused untouched; head matches the models, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
-import multiprocessing
+import asyncio
+import hashlib
+import json
 import os
 import sqlite3
+import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from reelflow.settings import reload_settings
-from reelflow.store import repo
-from reelflow.store.models import SCHEMA_VERSION, Base
+from reelflow.errors import StoreSchemaError
+from reelflow.store import schema
+from reelflow.store.db import make_engine
+from reelflow.store.migrations import HEAD, LEGACY_REVISIONS
+from reelflow.store.migrations.compare import differences
+from tests.fixtures.stores import old_store
+from tests.support.cli import REELFLOW, run_cli
+from tests.support.pg_cluster import pg_cluster
 
 PROCESSES = 4
+RUN_IDS = ["run1" + "a" * 28, "run2" + "b" * 28, "run3" + "c" * 28]
 
 
-@pytest.fixture()
-def old_store(tmp_path: Path) -> Iterator[Path]:
-    """REELFLOW_HOME with a schema 1 store holding one run and its running step."""
-    home = tmp_path / "home"
-    home.mkdir()
-    engine = create_engine(f"sqlite:///{home / 'reelflow.db'}")
-    Base.metadata.create_all(engine)  # today's tables; schema 1 lacks the slot and owner columns
+def _old_sqlite_store(home: Path, schema_number: int) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "reelflow.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        old_store.build(conn, schema_number, old_store.models(schema_number))
     engine.dispose()
-    with sqlite3.connect(home / "reelflow.db") as db:
-        db.executescript("""
-            ALTER TABLE steps DROP COLUMN slot_limit;
-            ALTER TABLE steps DROP COLUMN slot_lease_id;
-            DROP INDEX ix_runs_owner;
-            ALTER TABLE runs DROP COLUMN owner;
-            ALTER TABLE pipelines DROP COLUMN definition;
-            ALTER TABLE pipelines DROP COLUMN version;
-            DROP TABLE pipeline_versions;
-            ALTER TABLE runs DROP COLUMN kind;
-            ALTER TABLE runs DROP COLUMN inputs;
-            ALTER TABLE runs DROP COLUMN pipeline_version;
-            DROP INDEX ix_steps_idempotency_key;
-            ALTER TABLE steps DROP COLUMN kind;
-            ALTER TABLE steps DROP COLUMN pipeline_step;
-            ALTER TABLE steps DROP COLUMN fan_index;
-            ALTER TABLE steps DROP COLUMN depends_on;
-            ALTER TABLE steps DROP COLUMN idempotency_key;
-            CREATE TABLE schema_version (version INTEGER NOT NULL);
-            INSERT INTO schema_version VALUES (1);
-            INSERT INTO runs (id, idempotency_key, model_id, backend, status, spec, forced, progress, created_at)
-                VALUES ('old', 'k', 'local-kenburns', 'local', 'running', '{}', 0, 0.0, '2025-01-01 00:00:00');
-            INSERT INTO steps (id, run_id, name, backend, status, provider_job_id, attempts, started_at)
-                VALUES (1, 'old', 'i2v_fal', 'fal', 'running', 'req-1', 1, '2025-01-01 00:00:00');
-        """)
-    saved = os.environ["REELFLOW_HOME"]
-    os.environ["REELFLOW_HOME"] = str(home)
-    reload_settings()
+    return path
+
+
+def _sqlite_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
+    engine = create_engine(f"sqlite:///{path}")
     try:
-        yield home
+        with engine.connect() as conn:
+            return old_store.rows(conn)
     finally:
-        os.environ["REELFLOW_HOME"] = saved
-        reload_settings()
+        engine.dispose()
 
 
-def _version(home: Path) -> int:
-    with sqlite3.connect(home / "reelflow.db") as db:
-        return db.execute("SELECT version FROM schema_version").fetchone()[0]
+def _env(home: Path) -> dict[str, str]:
+    return {"REELFLOW_HOME": str(home)}
 
 
-def test_an_old_store_gains_the_slot_columns_and_keeps_its_rows(old_store: Path) -> None:
-    run = repo.get_run("old")
-    assert [(s.name, s.provider_job_id) for s in run.steps] == [("i2v_fal", "req-1")]
-    assert _version(old_store) == SCHEMA_VERSION == 4
-    assert repo.held_leases("old") == []
-
-    step_id, job_id = repo.open_step("old", "i2v_fal", "fal", prefect_task_run_id=None)
-    assert job_id == "req-1", "the resumed step polls the job it already paid for"
-    repo.set_step_lease(step_id, "fal", "lease-1", message="holding a 'fal' slot after 0.0 s")
-    assert repo.held_leases("old") == ["lease-1"]
-    repo.close_step(step_id, "completed")
-    assert repo.held_leases("old") == [], "a closed step holds no slot"
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout)
 
 
-def _open_store(home: str, start: Any) -> str:
-    os.environ["REELFLOW_HOME"] = home
-    from reelflow.store import repo
+@pytest.mark.parametrize("schema_number", sorted(LEGACY_REVISIONS.keys() - {2}))
+def test_an_old_store_opened_by_a_users_command_is_upgraded_and_keeps_every_row(tmp_path: Path,
+                                                                               schema_number: int) -> None:
+    path = _old_sqlite_store(tmp_path / "home", schema_number)
+    # A process that still has the store open (a running `reelflow serve`) keeps its last write in the WAL
+    # file: only a copy through SQLite's backup API has it.
+    with closing(sqlite3.connect(path)) as held:
+        held.execute("INSERT INTO events (run_id, step, kind, message, created_at) "
+                     "VALUES (?, NULL, 'status', 'written last', '2026-11-30 12:00:01')", (RUN_IDS[1],))
+        held.commit()
+        assert path.with_name("reelflow.db-wal").stat().st_size > 0
+        before = _sqlite_rows(path)
+        listed = _json(run_cli("runs", "--json", env=_env(path.parent)))
+        shown = _json(run_cli("status", RUN_IDS[0][:8], "--json", env=_env(path.parent)))
 
-    start.wait()
-    return repo.get_run("old").status
+    assert listed["total"] == 3 and sorted(r["run_id"] for r in listed["runs"]) == RUN_IDS
+    assert shown["status"] == "completed" and shown["cost_usd"] == 0.5
+    assert [o["path"] for o in shown["outputs"]] == ["/home/u/.reelflow/storage/runs/run1/video.mp4"]
+    after = _sqlite_rows(path)
+    old_store.kept(before, after)
+    assert {r["message"] for r in after["events"]} >= {"written last", "rendering", "completed"}
+    assert [r["kind"] for r in after["runs"]] == ["video"] * 3, "the new column's default fills old rows"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert old_store.revision(conn) == HEAD
+        assert differences(conn) == []
+    engine.dispose()
+
+    copies = sorted(path.parent.glob(f"reelflow.db.before-{LEGACY_REVISIONS[schema_number]}-*"))
+    assert len(copies) == 1, sorted(p.name for p in path.parent.iterdir())
+    with closing(sqlite3.connect(copies[0])) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert copy.execute("SELECT version FROM schema_version").fetchall() == [(schema_number,)]
+    assert _sqlite_rows(copies[0]) == before, "the copy is the store as it was, its last write included"
 
 
-def test_processes_opening_an_old_store_at_once_migrate_it_once(old_store: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    start = context.Manager().Barrier(PROCESSES)
-    with context.Pool(PROCESSES) as pool:
-        statuses = pool.starmap(_open_store, [(str(old_store), start)] * PROCESSES)
-    assert statuses == ["running"] * PROCESSES
-    assert _version(old_store) == SCHEMA_VERSION
-    with sqlite3.connect(old_store / "reelflow.db") as db:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(steps)")]
-        run_columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
-    assert columns.count("slot_limit") == 1 and columns.count("slot_lease_id") == 1
-    assert run_columns.count("owner") == 1
+def test_processes_opening_an_old_store_at_once_upgrade_it_once(tmp_path: Path) -> None:
+    path = _old_sqlite_store(tmp_path / "home", 3)
+    before = _sqlite_rows(path)
+    started = [subprocess.Popen([*REELFLOW, "runs", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, **_env(path.parent)}, stdin=subprocess.DEVNULL)
+               for _ in range(PROCESSES)]
+    ended = [(p.wait(timeout=180), *p.communicate()) for p in started]
+
+    for code, out, err in ended:
+        assert code == 0, err
+        assert sorted(r["run_id"] for r in json.loads(out)["runs"]) == RUN_IDS
+    told = [err for _, _, err in ended if "upgraded the store" in err]
+    assert len(told) == 1, [err for _, _, err in ended]
+    copies = list(path.parent.glob("reelflow.db.before-0003-*"))
+    assert len(copies) == 1 and str(copies[0]) in told[0], "one process upgraded, after one copy it names"
+    old_store.kept(before, _sqlite_rows(path))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_store_from_a_newer_reelflow_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "reelflow.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # what a later reelflow would leave: a revision and a column this one lacks
+        conn.execute(text("ALTER TABLE runs ADD COLUMN priority INTEGER"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+    digest, files = _digest(path), {p.name for p in path.parent.iterdir()}
+
+    for args in (("runs",), ("db", "upgrade"), ("db", "current")):
+        done = run_cli(*args, env=_env(path.parent))
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "revision '0099_future', which this reelflow does not know" in done.stderr, done.stderr
+        assert "a newer reelflow wrote it" in done.stderr and "Traceback" not in done.stderr
+    assert _digest(path) == digest, "nothing was changed"
+    assert {p.name for p in path.parent.iterdir()} - {"reelflow.db-wal", "reelflow.db-shm", "secrets"} == files
+
+
+def test_reelflow_db_current_reports_and_db_upgrade_upgrades_once(tmp_path: Path) -> None:
+    path = _old_sqlite_store(tmp_path / "home", 3)
+    env = _env(path.parent)
+
+    assert _json(run_cli("db", "current", "--json", env=env)) == {
+        "store": str(path), "revision": "0003", "legacy_schema": 3, "head": HEAD, "current": False}
+    assert not list(path.parent.glob("reelflow.db.before-*")), "looking changes nothing"
+
+    done = _json(run_cli("db", "upgrade", "--json", env=env))
+    assert (done["from"], done["to"], done["changed"]) == ("0003", HEAD, True)
+    assert Path(done["backup"]).is_file() and Path(done["backup"]).name.startswith("reelflow.db.before-0003-")
+
+    again = run_cli("db", "upgrade", env=env)
+    assert again.returncode == 0 and f"is at {HEAD}, the newest revision: nothing to do" in again.stdout
+    assert len(list(path.parent.glob("reelflow.db.before-*"))) == 1, "no copy when nothing is upgraded"
+    current = run_cli("db", "current", env=env)
+    assert current.returncode == 0 and f"revision: {HEAD}" in current.stdout and "up to date" in current.stdout
+
+
+def test_head_is_the_one_revision_the_migrations_end_at() -> None:
+    assert ScriptDirectory.from_config(schema.alembic_config()).get_heads() == [HEAD]
+
+
+def _migrate_from_empty(conn: Connection) -> None:
+    command.upgrade(schema.alembic_config(conn), "head")
+
+
+def test_the_migrations_arrive_at_the_models_on_sqlite(tmp_path: Path) -> None:
+    migrated = create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    with migrated.begin() as conn:
+        _migrate_from_empty(conn)
+    with migrated.connect() as conn:
+        assert differences(conn) == [], "a model change needs a migration (reelflow/store/migrations/versions)"
+    with migrated.begin() as conn:  # the comparison can fail: a column the models do not have
+        conn.execute(text("ALTER TABLE steps ADD COLUMN leftover VARCHAR(10)"))
+    with migrated.connect() as conn:
+        assert [d[0] for d in differences(conn)] == ["remove_column"]
+    migrated.dispose()
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh' / 'reelflow.db'}")
+    with fresh.connect() as conn:
+        assert old_store.revision(conn) == HEAD and differences(conn) == []
+    fresh.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with pg_cluster() as url:
+        yield url
+
+
+async def _on_postgres(url: str, work: Any, *, reset: bool = False) -> Any:
+    engine = create_async_engine(url)
+    try:
+        if reset:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def _name_lengths(conn: Connection) -> dict[str, int]:
+    found = conn.execute(text("SELECT table_name, character_maximum_length FROM information_schema.columns "
+                              "WHERE (table_name, column_name) IN (('steps', 'name'), ('events', 'step'))"))
+    return dict(found.tuples().all())
+
+
+def test_the_migrations_arrive_at_the_models_on_postgresql(postgres: str) -> None:
+    def migrate_and_compare(conn: Connection) -> tuple[list[Any], dict[str, int]]:
+        _migrate_from_empty(conn)
+        return differences(conn), _name_lengths(conn)
+
+    found, lengths = asyncio.run(_on_postgres(postgres, migrate_and_compare, reset=True))
+    assert found == [], "a model change needs a migration (reelflow/store/migrations/versions)"
+    assert lengths == {"steps": 120, "events": 120}
+
+    def drift(conn: Connection) -> list[Any]:  # the comparison sees a length PostgreSQL enforces
+        conn.execute(text("ALTER TABLE steps ALTER COLUMN name TYPE VARCHAR(50)"))
+        return differences(conn)
+
+    assert [d[0][0] for d in asyncio.run(_on_postgres(postgres, drift))] == ["modify_type"]
+
+
+def test_an_old_postgresql_store_upgraded_by_four_at_once_keeps_every_row(postgres: str) -> None:
+    def build(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+        old_store.build(conn, 3, old_store.models(3))
+        return old_store.rows(conn)
+
+    before = asyncio.run(_on_postgres(postgres, build, reset=True))
+
+    async def four_at_once() -> list[schema.Upgrade]:
+        return await asyncio.gather(*(_on_postgres(postgres, lambda c: schema.upgrade_in(c, "pg"))
+                                      for _ in range(PROCESSES)))
+
+    done = asyncio.run(four_at_once())
+    assert sorted((u.before, u.after) for u in done) == sorted([(HEAD, HEAD)] * 3 + [("0003", HEAD)]), done
+
+    def look(conn: Connection) -> tuple[Any, ...]:
+        return (old_store.rows(conn), old_store.revision(conn), differences(conn), _name_lengths(conn),
+                conn.execute(text("SELECT version FROM schema_version")).scalar())
+
+    after, revision, found, lengths, guard = asyncio.run(_on_postgres(postgres, look))
+    old_store.kept(before, after)
+    assert (revision, found, lengths) == (HEAD, [], {"steps": 120, "events": 120})
+    assert guard == schema.LEGACY_GUARD, "a reelflow from before Alembic refuses the upgraded store"
+
+    def from_the_future(conn: Connection) -> None:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+
+    asyncio.run(_on_postgres(postgres, from_the_future))
+    with pytest.raises(StoreSchemaError, match="'0099_future', which this reelflow does not know"):
+        asyncio.run(_on_postgres(postgres, lambda c: schema.upgrade_in(c, "pg")))
+    assert asyncio.run(_on_postgres(postgres, lambda c: old_store.rows(c))) == after
