@@ -140,6 +140,26 @@ def test_a_store_from_a_newer_reelflow_is_refused_and_left_as_it_was(tmp_path: P
     assert {p.name for p in path.parent.iterdir()} - {"reelflow.db-wal", "reelflow.db-shm", "secrets"} == files
 
 
+def test_an_upgrade_that_fails_part_way_changes_nothing(tmp_path: Path) -> None:
+    path = _old_sqlite_store(tmp_path / "home", 3)
+    with closing(sqlite3.connect(path)) as db:  # 0004 adds steps.fan_index, after four other columns
+        db.execute("ALTER TABLE steps ADD COLUMN fan_index TEXT")
+        db.commit()
+    before = _sqlite_rows(path)
+
+    done = run_cli("runs", "--json", env=_env(path.parent))
+    assert done.returncode == 1, done.stdout
+    assert "upgrading it from revision 0003 to" in done.stderr and "nothing was changed" in done.stderr
+    assert "duplicate column name: fan_index" in done.stderr and "Traceback" not in done.stderr
+    copy = next(path.parent.glob("reelflow.db.before-0003-*"))
+    assert str(copy) in done.stderr
+    assert _sqlite_rows(path) == before, "no column was added, no row changed"
+    with closing(sqlite3.connect(path)) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "pipeline_versions" not in tables and "alembic_version" not in tables
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+
+
 def test_reelflow_db_current_reports_and_db_upgrade_upgrades_once(tmp_path: Path) -> None:
     path = _old_sqlite_store(tmp_path / "home", 3)
     env = _env(path.parent)

@@ -3,8 +3,10 @@ upgrades an older store by itself the first time it opens it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,17 +14,25 @@ from rich.markup import escape
 
 from reelflow.cli.output import print_json
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 app = typer.Typer(name="db", help="The store's schema: its revision, and upgrading it (Alembic).",
                   no_args_is_help=True)
 out = Console()
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _engine():
+@contextmanager
+def _engine() -> Iterator[Engine]:
     from reelflow.settings import get_settings
     from reelflow.store.db import make_engine
 
-    return make_engine(get_settings().db_url, set_up=False)
+    engine = make_engine(get_settings().db_url, set_up=False)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _absent(url: str) -> Path | None:
@@ -42,9 +52,8 @@ def current(as_json: AsJson = False) -> None:
     if absent is not None:
         found, where = schema.Revision(None), str(absent)
     else:
-        engine = _engine()
-        where = schema.describe(engine)
-        with engine.connect().execution_options(**{schema.READ_ONLY: True}) as conn:
+        with _engine() as engine, engine.connect().execution_options(**{schema.READ_ONLY: True}) as conn:
+            where = schema.describe(engine)
             found = schema.read_revision(conn, where)
     if as_json:
         print_json({"store": where, "revision": found.revision, "legacy_schema": found.legacy, "head": HEAD,
@@ -69,9 +78,9 @@ def upgrade(as_json: AsJson = False) -> None:
     """Upgrade the store to the newest revision, copying a SQLite file aside first; nothing to do when current."""
     from reelflow.store import schema
 
-    engine = _engine()
-    where = schema.describe(engine)
-    done = schema.upgrade(engine)
+    with _engine() as engine:
+        where = schema.describe(engine)
+        done = schema.upgrade(engine)
     if as_json:
         print_json({"store": where, "from": done.before, "to": done.after, "changed": done.changed,
                     "backup": str(done.backup) if done.backup else None})

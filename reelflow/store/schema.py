@@ -136,8 +136,16 @@ def upgrade(engine: Engine) -> Upgrade:
         backup = None
         if found.revision is not None and engine.dialect.name == "sqlite" and engine.url.database:
             backup = backup_sqlite(Path(engine.url.database), f"before-{found.revision}")
-        with engine.begin() as conn:
-            done = upgrade_in(conn, where)
+        try:
+            with engine.begin() as conn:
+                done = upgrade_in(conn, where)
+        except StoreSchemaError:
+            raise
+        except Exception as exc:
+            kept = f"; a copy of it is at {backup}" if backup else ""
+            cause = getattr(exc, "orig", None) or exc  # the database's own words, without SQLAlchemy's wrapping
+            raise StoreSchemaError(where, f"upgrading it from revision {found.revision} to {HEAD} failed, so "
+                                   f"nothing was changed{kept} ({type(cause).__name__}: {cause})") from exc
     done = Upgrade(done.before, done.after, backup)
     if done.before is None:
         log.info("created the store %s at revision %s", where, done.after)
