@@ -5,9 +5,9 @@
     from alembic import command
     from reelflow.store.schema import alembic_config
     with engine.begin() as conn:
-        command.revision(alembic_config(conn), "what changed", autogenerate=True)
+        command.revision(alembic_config(conn), "what changed", autogenerate=True, rev_id="0006")
 
-then set ``HEAD`` below to its id (``tests/test_store_migration.py`` checks both).
+(``engine`` from ``reelflow.store.db.make_engine``), check what it wrote, then set ``HEAD`` below to its id (``tests/test_store_migration.py`` checks both).
 """
 
 HEAD = "0005"
