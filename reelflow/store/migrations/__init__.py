@@ -7,7 +7,8 @@
     with engine.begin() as conn:
         command.revision(alembic_config(conn), "what changed", autogenerate=True, rev_id="0006")
 
-(``engine`` from ``reelflow.store.db.make_engine``), check what it wrote, then set ``HEAD`` below to its id (``tests/test_store_migration.py`` checks both).
+(``engine`` from ``reelflow.store.db.make_engine``), check what it wrote, then set ``HEAD`` below to its id
+(``tests/test_store_migration.py`` checks both).
 """
 
 HEAD = "0005"
