@@ -276,3 +276,30 @@ def test_an_old_postgresql_store_upgraded_by_four_at_once_keeps_every_row(postgr
     with pytest.raises(StoreSchemaError, match="'0099_future', which this reelflow does not know"):
         asyncio.run(_on_postgres(postgres, lambda c: schema.upgrade_in(c, "pg")))
     assert asyncio.run(_on_postgres(postgres, lambda c: old_store.rows(c))) == after
+
+
+def test_users_commands_opening_an_old_postgresql_store_at_once_upgrade_it_once(postgres: str,
+                                                                               tmp_path: Path) -> None:
+    def build(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+        old_store.build(conn, 3, old_store.models(3))
+        return old_store.rows(conn)
+
+    before = asyncio.run(_on_postgres(postgres, build, reset=True))
+    # The venv has no synchronous PostgreSQL driver (users install psycopg); SQLAlchemy's asyncpg dialect in
+    # its synchronous mode runs the same store code: make_engine, the check, the upgrade, the advisory lock.
+    env = {**os.environ, "REELFLOW_HOME": str(tmp_path / "home"),
+           "REELFLOW_DATABASE_URL": f"{postgres}?async_fallback=true"}
+    started = [subprocess.Popen([*REELFLOW, "runs", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, stdin=subprocess.DEVNULL) for _ in range(PROCESSES)]
+    ended = [(p.wait(timeout=180), *p.communicate()) for p in started]
+
+    for code, out, err in ended:
+        assert code == 0, err
+        assert sorted(r["run_id"] for r in json.loads(out)["runs"]) == RUN_IDS
+    told = [err for _, _, err in ended if "upgraded the store" in err]
+    assert len(told) == 1, [err for _, _, err in ended]
+    assert "from revision 0003 to" in told[0] and "no copy made" in told[0]
+    after = asyncio.run(_on_postgres(postgres, lambda c: old_store.rows(c)))
+    old_store.kept(before, after)
+    assert asyncio.run(_on_postgres(postgres, old_store.revision)) == HEAD
+

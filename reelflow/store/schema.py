@@ -146,6 +146,8 @@ def upgrade(engine: Engine) -> Upgrade:
             cause = getattr(exc, "orig", None) or exc  # the database's own words, without SQLAlchemy's wrapping
             raise StoreSchemaError(where, f"upgrading it from revision {found.revision} to {HEAD} failed, so "
                                    f"nothing was changed{kept} ({type(cause).__name__}: {cause})") from exc
+    if not done.changed:  # another process (PostgreSQL: waiting on the advisory lock) upgraded it meanwhile
+        return done
     done = Upgrade(done.before, done.after, backup)
     if done.before is None:
         log.info("created the store %s at revision %s", where, done.after)
