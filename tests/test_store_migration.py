@@ -94,6 +94,7 @@ def test_an_old_store_opened_by_a_users_command_is_upgraded_and_keeps_every_row(
 
     copies = sorted(path.parent.glob(f"reelflow.db.before-{LEGACY_REVISIONS[schema_number]}-*"))
     assert len(copies) == 1, sorted(p.name for p in path.parent.iterdir())
+    assert not path.with_name("reelflow.db.upgrade.lock").exists(), "the upgrade lock is gone with the upgrade"
     with closing(sqlite3.connect(copies[0])) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert copy.execute("SELECT version FROM schema_version").fetchall() == [(schema_number,)]

@@ -190,5 +190,8 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
         yield  # PostgreSQL: upgrade_in takes an advisory lock inside the transaction
         return
-    with filelock.acquire(Path(f"{engine.url.database}.upgrade.lock")):
+    lock = filelock.acquire(Path(f"{engine.url.database}.upgrade.lock"))
+    try:
         yield
+    finally:
+        lock.release(unlink=True)  # only needed while upgrading: leave no file behind
