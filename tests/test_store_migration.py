@@ -180,6 +180,18 @@ def test_reelflow_db_current_reports_and_db_upgrade_upgrades_once(tmp_path: Path
     assert current.returncode == 0 and f"revision: {HEAD}" in current.stdout and "up to date" in current.stdout
 
 
+def test_checking_an_up_to_date_store_does_not_wait_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "reelflow.db"
+    make_engine(f"sqlite:///{path}").dispose()
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write transaction
+        writer.execute("INSERT INTO run_owners (id, heartbeat_at) VALUES ('busy', '2026-12-01 00:00:00')")
+        done = run_cli("runs", "--json", env=_env(path.parent), timeout=60)
+        writer.execute("ROLLBACK")
+    assert done.returncode == 0, done.stderr  # a check taking the write lock waits out the busy timeout, then fails
+    assert _json(done)["total"] == 0
+
+
 def test_head_is_the_one_revision_the_migrations_end_at() -> None:
     assert ScriptDirectory.from_config(schema.alembic_config()).get_heads() == [HEAD]
 
