@@ -23,13 +23,14 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from reelflow.errors import StoreSchemaError
-from reelflow.store import schema
+from reelflow.store import repo, schema
 from reelflow.store.db import make_engine
 from reelflow.store.migrations import HEAD, LEGACY_REVISIONS
 from reelflow.store.migrations.compare import differences
 from tests.fixtures.stores import old_store
 from tests.support.cli import REELFLOW, run_cli
 from tests.support.pg_cluster import pg_cluster
+from tests.support.settings_env import SetEnv
 
 PROCESSES = 4
 RUN_IDS = ["run1" + "a" * 28, "run2" + "b" * 28, "run3" + "c" * 28]
@@ -99,6 +100,20 @@ def test_an_old_store_opened_by_a_users_command_is_upgraded_and_keeps_every_row(
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert copy.execute("SELECT version FROM schema_version").fetchall() == [(schema_number,)]
     assert _sqlite_rows(copies[0]) == before, "the copy is the store as it was, its last write included"
+
+
+def test_a_step_whose_process_died_before_the_upgrade_resumes_its_paid_job_after_it(tmp_path: Path,
+                                                                                     env: SetEnv) -> None:
+    path = _old_sqlite_store(tmp_path / "home", 1)  # schema 1: no slot columns yet
+    env(REELFLOW_HOME=str(path.parent))
+
+    step_id, job_id = repo.open_step(RUN_IDS[2], "i2v_fal", "fal", prefect_task_run_id=None)
+    assert job_id == "req-9", "the resumed step polls the job it already paid for"
+    repo.set_step_lease(step_id, "fal", "lease-1", message="holding a 'fal' slot after 0.0 s")
+    assert repo.held_leases(RUN_IDS[2]) == ["lease-1"]
+    repo.close_step(step_id, "completed")
+    assert repo.held_leases(RUN_IDS[2]) == [], "a closed step holds no slot"
+    assert [(s.name, s.attempts) for s in repo.get_run(RUN_IDS[2]).steps] == [("i2v_fal", 2)]
 
 
 def test_processes_opening_an_old_store_at_once_upgrade_it_once(tmp_path: Path) -> None:
