@@ -56,7 +56,7 @@ class ModelInputs(BaseModel):
 class Price(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    unit: Literal["free", "second", "clip", "megapixel", "gpu_hour"]
+    unit: Literal["free", "second", "clip", "megapixel", "gpu_hour", "token"]
     usd: float | None = None
     by_resolution: dict[str, float] | None = None
     base_seconds: float | None = None
@@ -87,6 +87,8 @@ class Price(BaseModel):
             return "free"
         if self.unit == "gpu_hour":
             return "GPU time × your $/hour"
+        if self.unit == "token":
+            return "per token used (unknown in advance; the cost fal reports is recorded)"
         if self.unit == "second" and self.by_resolution:
             first, *rest = [f"${usd:g} at {res}" for res, usd in self.by_resolution.items()]
             return ", ".join([first.replace(" at ", " per second at ", 1), *rest])
@@ -111,6 +113,8 @@ class ModelEntry(BaseModel):
     speed_hint: str
     inputs: ModelInputs
     price: Price
+    fixed_inputs: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Inputs always sent to the endpoint (the model fal's LLM router runs).")
 
     def priced_seconds(self, duration: float | None) -> float | None:
         """The duration the model would really make: the shortest offered one that is long enough, or the
