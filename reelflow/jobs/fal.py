@@ -27,6 +27,7 @@ from reelflow.core.catalog import ModelEntry, load_catalog
 from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import ModelUnavailableError, SpecError, TransientProviderError
 from reelflow.jobs.job import ProviderJob, run_job
+from reelflow.jobs.local_steps import run_local_image
 from reelflow.jobs.step import StepHandle, tracked_step
 from reelflow.orchestration.concurrency import FAL_LIMIT, fal_slot
 from reelflow.providers.fal import (
@@ -217,6 +218,8 @@ async def image_url(image: MediaRef) -> str:
 async def run_generate_image(run_id: str, model_id: str, params: ImageParams) -> ProviderOutput:
     """``generate_image``: the pipeline's start image from its prompt, as a URL on fal's CDN."""
     model = load_catalog().get(model_id, kind="t2i")
+    if model.backend == "local":
+        return await run_local_image(run_id, model_id, params)
     if model.backend != "fal":
         raise ModelUnavailableError(model.id, [f"the '{model.backend}' backend cannot make images"])
 
