@@ -344,3 +344,24 @@ def test_reelflow_run_makes_its_start_image_offline_with_the_procedural_model() 
     steps = store_rows("SELECT name, status, backend FROM steps WHERE run_id = ? ORDER BY id", result["run_id"])
     assert steps[0] == ("generate_image", "completed", "local")
     assert [s[1] for s in steps] == ["completed"] * len(steps)
+
+
+def test_enhance_prompt_with_the_local_template_is_a_free_recorded_step() -> None:
+    import asyncio
+
+    from prefect import flow
+
+    from reelflow.jobs.text import run_enhance_prompt
+    from tests.support.store import step_row
+
+    run_id = "media-jobs-3"
+    _record_run(run_id)
+
+    @flow(name="media-enhance")
+    async def enhance() -> str:
+        return await run_enhance_prompt(run_id, "local-template-prompt", "a lighthouse", style="noir", seed=2)
+
+    text = asyncio.run(enhance())
+    assert text == enhance_prompt_locally("a lighthouse", style="noir")
+    row = step_row(run_id, "enhance_prompt")
+    assert row["status"] == "completed" and row["cost"] == 0.0 and row["detail"]["text"] == text

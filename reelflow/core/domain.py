@@ -74,6 +74,7 @@ class ProviderOutput(BaseModel):
     provider_job_id: str | None = None
     cost_usd: float | None = None
     scratch: bool = False  # a working file that may be deleted once stored
+    text: str | None = None  # what a language model answered (role "text"; ``media`` then has no location)
 
 
 class ObjectFacts(BaseModel):

@@ -198,11 +198,12 @@ async def run_fal_job(request: FalRequest) -> ProviderOutput:
                 await reporter.close()
             request_id = job.job_id
             output = request.parse(result, request_id=request_id)
-            step.cost_usd = request.cost_usd
+            cost = request.cost_usd if output.cost_usd is None else output.cost_usd  # as billed, when fal says
+            step.cost_usd = cost
             step.detail = {"request_id": request_id, "endpoint": request.model.endpoint,
                            "slot_wait_s": round(slot.waited_s, 3)}
             await step.progress(1.0, f"{request.step} done", force=True)
-    return output.model_copy(update={"cost_usd": request.cost_usd, "provider_job_id": request_id})
+    return output.model_copy(update={"cost_usd": cost, "provider_job_id": request_id})
 
 
 async def image_url(image: MediaRef) -> str:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.emulators.common.admin import apply_knobs
+from tests.emulators.fal.llm import is_llm, llm_errors, llm_result
 from tests.emulators.fal.media import MediaStore
 
 NAMESPACES = ("workflows", "comfy")
@@ -95,6 +96,8 @@ def _times(job: Job) -> dict[str, float | None]:
 def validate(endpoint: str, body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         return [_detail("", "body must be a JSON object", "type_error.dict")]
+    if is_llm(endpoint):
+        return [_detail(name, message, "value_error") for name, message in llm_errors(body)]
     matches = [req for prefix, req in REQUIRED.items() if endpoint.startswith(prefix)]
     required = matches[0] if matches else DEFAULT_REQUIRED
     errors = [_detail(name, "field required", "missing") for name in required if not body.get(name)]
@@ -340,6 +343,8 @@ class QueueState:
             return JSONResponse({"detail": "Request is still in progress"}, 400)
         if job.result_error:
             return JSONResponse({"detail": job.result_error}, 422, headers={"x-fal-retryable": "false"})
+        if is_llm(job.endpoint):
+            return JSONResponse(llm_result(job.arguments))
         seed = job.arguments.get("seed", 42)
         if "/flux/" in f"/{job.endpoint}/":
             size = job.arguments.get("image_size")
