@@ -30,6 +30,7 @@ class VideoParams(BaseModel):
     height: int | None = None
     resolution: str | None = None
     seed: int
+    audio: bool = False
 
 
 class ImageParams(BaseModel):

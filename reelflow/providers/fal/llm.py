@@ -1,9 +1,9 @@
 """fal's language-model endpoint (``openrouter/router``): the arguments for a prompt rewrite and its answer.
 
 fal's schema: ``prompt`` and ``model`` required (the OpenRouter model id, from the catalog entry's
-``fixed_inputs``), ``system_prompt``, ``temperature`` (0-2), ``max_tokens``, ``reasoning``; the
+``fal.fixed``), ``system_prompt``, ``temperature`` (0-2), ``max_tokens``, ``reasoning``; the
 result is ``output`` (text) and ``usage`` (``prompt_tokens``, ``completion_tokens``, ``cost`` in USD).
-The endpoint takes no seed.
+The endpoint takes no seed. The catalog entry's ``fal.fixed`` holds the model, temperature and token limit.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ SYSTEM_PROMPT = (
     "You rewrite prompts for a text-to-video and image-to-video model. Expand the user's idea into one vivid, "
     "concrete prompt of at most 80 words: the subject, the action, the camera movement, the lighting and the "
     "style. Answer with the prompt only: no preamble, no quotes, no markdown.")
-TEMPERATURE = 0.7
-MAX_TOKENS = 400
 
 
 def llm_arguments(model: ModelEntry, prompt: str, *, style: str | None = None) -> dict[str, Any]:
     """The JSON body asking ``model`` (kind llm, on fal) to rewrite ``prompt``, in ``style`` when given."""
     if model.backend != "fal" or model.kind != "llm":
         raise SpecError("model", f"{model.id} is a {model.kind} model on {model.backend}, not a language model on fal")
-    if "model" not in model.fixed_inputs:
-        raise SpecError("model", f"catalog entry {model.id} names no OpenRouter model in fixed_inputs.model")
+    fixed = model.fal.fixed if model.fal else {}
+    if "model" not in fixed:
+        raise SpecError("model", f"catalog entry {model.id} names no OpenRouter model in fal.fixed.model")
     subject = " ".join(prompt.split())
     if not subject:
         raise SpecError("prompt", "is empty; give the idea to expand")
@@ -35,8 +34,7 @@ def llm_arguments(model: ModelEntry, prompt: str, *, style: str | None = None) -
     if limit is not None and len(subject) > limit:
         raise SpecError("prompt", f"is {len(subject)} characters; at most {limit} allowed for {model.id}")
     system = SYSTEM_PROMPT + (f" The style is: {' '.join(style.split())}." if style and style.strip() else "")
-    return {"prompt": subject, "system_prompt": system, "temperature": TEMPERATURE, "max_tokens": MAX_TOKENS,
-            **model.fixed_inputs}
+    return {"prompt": subject, "system_prompt": system, **fixed}
 
 
 def _cost(result: dict[str, Any]) -> float | None:

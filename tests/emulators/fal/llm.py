@@ -1,4 +1,5 @@
-"""The fal emulator's language-model endpoint (``openrouter/router``): fal's documented input and output shapes.
+"""The fal emulator's language-model endpoint (``openrouter/router``): its answer in fal's documented shape (the
+body is checked against ``tests/fixtures/fal_schemas/openrouter/router.json`` like every endpoint's).
 
 The answer is made from the prompt (so a test can tell it came back), with token counts by word and a cost
 from them at fixed made-up rates, reported in ``usage.cost`` as fal does.
@@ -9,24 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 LLM_PREFIX = "openrouter/router"
-LLM_REQUIRED = ("prompt", "model")
 USD_PER_PROMPT_TOKEN = 0.0000003
 USD_PER_COMPLETION_TOKEN = 0.0000025
 
 
 def is_llm(endpoint: str) -> bool:
     return endpoint.startswith(LLM_PREFIX)
-
-
-def llm_errors(body: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) for each input fal would refuse."""
-    errors = [(name, "field required") for name in LLM_REQUIRED if not body.get(name)]
-    temperature = body.get("temperature")
-    if temperature is not None and not (isinstance(temperature, int | float) and 0 <= temperature <= 2):
-        errors.append(("temperature", "ensure this value is between 0 and 2"))
-    if "seed" in body:
-        errors.append(("seed", "extra fields not permitted"))
-    return errors
 
 
 def llm_result(arguments: dict[str, Any]) -> dict[str, Any]:
