@@ -365,3 +365,41 @@ def test_enhance_prompt_with_the_local_template_is_a_free_recorded_step() -> Non
     assert text == enhance_prompt_locally("a lighthouse", style="noir")
     row = step_row(run_id, "enhance_prompt")
     assert row["status"] == "completed" and row["cost"] == 0.0 and row["detail"]["text"] == text
+
+
+def test_concat_and_last_frame_read_clips_from_urls_and_leave_no_downloads(tmp_path: Path) -> None:
+    import asyncio
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from prefect import flow
+
+    from reelflow.core.domain import MediaRef, ProviderOutput
+    from reelflow.jobs.local_steps import run_concat, run_last_frame, scratch
+
+    served = tmp_path / "served"
+    served.mkdir()
+    write_clip(served / "a.mp4", [RED] * 12)
+    write_clip(served / "b.mp4", [BLUE] * 12)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    run_id = "media-jobs-4"
+    _record_run(run_id)
+
+    @flow(name="media-from-urls")
+    async def from_urls() -> tuple[ProviderOutput, ProviderOutput]:
+        clips = [MediaRef(url=f"{base}/{name}", content_type="video/mp4") for name in ("a.mp4", "b.mp4")]
+        joined = await run_concat(run_id, clips)
+        return joined, await run_last_frame(run_id, clips[1])
+
+    try:
+        joined, frame = asyncio.run(from_urls())
+    finally:
+        server.shutdown()
+    frames, _, _ = decode(Path(joined.media.path or ""))
+    assert len(frames) == joined.frames == 24 and close(centre(frames[-1]), BLUE)
+    assert close(centre(_open(Path(frame.media.path or "").read_bytes())), BLUE)
+    assert sorted(p.suffix for p in scratch(run_id).iterdir()) == [".mp4", ".png"]

@@ -94,7 +94,10 @@ async def run_local_edit(run_id: str, model_id: str, image: MediaRef, params: Im
     model = _local_model(model_id, "i2i")
     async with tracked_step(run_id, "edit_image", "local", endpoint=model.endpoint) as step:
         source = await asyncio.to_thread(_fetch, image, scratch(run_id) / f"{step.step_id}-edit-input")
-        data = await asyncio.to_thread(edit_image_locally, source.read_bytes(), params.prompt, params.seed)
+        original = source.read_bytes()
+        if not image.path:
+            source.unlink(missing_ok=True)
+        data = await asyncio.to_thread(edit_image_locally, original, params.prompt, params.seed)
         path = _write_png(run_id, step, data)
         width, height = _size(data)
         step.cost_usd = 0.0
@@ -133,8 +136,13 @@ async def run_concat(run_id: str, clips: Sequence[MediaRef], *, crossfade_s: flo
         def join() -> tuple[Path, MediaFacts]:
             files = [_fetch(clip, work / f"{step.step_id}-clip-{index}.mp4") for index, clip in enumerate(clips)]
             joined = work / f"{step.step_id}-concat.mp4"
-            facts = concat_videos(files, joined, crossfade_s=crossfade_s, size=size, fps=fps, progress=on_clip,
-                                  cancel=cancel)
+            try:
+                facts = concat_videos(files, joined, crossfade_s=crossfade_s, size=size, fps=fps,
+                                      progress=on_clip, cancel=cancel)
+            finally:
+                for clip, file in zip(clips, files, strict=True):
+                    if not clip.path:  # a download of ours, not the caller's file
+                        file.unlink(missing_ok=True)
             final = work / _file_name(step, _digest(joined), ".mp4")
             joined.replace(final)
             return final, facts
@@ -157,7 +165,11 @@ async def run_last_frame(run_id: str, video: MediaRef) -> ProviderOutput:
     ``<step>:last_frame`` inside a pipeline step, so the step's own video job keeps the step's name."""
     async with tracked_step(run_id, "last_frame", "local", endpoint="reelflow/last-frame", auxiliary=True) as step:
         source = await asyncio.to_thread(_fetch, video, scratch(run_id) / f"{step.step_id}-last-frame-input.mp4")
-        data = await asyncio.to_thread(last_frame, source)
+        try:
+            data = await asyncio.to_thread(last_frame, source)
+        finally:
+            if not video.path:
+                source.unlink(missing_ok=True)
         path = _write_png(run_id, step, data)
         width, height = _size(data)
         step.cost_usd = 0.0
