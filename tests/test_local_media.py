@@ -403,3 +403,22 @@ def test_concat_and_last_frame_read_clips_from_urls_and_leave_no_downloads(tmp_p
     assert len(frames) == joined.frames == 24 and close(centre(frames[-1]), BLUE)
     assert close(centre(_open(Path(frame.media.path or "").read_bytes())), BLUE)
     assert sorted(p.suffix for p in scratch(run_id).iterdir()) == [".mp4", ".png"]
+
+
+def test_concat_stops_when_cancelled_and_leaves_no_file(tmp_path: Path) -> None:
+    import threading
+
+    from reelflow.errors import RenderCancelledError
+
+    clips = [write_clip(tmp_path / f"{n}.mp4", [RED] * 24) for n in range(3)]
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        cancel.set()  # asked while the first clip is done: the second is never joined
+
+    with pytest.raises(RenderCancelledError):
+        concat_videos(clips, tmp_path / "out.mp4", progress=progress, cancel=cancel)
+    assert seen == [1]
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.part.mp4").exists()
