@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from reelflow.cli.output import print_json
@@ -30,7 +31,7 @@ def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     from reelflow.core.catalog import KINDS, load_catalog
 
     if kind is not None and kind not in KINDS:
-        err.print(f"[red]error:[/] kind: '{kind}' is not a kind; choose one of: {', '.join(KINDS)}")
+        err.print(f"[red]error:[/] kind: '{escape(kind)}' is not a kind; choose one of: {', '.join(KINDS)}")
         raise typer.Exit(2)
     entries = []
     for entry in load_catalog().models:
@@ -121,7 +122,7 @@ def add(
 
         register(entry, replace=replace)
     except ReelflowError as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         print_json(entry.model_dump(mode="json"))
@@ -195,9 +196,9 @@ def remove(model_id: Annotated[str, typer.Argument(metavar="ID", help="A model r
     try:
         removed = remove_model(model_id)
     except ReelflowError as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     if not removed:
-        err.print(f"[red]error:[/] id: no model '{model_id}' is registered (see `reelflow models`)")
+        err.print(f"[red]error:[/] id: no model '{escape(model_id)}' is registered (see `reelflow models`)")
         raise typer.Exit(2)
     out.print(f"removed model {model_id}")
