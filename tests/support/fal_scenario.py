@@ -83,13 +83,15 @@ def _arguments(op: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
     if "model" not in op:
         return op["endpoint"], op["arguments"], op.get("kind", "video")
     model = load_catalog().get(op["model"])
-    if model.kind == "t2i":
+    image = op.get("image_url", PIXEL)
+    if model.kind in ("t2i", "i2i"):
         params: VideoParams | ImageParams = ImageParams(prompt="a red fox", width=1024, height=768, seed=5)
-        return model.endpoint, fal.build_arguments(model, params, None), "image"
+        return model.endpoint, fal.build_arguments(model, params, image if model.kind == "i2i" else None), "image"
     params = VideoParams(prompt="a red fox runs", negative_prompt="blur",
                          duration_s=model.inputs.default_duration or 5.0,
                          resolution=model.inputs.default_resolution, seed=5)
-    return model.endpoint, fal.build_arguments(model, params, op.get("image_url", PIXEL)), "video"
+    end = image if model.inputs.end_image == "required" else None
+    return model.endpoint, fal.build_arguments(model, params, image, end), "video"
 
 
 async def _admin(config: dict[str, Any]) -> None:
