@@ -254,3 +254,51 @@ def test_resolve_inputs_converts_defaults_and_refuses_unknown_or_missing() -> No
         with pytest.raises(PipelineDefinitionError) as caught:
             resolve_inputs(definition, given)
         assert caught.value.field == field and words in caught.value.message
+
+
+def _priced(data: dict[str, Any], tmp_path: Path, *args: str) -> dict[str, Any]:
+    file = tmp_path / "priced.yaml"
+    file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    done = run_cli("pipeline", "estimate", str(file), "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_estimate_counts_fan_out_in_exact_dollars(tmp_path: Path) -> None:
+    kling = story(setting("shots", model="kling-2.1-master-i2v", params={"duration": 10}))
+    found = _priced(kling, tmp_path, "--input", "shots=a|b|c|d")
+    by_step = {s["step"]: s for s in found["steps"]}
+    # Kling 2.1 master: $1.40 per 5 s clip + $0.28 per extra second; 10 s -> $2.80 each, four shots.
+    assert (by_step["shots"]["count"], by_step["shots"]["usd"]) == (4, "11.2")
+    assert by_step["keyframe"]["usd"] == "0.003"  # 1024x768 is one (started) megapixel at $0.003
+    assert found["total_usd"] == "11.203" and found["unknown"] == []
+    variants = story(lambda d: (setting("keyframe", model="flux-dev", variants=3)(d),
+                                setting("shots", image="$look[0].image")(d)))
+    assert {s["step"]: s["usd"] for s in _priced(variants, tmp_path)["steps"]}["keyframe"] == "0.075"
+
+
+def test_estimate_says_unknown_for_gpu_time_unless_rate_and_seconds_are_given(tmp_path: Path) -> None:
+    gpu = story(setting("shots", model="wan-2.2-i2v-comfyui", prompt="$item", params={}))
+    found = _priced(gpu, tmp_path)
+    assert found["total_usd"] is None and found["unknown"] == ["shots"]
+    assert {s["step"]: s["usd"] for s in found["steps"]}["shots"] is None
+    found = _priced(gpu, tmp_path, "--gpu-usd-per-hour", "0.35", "--gpu-seconds", "100")
+    # 0.35 $/h × 100 s = $0.009722 per shot (to a millionth), three shots.
+    assert {s["step"]: s["usd"] for s in found["steps"]}["shots"] == "0.029166"
+    assert found["total_usd"] == "0.032166"
+    file = tmp_path / "gpu.yaml"
+    file.write_text(yaml.safe_dump(gpu, sort_keys=False), encoding="utf-8")
+    done = run_cli("pipeline", "estimate", str(file))
+    assert done.returncode == 0 and "total: unknown (no known price: shots)" in done.stdout, done.stdout
+
+
+def test_estimate_refuses_bad_inputs_with_exit_2(tmp_path: Path, home: Path) -> None:
+    file = tmp_path / "story.yaml"
+    file.write_text(STORY_YAML, encoding="utf-8")
+    before = _run_count(home)
+    done = run_cli("pipeline", "estimate", str(file), "--input", "colour=red")
+    assert done.returncode == 2 and "inputs.colour: is not an input of pipeline 'story'; allowed: idea, shots" in \
+        " ".join(done.stderr.split()), done.stderr
+    done = run_cli("pipeline", "estimate", str(file), "--input", "shots")
+    assert done.returncode == 2 and "'shots' is not KEY=VALUE" in done.stderr, done.stderr
+    assert _run_count(home) == before

@@ -69,3 +69,49 @@ def schema() -> None:
     from reelflow.core.pipeline.definition import PipelineDefinition
 
     typer.echo(json.dumps(PipelineDefinition.model_json_schema(), indent=2, sort_keys=True))
+
+
+@pipeline_app.command()
+def estimate(
+    file: DefinitionFile,
+    inputs: InputOption = None,
+    gpu_usd_per_hour: Annotated[float | None, typer.Option(min=0, help="Your GPU's $/hour (GPU steps).")] = None,
+    gpu_seconds: Annotated[float | None, typer.Option(min=0, help="GPU seconds one GPU job takes.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON (money as exact text).")] = False,
+) -> None:
+    """Price each step and the total before anything runs (fan-out and variants counted; unknown is unknown)."""
+    from reelflow.core.pipeline.estimate import estimate as price
+
+    try:
+        definition = checked(file)
+        found = price(definition, parse_inputs(inputs), gpu_usd_per_hour=gpu_usd_per_hour, gpu_seconds=gpu_seconds)
+    except SpecError as exc:
+        raise fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps({"pipeline": definition.name, **found.as_json()}))
+        return
+    print_estimate(definition.name, found)
+
+
+def print_estimate(name: str, found: Any) -> None:
+    """The estimate as a table with its total (``reelflow pipeline run`` prints it before running too)."""
+    from rich.table import Table
+
+    table = Table(title=f"{name}: estimated cost", title_justify="left")
+    for column in ("step", "kind", "model", "jobs", "price", "note"):
+        table.add_column(column, justify="right" if column in ("jobs", "price") else "left")
+    for step in found.steps:
+        table.add_row(step.step, step.kind, step.model or "-", str(step.count), money(step.usd), step.note)
+    out.print(table)
+    total = found.total_usd
+    tail = "" if total is not None else " (no known price: " + ", ".join(found.unknown) + ")"
+    out.print(f"total: {money(total)}{tail}", highlight=False)
+
+
+def money(usd: Any) -> str:
+    """Exact dollars (at least two decimals, every digit the price has), or ``unknown``."""
+    if usd is None:
+        return "unknown"
+    text = format(usd.normalize(), "f")
+    whole, _, cents = text.partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
