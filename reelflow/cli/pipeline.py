@@ -115,3 +115,30 @@ def money(usd: Any) -> str:
     text = format(usd.normalize(), "f")
     whole, _, cents = text.partition(".")
     return f"${whole}.{cents.ljust(2, '0')}"
+
+
+@pipeline_app.command("list")
+def list_pipelines(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many to show.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+) -> None:
+    """The stored pipelines (saved with the REST API or the panel): name, id, version and steps."""
+    from rich.table import Table
+
+    from reelflow.store import pipelines
+
+    found, total = pipelines.list_pipelines(limit=limit)
+    if as_json:
+        typer.echo(json.dumps({"total": total, "pipelines": [p.model_dump(mode="json") for p in found]}))
+        return
+    if not found:
+        out.print("no stored pipelines (save one with POST /api/pipelines)")
+        return
+    table = Table(title=f"{total} stored pipeline{'s' if total != 1 else ''}", title_justify="left")
+    for column in ("name", "id", "version", "steps", "saved as"):
+        table.add_column(column)
+    for view in found:
+        steps = view.definition.get("steps") or []
+        table.add_row(escape(view.name), view.pipeline_id[:12], str(view.version),
+                      escape(" -> ".join(f"{s.get('id')} ({s.get('kind')})" for s in steps)), view.saved_as)
+    out.print(table)
