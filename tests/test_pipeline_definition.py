@@ -17,7 +17,7 @@ from reelflow.core.pipeline import graph
 from reelflow.core.pipeline.check import check_definition, resolve_inputs
 from reelflow.core.pipeline.load import load_definition
 from reelflow.errors import PipelineDefinitionError
-from tests.support.cli import run_cli
+from tests.support.cli import ROOT, run_cli
 
 STORY: dict[str, Any] = {
     "name": "story",
@@ -116,6 +116,10 @@ ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str | None, str, str]]
     "bad input default": (lambda d: d["inputs"].update(n={"type": "number", "default": "many"}), None,
                           "inputs.n.default", "'many' is not a number"),
     "empty prompt": (setting("keyframe", prompt=" "), "keyframe", "prompt", "must not be empty"),
+    "negative prompt the model does not take": (setting("keyframe", negative_prompt="blur"), "keyframe",
+                                                "negative_prompt", "does not take a negative prompt"),
+    "skipping the approval": (setting("shots", image="$keyframe.image"), "shots", "image",
+                              "takes the output of 'keyframe' before 'look' approves it; take $look.image"),
 }
 
 
@@ -143,7 +147,7 @@ def _run_count(home: Path) -> int:
 @pytest.mark.parametrize("case", ["cycle", "missing input", "missing output", "video into an image input",
                                   "unknown model", "unknown kind", "out-of-range duration", "unknown param",
                                   "for_each not over a list", "approve of a missing step", "concat of no videos",
-                                  "bad input default"])
+                                  "bad input default", "skipping the approval"])
 def test_validate_cli_exits_2_naming_step_and_field(case: str, tmp_path: Path, home: Path) -> None:
     change, step_id, field, words = ERRORS[case]
     file = tmp_path / "bad.yaml"
@@ -302,3 +306,43 @@ def test_estimate_refuses_bad_inputs_with_exit_2(tmp_path: Path, home: Path) -> 
     done = run_cli("pipeline", "estimate", str(file), "--input", "shots")
     assert done.returncode == 2 and "'shots' is not KEY=VALUE" in done.stderr, done.stderr
     assert _run_count(home) == before
+
+
+def test_a_comfyui_step_takes_a_registered_workflow_checked_like_reelflow_run(tmp_path: Path) -> None:
+    env = {"REELFLOW_HOME": str(tmp_path / "home")}
+    workflow = ROOT / "examples" / "comfyui" / "wan22_i2v_lightx2v_api.json"
+    added = run_cli("workflows", "add", "wan-pdef", "--file", str(workflow),
+                    "--image", "97.image", "--prompt", "93.text", "--seed", "86.noise_seed", "--width", "98.width",
+                    "--height", "98.height", "--length", "98.length", "--fps", "94.fps", "--output", "108",
+                    "--frames-rule", "4n+1", env=env)
+    assert added.returncode == 0, added.stderr
+    good = {"name": "animate", "inputs": {"photo": {"type": "image"}},
+            "steps": [{"id": "anim", "kind": "comfyui", "model": "comfyui:wan-pdef", "image": "$inputs.photo",
+                       "prompt": "leaves drift", "params": {"frames": 49}},
+                      {"id": "film", "kind": "concat", "videos": ["$anim.video"]}]}
+    cases = {
+        "ok": (good, 0, "animate: valid, 2 steps: anim -> film"),
+        "frames": (_with(good, 0, params={"frames": 80}), 2, "steps.anim.params.frames: 80 is not allowed; this "
+                   "model needs 4n+1 frames"),
+        "unknown workflow": (_with(good, 0, model="comfyui:nope"), 2, "steps.anim.model: unknown ComfyUI "
+                             "workflow 'comfyui:nope'; allowed: wan-2.2-i2v-comfyui, comfyui:wan-pdef"),
+        "not a ComfyUI model": (_with(good, 0, model="local-kenburns"), 2, "steps.anim.model: 'local-kenburns' "
+                                "is a i2v model, not a ComfyUI workflow"),
+        "makes a video, not an image": (_with(good, 1, kind="image_to_video", model="local-kenburns",
+                                              image="$anim.image", videos=None), 2,
+                                        "steps.film.image: '$anim.image': step 'anim' (comfyui) has no output "
+                                        "'image'; it makes: video"),
+    }
+    for name, (definition, code, words) in cases.items():
+        file = tmp_path / f"{name}.yaml"
+        file.write_text(yaml.safe_dump(definition, sort_keys=False), encoding="utf-8")
+        done = run_cli("pipeline", "validate", str(file), env=env)
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode == code and words in said, (name, said)
+
+
+def _with(definition: dict[str, Any], index: int, **fields: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(definition)
+    changed["steps"][index].update(fields)
+    changed["steps"][index] = {k: v for k, v in changed["steps"][index].items() if v is not None}
+    return changed

@@ -101,6 +101,7 @@ def check_definition(definition: PipelineDefinition) -> None:
     for step in definition.steps:
         _check_types(definition, step)
         _check_params(definition, step)
+    _check_approvals_are_waited_for(definition)
     for name, ref in (definition.outputs or {}).items():
         _check_output(definition, name, ref, ids)
 
@@ -349,6 +350,22 @@ def _check_value(definition: PipelineDefinition, step: StepDef, field: str, text
                     f"{hint}, or fan out over it with for_each")
 
 
+def _check_approvals_are_waited_for(definition: PipelineDefinition) -> None:
+    """A step must take an approved step's output through its approve step, or it would start (and pay)
+    before the answer."""
+    approvals = {step.target: step.id for step in definition.steps if step.kind == "approve"}
+    for step in definition.steps:
+        if step.kind == "approve":
+            continue
+        for field, text in references(step):
+            ref = parse_ref(text) if is_reference(text) else None
+            if ref is not None and ref.source == "step" and ref.name in approvals:
+                approve = approvals[ref.name]
+                index = "" if ref.index is None else f"[{ref.index}]"
+                raise Error(step.id, field, f"'{text}' takes the output of '{ref.name}' before '{approve}' approves "
+                            f"it; take ${approve}{index}.{ref.output} so this step waits for the answer")
+
+
 def _check_output(definition: PipelineDefinition, name: str, ref_text: str, ids: set[str]) -> None:
     field = f"outputs.{name}"
     ref = parse_ref(ref_text) if is_reference(ref_text) else None
@@ -407,6 +424,8 @@ def _spec_error(step: StepDef, exc: SpecError) -> Error:
 
 
 def _check_image_step(step: StepDef, model: ModelEntry) -> None:
+    if step.negative_prompt is not None and not model.inputs.negative_prompt:
+        raise Error(step.id, "negative_prompt", f"model '{model.id}' does not take a negative prompt; leave it out")
     try:
         _check_text("image_prompt", _text_probe(step.prompt) or "", model.inputs.prompt_max_chars)
         resolution = step.params.get("resolution")
