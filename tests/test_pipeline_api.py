@@ -89,7 +89,8 @@ def test_definitions_are_stored_with_a_version_per_change(client: httpx.Client, 
 
 
 @pytest.mark.parametrize(("change", "loc", "words"), [
-    (lambda d: d["steps"][2].update(model="no-such-model"), ["steps", "shots", "model"], "unknown i2v/t2v model"),
+    (lambda d: d["steps"][2].update(model="no-such-model"), ["steps", "shots", "model"],
+     "unknown video model (i2v/t2v)"),
     (lambda d: d["steps"][2].update(params={"duration": 99}), ["steps", "shots", "params", "duration"],
      "out of range"),
     (lambda d: d["steps"][3].update(videos=["$keyframe.image"]), ["steps", "film", "videos"], "is an image"),

@@ -75,9 +75,9 @@ def cycle(data: dict[str, Any]) -> None:
 # name: (change, step, field, words the message must hold)
 ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str | None, str, str]] = {
     "unknown kind": (setting("keyframe", kind="paint"), "keyframe", "kind", "'paint' is not a step kind"),
-    "unknown model": (setting("shots", model="no-such-model"), "shots", "model", "unknown i2v/t2v model"),
+    "unknown model": (setting("shots", model="no-such-model"), "shots", "model", "unknown video model (i2v/t2v)"),
     "model of the wrong kind": (setting("keyframe", model="local-kenburns"), "keyframe", "model",
-                                "'local-kenburns' is a i2v model"),
+                                "'local-kenburns' is a video model (i2v), not an image model (t2i)"),
     "missing input": (setting("keyframe", prompt="$inputs.nope"), "keyframe", "prompt", "names no input"),
     "missing step": (setting("shots", image="$nosuch.image"), "shots", "image", "names no step"),
     "missing output": (setting("shots", image="$keyframe.video"), "shots", "image", "has no output 'video'"),
@@ -327,7 +327,7 @@ def test_a_comfyui_step_takes_a_registered_workflow_checked_like_reelflow_run(tm
         "unknown workflow": (_with(good, 0, model="comfyui:nope"), 2, "steps.anim.model: unknown ComfyUI "
                              "workflow 'comfyui:nope'; allowed: wan-2.2-i2v-comfyui, comfyui:wan-pdef"),
         "not a ComfyUI model": (_with(good, 0, model="local-kenburns"), 2, "steps.anim.model: 'local-kenburns' "
-                                "is a i2v model, not a ComfyUI workflow"),
+                                "is a video model (i2v), not a ComfyUI workflow"),
         "makes a video, not an image": (_with(good, 1, kind="image_to_video", model="local-kenburns",
                                               image="$anim.image", videos=None), 2,
                                         "steps.film.image: '$anim.image': step 'anim' (comfyui) has no output "
@@ -346,3 +346,70 @@ def _with(definition: dict[str, Any], index: int, **fields: Any) -> dict[str, An
     changed["steps"][index].update(fields)
     changed["steps"][index] = {k: v for k, v in changed["steps"][index].items() if v is not None}
     return changed
+
+
+ALL_KINDS = """\
+name: all kinds
+inputs:
+  photo: {type: image}
+  idea: {type: text, default: "a lighthouse"}
+steps:
+  - {id: better, kind: enhance_prompt, model: local-template-prompt, prompt: $inputs.idea, params: {style: noir}}
+  - {id: llm, kind: enhance_prompt, model: gemini-2.5-flash-llm, prompt: $inputs.idea}
+  - {id: key, kind: generate_image, model: local-procedural-image, prompt: $better.text}
+  - {id: edit, kind: edit_image, model: local-pillow-edit, image: $key.image, prompt: "make it warmer"}
+  - {id: kontext, kind: edit_image, model: flux-kontext-pro, image: $inputs.photo, prompt: "make it night"}
+  - {id: clip, kind: image_to_video, model: local-kenburns, image: $edit.image, prompt: $llm.text}
+  - {id: t2v, kind: image_to_video, model: veo-3.1-fast-t2v, prompt: $llm.text}
+  - {id: flf, kind: image_to_video, model: veo-3.1-flf, image: $kontext.image, end_image: $edit.image, prompt: x}
+  - {id: more, kind: extend, model: local-kenburns, video: $clip.video, times: 2}
+  - {id: film, kind: concat, videos: [$clip.video, $more.video, $t2v.video, $flf.video]}
+"""
+
+
+def test_every_step_kind_checks_and_prices(tmp_path: Path) -> None:
+    definition = load_definition(ALL_KINDS)
+    check_definition(definition)
+    file = tmp_path / "all.yaml"
+    file.write_text(ALL_KINDS, encoding="utf-8")
+    found = json.loads(run_cli("pipeline", "estimate", str(file), "--input", "photo=p.png", "--json").stdout)
+    by_step = {s["step"]: s for s in found["steps"]}
+    assert {name: by_step[name]["usd"] for name in ("better", "key", "edit", "clip", "film")} == dict.fromkeys(
+        ("better", "key", "edit", "clip", "film"), "0")
+    assert by_step["more"]["count"] == 2
+    assert by_step["llm"]["usd"] is None and "unknown in advance" in by_step["llm"]["note"]  # priced per token
+    assert found["total_usd"] is None and found["unknown"] == ["llm"]
+
+
+def _kinds(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = yaml.safe_load(ALL_KINDS)
+    change(data)
+    return data
+
+
+KIND_ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str, str]] = {
+    "edit with a text-to-image model": (setting("edit", model="flux-schnell"), "edit", "model",
+                                        "'flux-schnell' is an image model (t2i), not an image edit model (i2i)"),
+    "enhance with a video model": (setting("better", model="local-kenburns"), "better", "model",
+                                   "not a language model (llm) for an enhance_prompt step"),
+    "text-to-video given an image": (setting("t2v", image="$key.image"), "t2v", "image",
+                                     "makes video from text only"),
+    "image-to-video without an image": (lambda d: step(d, "clip").pop("image"), "clip", "image", "is required"),
+    "end image the model does not take": (setting("clip", end_image="$edit.image"), "clip", "end_image",
+                                          "takes no end image; models that take one: "),
+    "end image missing": (lambda d: step(d, "flf").pop("end_image"), "flf", "end_image", "needs an end image"),
+    "text into an image input": (setting("edit", image="$better.text"), "edit", "image",
+                                 "is a text; image takes an image"),
+    "style not a text": (setting("better", params={"style": 3}), "better", "params.style", "must be a text"),
+    "empty instruction": (setting("edit", prompt=""), "edit", "prompt", "must not be empty"),
+    "extend with variants": (setting("more", variants=2), "more", "variants", "is not used by an extend step"),
+}
+
+
+@pytest.mark.parametrize("case", list(KIND_ERRORS))
+def test_kind_specific_errors_name_the_step_and_field(case: str) -> None:
+    change, step_id, field, words = KIND_ERRORS[case]
+    with pytest.raises(PipelineDefinitionError) as caught:
+        check_definition(load_definition(_kinds(change)))
+    assert (caught.value.step, caught.value.step_field) == (step_id, field), str(caught.value)
+    assert words in caught.value.message, caught.value.message

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from reelflow.core.catalog import ModelEntry, load_catalog
-from reelflow.core.catalog.models import parse_size
+from reelflow.core.catalog.models import KIND_NAMES, parse_size
 from reelflow.core.pipeline.definition import (
     INPUT_NAME,
     MAX_FAN_OUT,
@@ -30,10 +30,8 @@ from reelflow.core.pipeline.graph import Value, find_cycle, is_fan_out, is_list,
 from reelflow.core.spec import (
     MAX_SEED,
     PipelineSpec,
-    _check_prompt,
     _check_resolution,
     _check_text,
-    _check_timing,
     check_spec,
 )
 from reelflow.errors import PipelineDefinitionError, SpecError
@@ -62,7 +60,7 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "approve": (frozenset({"target"}), frozenset({"timeout", "on_timeout"})),
 }
 
-VIDEO_PARAMS = ("duration", "frames", "fps", "resolution", "seed")
+VIDEO_PARAMS = ("duration", "frames", "fps", "resolution", "seed", "audio")
 PARAMS: dict[str, tuple[str, ...]] = {
     "generate_image": ("resolution", "seed"),
     "edit_image": ("seed",),
@@ -221,10 +219,10 @@ def _check_fields(step: StepDef) -> None:
     for field in sorted(required - given):
         what = {"model": "a model id (`reelflow models`)", "videos": "a list of video references"}.get(field,
                                                                                                      "a reference")
-        raise Error(step.id, field, f"is required for a {step.kind} step: {what}")
+        raise Error(step.id, field, f"is required for {_a(step.kind)} step: {what}")
     for field in sorted(given - required - optional):
         allowed = ", ".join(sorted(required | optional))
-        raise Error(step.id, field, f"is not used by a {step.kind} step; allowed: {allowed}")
+        raise Error(step.id, field, f"is not used by {_a(step.kind)} step; allowed: {allowed}")
     if step.for_each is not None and step.variants is not None:
         raise Error(step.id, "variants", "give for_each or variants, not both")
 
@@ -239,16 +237,21 @@ def model_entry(step: StepDef) -> ModelEntry | None:
         what = "ComfyUI workflow"
     else:
         choices = [m for m in catalog.models if m.kind in MODEL_KINDS[step.kind]]
-        what = "/".join(MODEL_KINDS[step.kind]) + " model"
+        what = f"{KIND_NAMES.get(MODEL_KINDS[step.kind], 'model')} ({'/'.join(MODEL_KINDS[step.kind])})"
     found = next((m for m in choices if m.id == step.model), None)
     if found is None:
         allowed = ", ".join(m.id for m in choices) or (
             "none registered (`reelflow workflows add`)" if step.kind == "comfyui" else "none in the catalog yet")
         elsewhere = next((m for m in catalog.models if m.id == step.model), None)
-        why = (f"'{step.model}' is a {elsewhere.kind} model, not a {what} for a {step.kind} step" if elsewhere
+        why = (f"'{step.model}' is {_a(KIND_NAMES.get((elsewhere.kind,), 'model'))} ({elsewhere.kind}), not "
+               f"{_a(what)} for {_a(step.kind)} step" if elsewhere
                else f"unknown {what} '{step.model}'")
         raise Error(step.id, "model", f"{why}; allowed: {allowed}")
     return found
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _check_model(step: StepDef) -> None:
@@ -261,8 +264,6 @@ def _check_model(step: StepDef) -> None:
     if model.kind == "i2v" and step.image is None:
         raise Error(step.id, "image", f"is required: model '{model.id}' animates an image (give a reference, e.g. "
                     "$inputs.image or $keyframe.image)")
-    if step.end_image is not None and not getattr(model.inputs, "end_image", False):
-        raise Error(step.id, "end_image", f"model '{model.id}' does not take an end image; leave it out")
 
 
 # steps: references and types --------------------------------------------------------------------------------
@@ -388,7 +389,8 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
     for name, value in step.params.items():
         if name not in allowed:
             listed = ", ".join(allowed) or "none"
-            raise Error(step.id, f"params.{name}", f"'{name}' is not a param of a {step.kind} step; allowed: {listed}")
+            raise Error(step.id, f"params.{name}", f"'{name}' is not a param of {_a(step.kind)} step; allowed: "
+                        + listed)
         if is_reference(value):
             raise Error(step.id, f"params.{name}", "params take literal values, not references")
     seed = step.params.get("seed")
@@ -402,6 +404,8 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
         _check_concat(step)
     elif step.kind == "generate_image" and model is not None:
         _check_image_step(step, model)
+    elif step.kind in ("edit_image", "enhance_prompt") and model is not None:
+        _check_instruction(step, model)
     elif step.kind in ("image_to_video", "extend", "comfyui") and model is not None:
         _check_video_step(step, model)
     if step.kind == "extend" and step.times is not None and step.times > MAX_FAN_OUT:
@@ -438,10 +442,25 @@ def _check_image_step(step: StepDef, model: ModelEntry) -> None:
         raise _spec_error(step, SpecError(field, exc.message)) from None
 
 
+def _check_instruction(step: StepDef, model: ModelEntry) -> None:
+    style = step.params.get("style")
+    if style is not None and not isinstance(style, str):
+        raise Error(step.id, "params.style", f"{style!r} must be a text (a style to rewrite the prompt in)")
+    try:
+        _check_text("prompt", _text_probe(step.prompt) or "", model.inputs.prompt_max_chars)
+    except SpecError as exc:
+        raise _spec_error(step, exc) from None
+
+
 def _check_video_step(step: StepDef, model: ModelEntry) -> None:
+    """The step's would-be one-video spec, checked by ``check_spec`` as ``reelflow run`` checks it (its images
+    are given at run time: only whether there are any, and the settings, are checked here)."""
     fields: dict[str, Any] = {"model": model.id, "prompt": _text_probe(step.prompt) or "",
                               "negative_prompt": _text_probe(step.negative_prompt), **step.params}
-    fields["image"] = RUN_TIME_IMAGE  # the image is given at run time; only the settings are checked here
+    if model.kind != "t2v":
+        fields["image"] = RUN_TIME_IMAGE
+    if step.end_image is not None:
+        fields["end_image"] = RUN_TIME_IMAGE
     try:
         spec = PipelineSpec.model_validate(fields)
     except ValidationError as exc:
@@ -452,15 +471,7 @@ def _check_video_step(step: StepDef, model: ModelEntry) -> None:
             field, _, message = message.partition(": ")
         raise _spec_error(step, SpecError(field, f"{message} (got {first.get('input')!r})")) from None
     try:
-        if model.kind == "i2v":
-            check_spec(spec)
-        else:
-            _check_prompt(spec, model)
-            _check_timing(spec, model)
-            if spec.resolution is not None:
-                _check_resolution(spec.resolution, model)
-            if spec.seed is not None and not model.inputs.seed:
-                raise SpecError("seed", f"model '{model.id}' does not take a seed; leave it out")
+        check_spec(spec)
     except SpecError as exc:
         raise _spec_error(step, exc) from None
 

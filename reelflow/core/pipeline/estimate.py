@@ -17,8 +17,6 @@ from reelflow.core.pipeline.definition import PipelineDefinition, StepDef
 from reelflow.core.pipeline.graph import fan_out_size
 
 FREE = Decimal(0)
-MICRO_USD = Decimal("0.000001")
-"""GPU time is priced to a millionth of a dollar (the catalog's own precision)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def _step(definition: PipelineDefinition, step: StepDef, inputs: Mapping[str, An
     note = model.price.text()
     if one is None:
         note = ("GPU seconds × $/hour: give both to price it" if model.price.unit == "gpu_hour"
-                else f"{note}: not known in advance")
+                else note if "unknown" in note else f"{note}: not known in advance")
     return StepEstimate(step.id, step.kind, model.id, count, None if one is None else one * count, note)
 
 
@@ -98,10 +96,12 @@ def _one_job(model: ModelEntry, step: StepDef, rate: float | None, gpu_seconds: 
     frames = params.get("frames")
     if frames is not None:
         duration = frames / (params.get("fps") or model.inputs.default_fps or 24)
-    resolution = params.get("resolution")
-    if model.price.unit == "gpu_hour":
-        if rate is None or gpu_seconds is None:
-            return None
-        return (Decimal(str(rate)) * Decimal(str(gpu_seconds)) / Decimal(3600)).quantize(MICRO_USD)
-    usd = model.estimate_usd(duration=duration, resolution=resolution)
-    return None if usd is None else Decimal(str(usd))
+    usd = model.estimate_usd(duration=duration, resolution=params.get("resolution"), gpu_usd_per_hour=rate,
+                             gpu_seconds=gpu_seconds, audio=bool(params.get("audio")))
+    return None if usd is None else dollars(usd)
+
+
+def dollars(usd: float) -> Decimal:
+    """A catalog estimate (a float rounded to a millionth) as the exact decimal it stands for."""
+    exact = Decimal(str(usd))
+    return exact.quantize(Decimal(1)) if exact == exact.to_integral_value() else exact.normalize()
