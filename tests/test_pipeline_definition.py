@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -413,3 +414,34 @@ def test_kind_specific_errors_name_the_step_and_field(case: str) -> None:
         check_definition(load_definition(_kinds(change)))
     assert (caught.value.step, caught.value.step_field) == (step_id, field), str(caught.value)
     assert words in caught.value.message, caught.value.message
+
+
+def _readme_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Pipelines: the definition format")
+    return text[start:text.index("\n## ", start + 3)]
+
+
+def test_the_readme_examples_are_valid_definitions(tmp_path: Path) -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", _readme_section(), re.S)
+    names = []
+    for index, block in enumerate(blocks):
+        file = tmp_path / f"example{index}.yaml"
+        file.write_text(block, encoding="utf-8")
+        done = run_cli("pipeline", "validate", str(file))
+        assert done.returncode == 0, (block, done.stderr)
+        names.append(load_definition(block).name)
+    assert names == ["story", "edit-then-animate", "long-take"]
+    assert "exit 0: " + run_cli("pipeline", "validate", str(tmp_path / "example0.yaml")).stdout.strip() in \
+        _readme_section()
+
+
+def test_the_readme_error_examples_are_what_validate_says(tmp_path: Path) -> None:
+    said = re.findall(r"^error: (.*)$", _readme_section(), re.M)
+    story_text = re.findall(r"```yaml\n(.*?)```", _readme_section(), re.S)[0]
+    file = tmp_path / "story.yaml"
+    for broken in (story_text.replace("{type: texts, default: [", "{type: text, default: \"x\"}  # ["),
+                   story_text.replace("params: {duration: 2,", "params: {duration: 99,")):
+        file.write_text(broken, encoding="utf-8")
+        done = run_cli("pipeline", "validate", str(file))
+        assert done.returncode == 2 and " ".join(done.stderr.split()).removeprefix("error: ") in said, done.stderr
