@@ -223,3 +223,9 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def test_a_graph_pipeline_is_not_run_as_a_one_video_spec(client: httpx.Client) -> None:
+    stored = client.post("/api/pipelines", json={"definition": named("graph only")}).json()
+    field, message = error_of(client.post("/api/runs", json={"pipeline_id": stored["pipeline_id"]}), 422)
+    assert field == "pipeline_id" and f"POST /api/pipelines/{stored['pipeline_id']}/runs" in message
