@@ -111,7 +111,9 @@ ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str | None, str, str]]
     "concat of no videos": (setting("film", videos=[]), "film", "videos", "is required for a concat step"),
     "field a kind does not use": (setting("film", model="flux-dev"), "film", "model",
                                   "is not used by a concat step"),
-    "unknown field": (setting("keyframe", colour="red"), "keyframe", "colour", "is not a known field"),
+    "unknown field": (setting("keyframe", colour="red"), "keyframe", "colour", "is not a known field; allowed: "
+                      "id, kind, for_each, model, negative_prompt, params, prompt, variants"),
+    "bad pipeline name": (lambda d: d.update(name="my story!"), None, "name", "allowed: letters, digits, space"),
     "bad step id": (setting("film", id="Film!"), "Film!", "id", "lowercase letters"),
     "duplicate step id": (setting("film", id="shots"), "shots", "id", "more than one step"),
     "bad input default": (lambda d: d["inputs"].update(n={"type": "number", "default": "many"}), None,
@@ -445,3 +447,14 @@ def test_the_readme_error_examples_are_what_validate_says(tmp_path: Path) -> Non
         file.write_text(broken, encoding="utf-8")
         done = run_cli("pipeline", "validate", str(file))
         assert done.returncode == 2 and " ".join(done.stderr.split()).removeprefix("error: ") in said, done.stderr
+
+
+def test_yaml_aliases_are_refused_and_python_built_duplicates_are_caught() -> None:
+    with pytest.raises(PipelineDefinitionError, match="anchors and aliases"):
+        load_definition("name: a\nx: &big [1, 2]\nsteps: [{id: film, kind: concat, videos: *big}]\n")
+    from reelflow.core.pipeline.definition import PipelineDefinition, StepDef
+
+    twice = PipelineDefinition(name="twice", steps=[StepDef(id="film", kind="concat", videos=["$film.video"])] * 2)
+    with pytest.raises(PipelineDefinitionError, match="used by more than one step") as caught:
+        check_definition(twice)
+    assert (caught.value.step, caught.value.step_field) == ("film", "id")

@@ -87,7 +87,11 @@ def check_definition(definition: PipelineDefinition) -> None:
     reference, a cycle, a type mismatch, params the model does not take or out of its range."""
     for name, spec in definition.inputs.items():
         _check_input(name, spec)
-    ids = {step.id for step in definition.steps}
+    ids: set[str] = set()
+    for step in definition.steps:
+        if step.id in ids:
+            raise Error(step.id, "id", f"'{step.id}' is used by more than one step; step ids must be unique")
+        ids.add(step.id)
     for step in definition.steps:
         _check_fields(step)
         _check_model(step)

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from reelflow.core.pipeline.definition import PipelineDefinition, StepKind
+from reelflow.core.pipeline.definition import STEP_ID, InputDef, PipelineDefinition, StepDef, StepKind
 from reelflow.errors import PipelineDefinitionError
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -44,12 +44,23 @@ def _read(source: str | os.PathLike[str]) -> str:
         raise PipelineDefinitionError(None, "file", f"'{path}' cannot be read as UTF-8 text ({exc})") from None
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a definition never needs them, and expanding nested aliases can
+    make a small text into a huge structure to check."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (*name) are not allowed here",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def parse_text(text: str) -> Mapping[str, Any]:
     """YAML or JSON text (JSON is YAML) to a mapping."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise PipelineDefinitionError(None, "definition", f"is larger than {MAX_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -78,7 +89,7 @@ def from_mapping(data: Mapping[str, Any]) -> PipelineDefinition:
 def _error(exc: ValidationError, data: Mapping[str, Any]) -> PipelineDefinitionError:
     first = exc.errors()[0]
     loc = list(first["loc"])
-    message = _message(first)
+    message = _message(first, data)
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
         step = _step_name(data, loc[1])
         field = ".".join(str(p) for p in loc[2:]) or "step"
@@ -95,17 +106,40 @@ def _step_name(data: Mapping[str, Any], index: int) -> str:
     return name if isinstance(name, str) and name else f"#{index + 1}"
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known field"
+        return "is not a known field; allowed: " + ", ".join(_fields_at(error["loc"], data))
     if kind == "string_pattern_mismatch":
-        return f"{_shown(error.get('input'))} is not allowed; " + {
-            r"^[a-z][a-z0-9_]{0,39}$": "allowed: lowercase letters, digits and _, starting with a letter, at most 40",
-        }.get(error["ctx"]["pattern"], f"it must match {error['ctx']['pattern']}")
+        return f"{_shown(error.get('input'))} is not allowed; " + PATTERNS.get(
+            error["ctx"]["pattern"], f"it must match {error['ctx']['pattern']}")
     return f"{error['msg'].removeprefix('Value error, ')} (got {_shown(error.get('input'))})"
+
+
+PATTERNS = {
+    STEP_ID: "allowed: lowercase letters, digits and _, starting with a letter, at most 40",
+    PipelineDefinition.model_fields["name"].metadata[0].pattern: (
+        "allowed: letters, digits, space, _ . and -, starting with a letter or digit, at most 100"),
+}
+
+
+def _fields_at(loc: tuple[Any, ...] | list[Any], data: Mapping[str, Any]) -> list[str]:
+    """The fields allowed where an unknown one was found (for a step of a known kind: the ones it uses)."""
+    from reelflow.core.pipeline.check import FIELDS
+
+    model: type[BaseModel] = PipelineDefinition
+    if loc and loc[0] == "steps":
+        steps = data.get("steps")
+        raw = steps[loc[1]] if isinstance(steps, list) and isinstance(loc[1], int) and loc[1] < len(steps) else {}
+        kind = raw.get("kind") if isinstance(raw, Mapping) else None
+        if isinstance(kind, str) and kind in FIELDS:
+            return ["id", "kind", *sorted(FIELDS[kind][0] | FIELDS[kind][1])]
+        model = StepDef
+    elif loc and loc[0] == "inputs" and len(loc) >= 3:
+        model = InputDef
+    return list(model.model_fields)
 
 
 def _shown(value: object) -> str:
