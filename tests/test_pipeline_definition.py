@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,10 +150,13 @@ def _run_count(home: Path) -> int:
         return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
-@pytest.mark.parametrize("case", ["cycle", "missing input", "missing output", "video into an image input",
-                                  "unknown model", "unknown kind", "out-of-range duration", "unknown param",
+@pytest.mark.parametrize("case", ["cycle", "missing input", "missing step", "missing output",
+                                  "video into an image input", "list into one image", "index of a single step",
+                                  "$item outside for_each", "not a reference", "unknown model",
+                                  "model of the wrong kind", "unknown kind", "unknown field", "duplicate step id",
+                                  "out-of-range duration", "resolution not offered", "unknown param",
                                   "for_each not over a list", "approve of a missing step", "concat of no videos",
-                                  "bad input default", "skipping the approval"])
+                                  "bad input default", "bad pipeline name", "skipping the approval"])
 def test_validate_cli_exits_2_naming_step_and_field(case: str, tmp_path: Path, home: Path) -> None:
     change, step_id, field, words = ERRORS[case]
     file = tmp_path / "bad.yaml"
@@ -458,3 +464,31 @@ def test_yaml_aliases_are_refused_and_python_built_duplicates_are_caught() -> No
     with pytest.raises(PipelineDefinitionError, match="used by more than one step") as caught:
         check_definition(twice)
     assert (caught.value.step, caught.value.step_field) == ("film", "id")
+
+
+USER_SCRIPT = """
+import json, sys
+from reelflow.core.pipeline.check import check_definition
+from reelflow.core.pipeline.estimate import estimate
+from reelflow.core.pipeline.load import load_definition
+from reelflow.errors import PipelineDefinitionError
+
+definition = load_definition(json.loads(sys.argv[1]))
+check_definition(definition)
+priced = estimate(definition, {"shots": ["one", "two"]})
+try:
+    check_definition(load_definition({**json.loads(sys.argv[1]), "steps": [{"id": "x", "kind": "concat"}]}))
+except PipelineDefinitionError as exc:
+    error = [exc.step, exc.step_field]
+print(json.dumps({"total": str(priced.total_usd), "error": error, "prefect": "prefect" in sys.modules}))
+"""
+
+
+def test_a_user_script_checks_and_prices_a_definition_without_prefect(tmp_path: Path) -> None:
+    kling = story(setting("shots", model="kling-2.1-master-i2v", params={"duration": 5}))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    environment["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run([sys.executable, "-c", USER_SCRIPT, json.dumps(kling)], capture_output=True, text=True,
+                          env=environment, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"total": "2.803", "error": ["x", "videos"], "prefect": False}
