@@ -77,6 +77,10 @@ def test_definitions_are_stored_with_a_version_per_change(client: httpx.Client, 
     assert _versions(home, pid) == [1, 2, 3]
     field, message = error_of(client.get(f"/api/pipelines/{pid}", params={"version": 9}), 422)
     assert field == "version" and "has no version 9; it is at version 3" in message
+    spec = {"model": "local-kenburns", "prompt": "p"}
+    field, message = error_of(client.put(f"/api/pipelines/{pid}", json={"name": "x", "spec": spec}), 422)
+    assert field == "spec" and "is a graph of steps; replace it with a 'definition'" in message
+    assert client.get(f"/api/pipelines/{pid}").json()["name"] == "story one"
     renamed = client.put(f"/api/pipelines/{pid}", json={"name": "story renamed"})
     assert (renamed.json()["name"], renamed.json()["version"]) == ("story renamed", 3)
 

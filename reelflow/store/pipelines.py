@@ -161,7 +161,9 @@ def update_pipeline(pipeline_id: str, *, name: str | None = None, definition: di
                 row.definition = definition
                 row.spec = {}
             if spec is not None:
-                row.definition = None
+                if row.definition is not None:
+                    raise SpecError("spec", f"pipeline '{row.name}' is a graph of steps; replace it with a "
+                                    "'definition' (a one-video spec replaces only a pipeline saved as one)")
                 row.spec = spec
             if _view(row).definition != before:
                 if not s.scalar(select(func.count()).select_from(PipelineVersion).where(
