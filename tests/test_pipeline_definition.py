@@ -412,6 +412,10 @@ KIND_ERRORS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str, str]] =
     "style not a text": (setting("better", params={"style": 3}), "better", "params.style", "must be a text"),
     "empty instruction": (setting("edit", prompt=""), "edit", "prompt", "must not be empty"),
     "extend with variants": (setting("more", variants=2), "more", "variants", "is not used by an extend step"),
+    "seed on a model without one": (setting("better", params={"seed": 3}), "better", "params.seed",
+                                    "model 'local-template-prompt' does not take a seed"),
+    "variants of a model without seeds": (setting("llm", variants=2), "llm", "variants",
+                                          "does not take a seed, so its variants would be identical"),
 }
 
 

@@ -401,6 +401,8 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise Error(step.id, "params.seed", f"{seed!r} is not allowed; a whole number 0-{MAX_SEED}")
     model = model_entry(step)
+    if seed is not None and model is not None and not model.inputs.seed:
+        raise Error(step.id, "params.seed", f"model '{model.id}' does not take a seed; leave it out")
     if step.variants is not None and model is not None and not model.inputs.seed:
         raise Error(step.id, "variants", f"model '{model.id}' does not take a seed, so its variants would be "
                     "identical; leave variants out")
@@ -412,8 +414,6 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
         _check_instruction(step, model)
     elif step.kind in ("image_to_video", "extend", "comfyui") and model is not None:
         _check_video_step(step, model)
-    if step.kind == "extend" and step.times is not None and step.times > MAX_FAN_OUT:
-        raise Error(step.id, "times", f"{step.times} is out of range; allowed 1-{MAX_FAN_OUT}")
 
 
 def _text_probe(value: str | list[str] | None) -> str | None:
