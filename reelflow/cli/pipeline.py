@@ -21,7 +21,8 @@ EXIT_BAD_INPUT = 2
 
 DefinitionFile = Annotated[Path, typer.Argument(help="A pipeline definition: a .yaml, .yml or .json file.")]
 InputOption = Annotated[list[str] | None, typer.Option(
-    "--input", "-i", help="KEY=VALUE for one pipeline input; repeat for more. texts: a JSON list or a|b|c.")]
+    "--input", "-i", metavar="KEY=VALUE",
+    help="One pipeline input; repeat for more. texts: a JSON list or a|b|c; image: a path or URL.")]
 
 
 def fail(exc: SpecError) -> typer.Exit:
@@ -75,8 +76,10 @@ def schema() -> None:
 def estimate(
     file: DefinitionFile,
     inputs: InputOption = None,
-    gpu_usd_per_hour: Annotated[float | None, typer.Option(min=0, help="Your GPU's $/hour (GPU steps).")] = None,
-    gpu_seconds: Annotated[float | None, typer.Option(min=0, help="GPU seconds one GPU job takes.")] = None,
+    gpu_usd_per_hour: Annotated[float | None, typer.Option(
+        min=0, metavar="USD", help="Your GPU's $/hour (GPU steps).")] = None,
+    gpu_seconds: Annotated[float | None, typer.Option(
+        min=0, metavar="SECONDS", help="GPU seconds one GPU job takes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON (money as exact text).")] = False,
 ) -> None:
     """Price each step and the total before anything runs (fan-out and variants counted; unknown is unknown)."""
