@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reelflow.cli import batch, control, db, gpu, help_format, logs, models, resume, serve, stack, storage
 from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
+from reelflow.cli.pipeline import pipeline_app
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
 from reelflow.settings import prefect_api_url
@@ -34,6 +35,7 @@ app.add_typer(batch.app)
 app.add_typer(gpu.app)
 app.add_typer(storage.app)
 app.add_typer(db.app)
+app.add_typer(pipeline_app)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from reelflow.errors import ApiError
+from reelflow.errors import ApiError, SpecError
 from reelflow.runs import cancel as cancelling
 from reelflow.runs import retry
 from reelflow.runs.launcher import Launcher
@@ -43,7 +43,11 @@ def submit(spec: dict[str, Any], launcher: Launcher, *, force: bool = False,
 
 
 def create_run(body: RunCreate, launcher: Launcher) -> Prepared:
-    base = pipelines.get_pipeline(body.pipeline_id).spec if body.pipeline_id else {}
+    saved = pipelines.get_pipeline(body.pipeline_id) if body.pipeline_id else None
+    if saved is not None and saved.saved_as == "definition":
+        raise SpecError("pipeline_id", f"pipeline '{saved.name}' is a graph of steps, not a one-video spec; run it "
+                        f"with POST /api/pipelines/{saved.pipeline_id}/runs and its inputs")
+    base = saved.spec if saved is not None else {}
     fields = body.model_dump(exclude_unset=True, exclude={"pipeline_id", "force"})
     return submit(merge_spec(base, fields), launcher, force=body.force, pipeline_id=body.pipeline_id)
 
