@@ -21,7 +21,7 @@ from tests.emulators.fal.schemas import check_body
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fal_schemas"
 IMG, END = "data:image/png;base64,AAAA", "data:image/png;base64,BBBB"
-FAL_MODELS = [m for m in builtin_catalog().models if m.backend == "fal"]
+FAL_MODELS = [m for m in builtin_catalog().models if m.backend == "fal" and m.kind in ("i2v", "t2v", "t2i", "i2i")]
 
 
 def schema(endpoint: str) -> dict[str, Any]:

@@ -100,6 +100,9 @@ def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path,
     unavailable = page.get_by_role("radio", name="Wan 2.5 image-to-video (fal)")
     expect(unavailable).to_be_disabled()
     expect(page.locator(".card.unavailable").first).to_contain_text("missing:")
+    expect(page.get_by_role("group", name="Text to video · fal")).to_contain_text("Veo 3.1 text-to-video")
+    expect(page.locator(".card", has_text="first-last-frame")).to_contain_text("first + last frame")
+    expect(page.locator(".card", has_text="Veo 3.1 image-to-video")).to_contain_text("audio on request")
 
     page.get_by_label("Image file (PNG, JPEG or WebP)").set_input_files(str(image))
     page.get_by_label("Prompt").fill("a slow drift along the beach")

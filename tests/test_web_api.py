@@ -116,7 +116,7 @@ def test_models_with_availability_and_price(client: httpx.Client) -> None:
     models = {m["id"]: m for m in client.get("/api/models").json()}
     local = models["local-kenburns"]
     assert local["available"] is True and local["missing"] == [] and local["ai"] is False
-    assert local["price"] == {"unit": "free", "text": "free", "estimate_usd": 0.0}
+    assert local["price"] == {"unit": "free", "text": "free", "estimate_usd": 0.0, "source": None, "confirmed": True}
     assert local["speed_hint"] and local["inputs"]["duration_range"] == [0.5, 30.0]
     wan = client.get("/api/models/wan-2.5-i2v", params={"duration": 10, "resolution": "1080p"}).json()
     assert wan["price"]["estimate_usd"] == pytest.approx(1.5) and "$0.15 at 1080p" in wan["price"]["text"]
@@ -127,6 +127,10 @@ def test_models_with_availability_and_price(client: httpx.Client) -> None:
     gpu = client.get("/api/models/wan-2.2-i2v-comfyui", params={"gpu_usd_per_hour": 0.42, "gpu_seconds": 90}).json()
     assert gpu["price"]["estimate_usd"] == pytest.approx(0.0105) and "$/hour" in gpu["price"]["text"]
     assert {m["kind"] for m in client.get("/api/models", params={"kind": "t2i"}).json()} == {"t2i"}
+    assert "veo-3.1-t2v" in {m["id"] for m in client.get("/api/models", params={"kind": "t2v"}).json()}
+    veo = client.get("/api/models/veo-3.1-i2v", params={"duration": 8, "audio": True}).json()
+    assert veo["price"]["estimate_usd"] == pytest.approx(3.2) and veo["price"]["source"], "audio on: $0.40/s"
+    assert veo["inputs"]["audio"] is True and veo["price"]["confirmed"] is False
     unavailable = [m for m in models.values() if not m["available"]]
     assert unavailable and all(m["missing"] for m in unavailable)
     assert local["unchecked"] == []
@@ -166,6 +170,11 @@ def test_models_bad_input(client: httpx.Client) -> None:
     ({**LOCAL, "image": "https://example.com/a.png", "image_prompt": "a cat"}, "image", "not both"),
     ({**LOCAL, "image": "https://example.com/a.png", "force": "yes"}, "force", "valid boolean"),
     ({**LOCAL, "image": "https://example.com/a.png", "pipeline_id": "nope"}, "pipeline_id", "no pipeline"),
+    ({**LOCAL, "image": "https://example.com/a.png", "end_image": "https://example.com/b.png"}, "end_image",
+     "takes no end image; models that take one: "),
+    ({**LOCAL, "image": "https://example.com/a.png", "end_image": "/etc/passwd"}, "end_image",
+     "file paths on the server are not accepted"),
+    ({**LOCAL, "image": "https://example.com/a.png", "audio": True}, "audio", "cannot add audio"),
 ])
 def test_create_run_bad_input(client: httpx.Client, body: dict[str, Any], field: str, text: str) -> None:
     before = repo.list_runs(limit=1)[1]

@@ -2,21 +2,26 @@
 -> HTTPS fal emulator (which checks each body against the endpoint's stored OpenAPI schema) -> store.
 
 A text-to-video run (no start image), a first-last-frame run, an end image refused on a model that cannot take
-one, and a fal endpoint registered with ``reelflow models add`` run, listed and removed.
+one, a fal endpoint registered with ``reelflow models add`` run, listed and removed, and ``run_edit_image``
+(the pipeline's edit_image step) from a flow process.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reelflow.runs.prepare import prepare_run
 from tests.emulators.fal import FalEmulator
 from tests.support.cli import REELFLOW, ROOT
 from tests.support.fal_pipeline import Env, cli
 from tests.support.files import make_image, sha256_file
+from tests.support.store import store_rows
 
 
 def _job(emu: FalEmulator) -> dict[str, Any]:
@@ -111,3 +116,27 @@ def test_a_registered_model_without_a_price_reads_unknown(env: Env) -> None:
     assert bad.returncode == 2 and "fal_endpoint" in bad.stderr, bad.stderr
     clash = _plain(env, "models", "add", "veo-2-i2v", "--fal-endpoint", "fal-ai/veo2/image-to-video", "--kind", "i2v")
     assert clash.returncode == 2 and "built-in" in clash.stderr, clash.stderr
+
+
+@pytest.mark.parametrize(("model_id", "endpoint", "image_field"), [
+    ("flux-kontext-pro", "fal-ai/flux-pro/kontext", "image_url"),
+    ("nano-banana-edit", "fal-ai/nano-banana/edit", "image_urls"),
+])
+def test_edit_image_sends_the_image_and_the_instruction(emu: FalEmulator, env: Env, photo: Path, model_id: str,
+                                                        endpoint: str, image_field: str) -> None:
+    prepared = prepare_run({"model": "local-kenburns", "image": str(photo), "prompt": "p"}, force=True)
+    done = subprocess.run([sys.executable, "-m", "tests.support.fal_edit", prepared.run.run_id, model_id, str(photo)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-4000:]
+    output = json.loads(lines[-1].removeprefix("RESULT "))
+
+    job = _job(emu)
+    assert job["endpoint"] == endpoint and job["arguments"]["prompt"] == "make it dusk"
+    sent = job["arguments"][image_field]
+    assert (sent[0] if isinstance(sent, list) else sent).startswith("data:image/png")
+    assert output["role"] == "image" and output["media"]["url"].startswith(emu.base_url)
+    assert output["cost_usd"] == pytest.approx(0.039 if model_id == "nano-banana-edit" else 0.04)
+    step = store_rows("SELECT status, cost_usd FROM steps WHERE run_id = ? AND name = 'edit_image'",
+                      prepared.run.run_id)
+    assert step == [("completed", pytest.approx(output["cost_usd"]))]

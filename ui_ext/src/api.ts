@@ -27,7 +27,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   return data as T;
 }
 
-function query(params: Record<string, string | number | undefined | null>): string {
+function query(params: Record<string, string | number | boolean | undefined | null>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
   const text = search.toString();
@@ -38,7 +38,7 @@ export const api = {
   health: () => request<Health>("GET", "/api/health"),
   session: () => request<{ authenticated: boolean; auth_required: boolean }>("GET", "/api/session"),
   login: (value: string) => request<void>("POST", "/api/session", { token: value }),
-  models: (params: { duration?: number; resolution?: string; gpu_usd_per_hour?: number } = {}) =>
+  models: (params: { duration?: number; resolution?: string; gpu_usd_per_hour?: number; audio?: boolean } = {}) =>
     request<Model[]>("GET", `/api/models${query(params)}`),
   runs: (params: { limit?: number; offset?: number; status?: string; model?: string } = {}) =>
     request<RunPage>("GET", `/api/runs${query(params)}`),

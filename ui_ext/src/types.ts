@@ -6,6 +6,8 @@ export interface Price {
   unit: string;
   text: string;
   estimate_usd: number | null;
+  source?: string | null;
+  confirmed?: boolean;
 }
 
 export interface ModelInputs {
@@ -20,12 +22,14 @@ export interface ModelInputs {
   width_range?: [number, number];
   default_resolution?: string;
   seed?: boolean;
+  end_image?: "unused" | "optional" | "required";
+  audio?: boolean;
 }
 
 export interface Model {
   id: string;
   name: string;
-  kind: "i2v" | "t2i";
+  kind: "i2v" | "t2v" | "t2i" | "i2i" | "llm";
   backend: string;
   ai: boolean;
   description: string;
@@ -98,6 +102,8 @@ export interface Spec {
   image?: string;
   image_prompt?: string;
   image_model?: string;
+  end_image?: string;
+  audio?: boolean;
   prompt?: string;
   negative_prompt?: string;
   duration?: number;

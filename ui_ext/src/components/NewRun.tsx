@@ -16,6 +16,8 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
   const [source, setSource] = useState<Source>("upload");
   const [file, setFile] = useState<File | null>(null);
   const [url, setUrl] = useState("");
+  const [endFile, setEndFile] = useState<File | null>(null);
+  const [endUrl, setEndUrl] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
 
@@ -30,14 +32,16 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
     // Price estimates follow the duration and resolution being asked for.
     const timer = window.setTimeout(() => {
       api
-        .models({ duration: spec.duration, resolution: spec.resolution })
-        .then((all) => setModels(all.filter((m) => m.kind === "i2v")), (e) => setError(describeError(e)));
+        .models({ duration: spec.duration, resolution: spec.resolution, audio: spec.audio || undefined })
+        .then((all) => setModels(all.filter((m) => m.kind === "i2v" || m.kind === "t2v")), (e) => setError(describeError(e)));
     }, 250);
     return () => window.clearTimeout(timer);
-  }, [spec.duration, spec.resolution]);
+  }, [spec.duration, spec.resolution, spec.audio]);
 
   const model = useMemo(() => models.find((m) => m.id === spec.model), [models, spec.model]);
+  const textOnly = model?.kind === "t2v";
   const generatesImage = Boolean(spec.image_prompt);
+  const takesEnd = (model?.inputs.end_image ?? "unused") !== "unused";
 
   async function submit(event: React.FormEvent) {
     event.preventDefault();
@@ -45,7 +49,8 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
     setBusy(true);
     try {
       let image: string | undefined;
-      if (!generatesImage) {
+      let endImage: string | undefined;
+      if (!generatesImage && !textOnly) {
         if (source === "upload") {
           if (!file) throw new Error("choose an image file to upload");
           image = (await api.upload(file)).image;
@@ -53,7 +58,16 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
           image = url.trim() || undefined;
         }
       }
-      const body = { ...cleanSpec(spec, model), image, pipeline_id: pipeline || undefined };
+      if (takesEnd && !textOnly) {
+        if (source === "upload") {
+          endImage = endFile ? (await api.upload(endFile)).image : undefined;
+        } else {
+          endImage = endUrl.trim() || undefined;
+        }
+        if (!endImage && model?.inputs.end_image === "required") throw new Error("this model needs an end image (the last frame)");
+      }
+      const spec_ = cleanSpec(textOnly ? { ...spec, image_prompt: undefined } : spec, model);
+      const body = { ...spec_, image, end_image: endImage, pipeline_id: pipeline || undefined };
       const run = await api.createRun(body);
       navigate(`#/runs/${run.run_id}`);
     } catch (e) {
@@ -78,7 +92,9 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
         </div>
       )}
       <ModelCards models={models} selected={spec.model ?? ""} onSelect={(id) => setSpec({ ...spec, model: id })} />
-      {generatesImage ? (
+      {textOnly ? (
+        <p className="hint">A text-to-video model: the video is made from the prompt alone, no image.</p>
+      ) : generatesImage ? (
         <p className="hint">This pipeline generates its start image from: “{spec.image_prompt}”.</p>
       ) : (
         <fieldset className="source">
@@ -100,6 +116,18 @@ export function NewRun({ pipelineId }: { pipelineId?: string }) {
               <input id="image-url" type="url" placeholder="https://…" value={url} onChange={(e) => setUrl(e.target.value)} />
             </div>
           )}
+          {takesEnd &&
+            (source === "upload" ? (
+              <div className="field">
+                <label htmlFor="end-image-file">End image (last frame){model?.inputs.end_image === "required" ? " (required)" : ""}</label>
+                <input id="end-image-file" type="file" accept="image/png,image/jpeg,image/webp" onChange={(e) => setEndFile(e.target.files?.[0] ?? null)} />
+              </div>
+            ) : (
+              <div className="field wide">
+                <label htmlFor="end-image-url">End image URL (last frame){model?.inputs.end_image === "required" ? " (required)" : ""}</label>
+                <input id="end-image-url" type="url" placeholder="https://…" value={endUrl} onChange={(e) => setEndUrl(e.target.value)} />
+              </div>
+            ))}
         </fieldset>
       )}
       <SpecFields idPrefix="run" model={model} spec={spec} onChange={setSpec} />

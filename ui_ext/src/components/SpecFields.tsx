@@ -1,4 +1,5 @@
-// Fields of a video spec that depend on the model: prompt, negative prompt, duration, fps, resolution, seed.
+// Fields of a video spec that depend on the model: prompt, negative prompt, duration, fps, resolution, audio, seed.
+import { usd } from "../format";
 import type { Model, Spec } from "../types";
 
 interface Props {
@@ -92,6 +93,14 @@ export function SpecFields({ idPrefix, model, spec, onChange }: Props) {
           </>
         )}
       </div>
+      {inputs.audio && (
+        <div className="field">
+          <label htmlFor={id("audio")}>
+            <input id={id("audio")} type="checkbox" checked={Boolean(spec.audio)} onChange={(e) => set({ audio: e.target.checked || undefined })} />{" "}
+            Generated audio{model && model.price.estimate_usd !== null ? ` (this video ≈ ${usd(model.price.estimate_usd)} ${spec.audio ? "with" : "without"} it)` : ""}
+          </label>
+        </div>
+      )}
       {inputs.seed && (
         <div className="field">
           <label htmlFor={id("seed")}>Seed</label>
@@ -109,6 +118,8 @@ export function cleanSpec(spec: Spec, model: Model | undefined): Spec {
   if (!inputs.negative_prompt) delete out.negative_prompt;
   if (!inputs.fps_range) delete out.fps;
   if (!inputs.seed) delete out.seed;
+  if (!inputs.audio) delete out.audio;
+  if ((inputs.end_image ?? "unused") === "unused") delete out.end_image;
   for (const key of Object.keys(out) as (keyof Spec)[]) {
     const value = out[key];
     if (value === undefined || value === "" || (typeof value === "number" && Number.isNaN(value))) delete out[key];
