@@ -19,7 +19,8 @@ from typing import Any
 from reelflow.core.domain import MediaRef, ProviderOutput, Via
 from reelflow.core.inputs import load_image
 from reelflow.core.pipeline.check import check_definition, resolve_inputs
-from reelflow.core.pipeline.definition import PipelineDefinition
+from reelflow.core.pipeline.definition import OUTPUTS, PipelineDefinition, parse_ref
+from reelflow.core.pipeline.graph import step_dependencies
 from reelflow.core.pipeline.load import load_definition
 from reelflow.errors import PipelineDefinitionError, RunNotResumableError, SpecError
 from reelflow.runs.prepare import Prepared, outputs_present
@@ -135,3 +136,88 @@ async def aresume_pipeline(run_id: str) -> RunView:
 def resume_pipeline(run_id: str) -> str:
     asyncio.run(aresume_pipeline(run_id))
     return run_id
+
+
+def _item_json(step: dict[str, Any]) -> dict[str, Any]:
+    outputs = pipeline_steps.step_outputs(step["detail"])
+    detail = step["detail"] or {}
+    return {"name": step["name"], "status": step["status"], "backend": step["backend"],
+            "provider_job_id": step["provider_job_id"], "attempts": step["attempts"], "cost_usd": step["cost_usd"],
+            "error": step["error"], "seed": detail.get("seed"), "reused_from": detail.get("reused"),
+            "idempotency_key": step["idempotency_key"],
+            "outputs": {k: (v.model_dump(mode="json", exclude_none=True) if not isinstance(v, str) else v)
+                        for k, v in outputs.items()}}
+
+
+def _state(items: list[dict[str, Any]]) -> str:
+    states = {item["status"] for item in items}
+    for state in ("failed", "cancelled", "running", "waiting"):
+        if state in states:
+            return state
+    if not items or states == {"pending"}:
+        return "pending"
+    if states == {"completed"}:
+        return "completed"
+    if "skipped" in states:
+        return "skipped"
+    return "running"
+
+
+def _cost(items: list[dict[str, Any]]) -> float | None:
+    done = [i for i in items if i["status"] == "completed"]
+    if any(i["cost_usd"] is None for i in done):
+        return None
+    return round(sum(i["cost_usd"] or 0.0 for i in done), 6) if done else None
+
+
+def describe_steps(run: RunView) -> list[dict[str, Any]]:
+    """The run's graph: each definition step with its kind, model, what it needs, state, cost and items (one, or
+    one per fan-out item or extend clip); a one-video run is the built-in one-step pipeline."""
+    if not is_pipeline_run(run):
+        video = run.video
+        return [{"id": "video", "kind": "image_to_video", "model": run.model, "depends_on": [],
+                 "status": run.status, "cost_usd": run.cost_usd, "error": run.error,
+                 "items": [{"name": "video", "status": run.status, "backend": run.backend, "cost_usd": run.cost_usd,
+                            "outputs": {"video": video.model_dump(mode="json", exclude_none=True)} if video else {},
+                            "provider_job_id": next((s.provider_job_id for s in run.steps if s.provider_job_id),
+                                                    None), "error": run.error}]}]
+    definition = PipelineDefinition.model_validate(run.spec)
+    deps = step_dependencies(definition)
+    latest: dict[str, dict[str, Any]] = {}
+    for row in pipeline_steps.pipeline_steps(run.run_id):
+        if ":" not in row["name"]:  # helpers (``shots[1]:cache_r2:video``) are not graph items
+            latest[row["name"]] = row  # the newest attempt of each name
+    described = []
+    for step in definition.steps:
+        items = sorted((_item_json(row) | {"fan_index": row["fan_index"]} for row in latest.values()
+                        if row["pipeline_step"] == step.id), key=lambda i: i["fan_index"] or 0)
+        described.append({"id": step.id, "kind": step.kind, "model": step.model, "depends_on": sorted(deps[step.id]),
+                          "status": _state(items), "cost_usd": _cost(items),
+                          "error": next((i["error"] for i in items if i["status"] in ("failed", "skipped")), None),
+                          "items": items})
+    return described
+
+
+def final_outputs(run: RunView, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pipeline's outputs: the definition's ``outputs``, or every output of a step no other step takes."""
+    definition = PipelineDefinition.model_validate(run.spec) if is_pipeline_run(run) else None
+    if definition is None:
+        return steps[0]["items"][0]["outputs"]
+    wanted = definition.outputs
+    if wanted is None:
+        taken = {d for needed in step_dependencies(definition).values() for d in needed}
+        wanted = {name: f"${s.id}.{name}" for s in definition.steps if s.id not in taken for name in OUTPUTS[s.kind]}
+    by_id = {s["id"]: s for s in steps}
+    found: dict[str, Any] = {}
+    for name, ref_text in wanted.items():
+        ref = parse_ref(ref_text)
+        if ref is None or ref.source != "step" or ref.name not in by_id:
+            continue
+        values = [i["outputs"][ref.output] for i in by_id[ref.name]["items"] if ref.output in i["outputs"]]
+        if ref.index is not None:
+            values = values[ref.index:ref.index + 1]
+        source = definition.step(ref.name)
+        fans_out = source.for_each is not None or source.variants is not None or source.kind == "extend"
+        if values:
+            found[name] = values if fans_out and ref.index is None else values[0]
+    return found
