@@ -49,7 +49,7 @@ class FalJobSettings(BaseSettings):
         """Seconds a job may take from submit (or resume) to result before it is cancelled."""
         if model_id in self.deadlines:
             return self.deadlines[model_id]
-        return self.image_deadline_s if kind == "t2i" else self.video_deadline_s
+        return self.video_deadline_s if kind in ("i2v", "t2v") else self.image_deadline_s
 
 
 class SwarmWanSettings(BaseSettings):

@@ -20,8 +20,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow.cli import approve, batch, control, gpu, help_format, logs, resume, serve, stack, storage
+from reelflow.cli import approve, batch, control, gpu, help_format, logs, pipeline_run, resume, serve, stack, storage
 from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
+from reelflow.cli.pipeline import pipeline_app
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
 from reelflow.orchestration import prefect_server
 from reelflow.settings import prefect_api_url
@@ -35,6 +36,8 @@ app.add_typer(stack.app)
 app.add_typer(batch.app)
 app.add_typer(gpu.app)
 app.add_typer(storage.app)
+pipeline_run.register(pipeline_app)
+app.add_typer(pipeline_app)
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)
 app.command("approve")(approve.approve)

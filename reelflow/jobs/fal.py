@@ -46,7 +46,7 @@ from reelflow.settings import get_settings
 
 CANCEL_TIMEOUT_S = 30.0
 FLUSH_TIMEOUT_S = 10.0
-TYPICAL_S = {"t2i": 10.0, "i2v": 90.0}
+TYPICAL_S = {"t2i": 10.0, "i2i": 10.0, "i2v": 90.0, "t2v": 90.0, "llm": 10.0}
 
 _queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FalQueue] = weakref.WeakKeyDictionary()
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from reelflow.core.catalog.models import Backend, Catalog, ModelEntry, ModelInputs, Price, builtin_catalog
+from reelflow.core.catalog.models import (
+    KINDS,
+    VIDEO_KINDS,
+    Backend,
+    Catalog,
+    Kind,
+    ModelEntry,
+    ModelInputs,
+    Price,
+    builtin_catalog,
+)
 from reelflow.core.catalog.workflows import registered_models
 
-__all__ = ["Backend", "Catalog", "ModelEntry", "ModelInputs", "Price", "builtin_catalog", "load_catalog"]
+__all__ = ["KINDS", "VIDEO_KINDS", "Backend", "Catalog", "Kind", "ModelEntry", "ModelInputs", "Price",
+           "builtin_catalog", "load_catalog"]
 
 
 def load_catalog() -> Catalog:

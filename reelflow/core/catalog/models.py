@@ -23,6 +23,15 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
+Kind = Literal["i2v", "t2v", "t2i", "i2i", "llm"]
+"""What a model makes from what: image/text to video, text/image to image, text to text (a language model)."""
+KINDS: tuple[str, ...] = ("i2v", "t2v", "t2i", "i2i", "llm")
+VIDEO_KINDS: tuple[str, ...] = ("i2v", "t2v")
+KIND_NAMES: dict[tuple[str, ...], str] = {
+    ("i2v",): "video model", VIDEO_KINDS: "video model", ("t2v",): "text-to-video model", ("t2i",): "image model",
+    ("i2i",): "image edit model", ("llm",): "language model"}
+
+
 class ModelInputs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,7 +103,7 @@ class ModelEntry(BaseModel):
 
     id: str
     name: str
-    kind: Literal["i2v", "t2i"]
+    kind: Kind
     backend: Backend
     endpoint: str
     ai: bool
@@ -129,12 +138,14 @@ class ModelEntry(BaseModel):
 class Catalog(BaseModel):
     models: list[ModelEntry]
 
-    def get(self, model_id: str, *, kind: str | None = None) -> ModelEntry:
+    def get(self, model_id: str, *, kind: str | tuple[str, ...] | None = None) -> ModelEntry:
+        """The model ``model_id``, of ``kind`` (one kind or several) when given."""
+        kinds = (kind,) if isinstance(kind, str) else kind
         for entry in self.models:
-            if entry.id == model_id and (kind is None or entry.kind == kind):
+            if entry.id == model_id and (kinds is None or entry.kind in kinds):
                 return entry
-        allowed = ", ".join(m.id for m in self.models if kind is None or m.kind == kind)
-        what = "image model" if kind == "t2i" else "video model" if kind == "i2v" else "model"
+        allowed = ", ".join(m.id for m in self.models if kinds is None or m.kind in kinds)
+        what = KIND_NAMES.get(kinds, "model") if kinds else "model"
         raise SpecError("model", f"unknown {what} '{model_id}'; choose one of: {allowed}")
 
 

@@ -31,7 +31,7 @@ GpuSeconds = Query(None, ge=0, le=86400, description="Expected GPU seconds per j
 
 
 @router.get("", response_model=list[ModelOut])
-def list_models(kind: str | None = Query(None, pattern="^(i2v|t2i)$"), duration: float | None = Duration,
+def list_models(kind: str | None = Query(None, pattern="^(i2v|t2v|t2i|i2i|llm)$"), duration: float | None = Duration,
                 resolution: str | None = Resolution, gpu_usd_per_hour: float | None = GpuRate,
                 gpu_seconds: float | None = GpuSeconds) -> list[ModelOut]:
     """Every model (or one ``kind``), whether it can run here and what is missing, and its price."""
