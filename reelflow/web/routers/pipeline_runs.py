@@ -1,23 +1,38 @@
-"""Pipeline runs over REST: answer an approval step (``POST /api/runs/{id}/steps/{step}/approve``)."""
+"""Pipeline runs over REST: start a stored pipeline (``POST /api/pipelines/{id}/runs``) and answer an approval step
+(``POST /api/runs/{id}/steps/{step}/approve``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.errors import ApiError
 from reelflow.runs import approvals
 from reelflow.store import repo
 from reelflow.web.auth import require_token
+from reelflow.web.schemas import RunOut
+from reelflow.web.services.pipeline_runs import start_pipeline_run
+from reelflow.web.services.present import run_out
 
 router = APIRouter(tags=["pipeline runs"])
 RunId = Path(min_length=1, max_length=64, description="A run id, or a unique prefix of it (6+ characters).")
+PipelineId = Path(min_length=1, max_length=64, description="A stored pipeline's id.")
 StepId = Path(min_length=1, max_length=120, description="The approval step's id.")
 ERRORS = {401: {"description": "Missing or wrong bearer token"}, 404: {"description": "No such run or step"},
           409: {"description": "The step is not waiting for an answer (not reached, answered, or the run ended)"},
           422: {"description": "Bad input; 'field' names it"}}
+
+
+class PipelineRunIn(BaseModel):
+    """Values for the pipeline's inputs (by name; defaults fill the rest); an image input is an http(s) URL or
+    ``upload:<id>`` from POST /api/uploads."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    inputs: dict[str, Any] = Field(default_factory=dict, max_length=200)
+    force: bool = Field(default=False, description="Render every step again, even ones done before.")
 
 
 class ApprovalIn(BaseModel):
@@ -36,6 +51,19 @@ class ApprovalOut(BaseModel):
     step: str
     decision: str
     status: Literal["sent"] = "sent"
+
+
+@router.post("/api/pipelines/{pipeline_id}/runs", status_code=201, response_model=RunOut,
+             dependencies=[Depends(require_token)],
+             responses={200: {"description": "An identical finished run, returned from cache"}, **ERRORS,
+                        404: {"description": "No such pipeline"}})
+def start(body: PipelineRunIn, request: Request, response: Response, pipeline_id: str = PipelineId) -> RunOut:
+    """Run the stored pipeline's latest version with these inputs (201 with the run, which renders in the
+    background); a bad input is refused before anything is recorded (422 naming ``inputs.<name>``)."""
+    prepared = start_pipeline_run(pipeline_id, body.inputs, request.app.state.launcher, force=body.force)
+    if prepared.cached:
+        response.status_code = 200
+    return run_out(prepared.run)
 
 
 @router.post("/api/runs/{run_id}/steps/{step}/approve", response_model=ApprovalOut,
