@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -58,14 +59,27 @@ async def approval_probe(run_id: str, timeout_s: float | None = None, on_timeout
     return {"rounds": rounds}
 
 
-class Probe:
-    """The probe flow running in a thread of this process (its own event loop), against the session's server."""
+def _recorded_run() -> str:
+    run_id = uuid.uuid4().hex
+    repo.create_run(run_id=run_id, idempotency_key=run_id, spec={"model": "local-kenburns"},
+                    model_id="local-kenburns", backend="local")
+    return run_id
 
-    def __init__(self, timeout_s: float | None = None, on_timeout: str = "cancel") -> None:
-        self.run_id = uuid.uuid4().hex
-        repo.create_run(run_id=self.run_id, idempotency_key=self.run_id, spec={"model": "local-kenburns"},
-                        model_id="local-kenburns", backend="local")
+
+class Probe:
+    """The probe flow running in a thread of this process (its own event loop), against the session's server;
+    with ``process``, in a fresh interpreter of its own instead."""
+
+    def __init__(self, timeout_s: float | None = None, on_timeout: str = "cancel", *, process: bool = False) -> None:
+        self.run_id = _recorded_run()
         self.state: State | None = None
+        self.process: subprocess.Popen[str] | None = None
+        if process:
+            script = ("import asyncio, sys; from tests.test_approvals import approval_probe; "
+                      "asyncio.run(approval_probe(sys.argv[1]))")
+            self.process = subprocess.Popen([sys.executable, "-c", script, self.run_id], cwd=ROOT, text=True,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return
         self._thread = threading.Thread(target=self._run, args=(timeout_s, on_timeout), daemon=True)
         self._thread.start()
 
@@ -229,10 +243,23 @@ def test_no_answer_in_time_cancels_or_approves_as_the_step_says() -> None:
     assert [(a["decision"], a["via"]) for a in approved.answers()] == [("approve", "timeout")]
 
 
+def test_an_approval_whose_process_was_killed_refuses_an_answer_that_nothing_would_continue() -> None:
+    probe = Probe(process=True)
+    assert probe.process is not None
+    try:
+        probe.waiting()
+    finally:
+        probe.process.send_signal(signal.SIGKILL)
+        probe.process.wait(30)
+    for _ in range(2):  # refused, and the step stays waiting (not "answered") for when the run is started again
+        done = run_cli("approve", probe.run_id, "look", env=ENV)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "the process that ran it" in done.stderr and "is gone" in done.stderr, done.stderr
+        assert step_row(probe.run_id, "look")["status"] == "waiting"
+
+
 def test_an_answer_to_a_run_without_a_waiting_approval_is_refused_clearly() -> None:
-    run_id = uuid.uuid4().hex
-    repo.create_run(run_id=run_id, idempotency_key=run_id, spec={"model": "local-kenburns"},
-                    model_id="local-kenburns", backend="local")
+    run_id = _recorded_run()
     step_id, _ = repo.open_step(run_id, "i2v_local", "local", prefect_task_run_id=None)
     repo.close_step(step_id, "completed")
     done = run_cli("approve", run_id, "i2v_local", env=ENV)

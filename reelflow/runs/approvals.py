@@ -35,9 +35,9 @@ from reelflow.core.domain import MediaRef
 from reelflow.errors import ReelflowError, SpecError
 from reelflow.orchestration.prefect_server import ensure_api
 from reelflow.runs import events
-from reelflow.store import repo
+from reelflow.store import owners, repo
 from reelflow.store.db import session_scope
-from reelflow.store.models import Event, Step, utcnow
+from reelflow.store.models import Event, Run, RunOwner, Step, utcnow
 
 Decision = Literal["approve", "reject", "redo"]
 Via = Literal["cli", "api", "python", "prefect-ui", "timeout"]
@@ -121,7 +121,12 @@ def _open_round(run_id: str, step: str, flow_run_id: str, question: dict[str, An
     with session_scope() as s:
         row = _latest_row(s, run_id, step)
         if row is not None and row.status in (WAITING, ANSWERED):
-            return row.id, int((row.detail or {}).get("round", 1)), False
+            detail = dict(row.detail or {})
+            if detail.get("flow_run_id") == flow_run_id:  # this flow run re-executed from the top (suspended)
+                return row.id, int(detail.get("round", 1)), False
+            # Another flow run runs it now (its process died and it was started again): ask this one, anew.
+            row.status, row.detail = WAITING, {**detail, **question, "flow_run_id": flow_run_id}
+            return row.id, int(detail.get("round", 1)), True
         round_no = 1 + len(list(s.scalars(select(Step.id).where(Step.run_id == run_id, Step.name == step,
                                                                 Step.backend == BACKEND))))
         if row is not None and row.kind == "approve" and row.status not in repo.FINISHED:
@@ -347,6 +352,16 @@ def answer_approval(run_id: str, step: str, decision: str, *, prompt: str | None
         raise
 
 
+def _owner_gone(run_id: str) -> str | None:
+    """The owner of the run when that process is gone (an in-process pause cannot be answered then)."""
+    with session_scope(readonly=True) as s:
+        found = s.execute(select(Run.owner, RunOwner.heartbeat_at).outerjoin(RunOwner, RunOwner.id == Run.owner)
+                          .where(Run.id == run_id)).first()
+    if found is None or owners.alive(found[0], found[1]):
+        return None
+    return found[0] or "unknown"
+
+
 def _resume(run_id: str, step: str, flow_run_id: str, payload: dict[str, Any]) -> None:
     ensure_api()
     with get_client(sync_client=True) as client:
@@ -355,6 +370,9 @@ def _resume(run_id: str, step: str, flow_run_id: str, payload: dict[str, Any]) -
         if state is None or state.type != StateType.PAUSED:
             shown = state.name if state is not None else "unknown"
             raise NotWaitingError(run_id, step, f"its Prefect flow run {flow_run_id} is {shown}, not paused")
+        if not state.state_details.pause_reschedule and (gone := _owner_gone(run_id)):
+            raise NotWaitingError(run_id, step, f"the process that ran it ({gone}) is gone, so nothing would "
+                                  f"continue it; `reelflow pipeline resume {run_id}` starts it again and asks again")
         response = client.resume_flow_run(UUID(flow_run_id), run_input=payload)
     if response.status != SetStateStatus.ACCEPT:
         reason = getattr(response.details, "reason", None) or response.status.value
