@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,18 +24,22 @@ import httpx
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from reelflow.core.domain import MediaRef
+from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.runs.approvals import await_approval
 from reelflow.store import repo
 from tests.support.cli import ROOT, run_cli
+from tests.support.deployments import one_worker
 from tests.support.polling import wait_until
 from tests.support.store import step_row, store_rows
 from tests.support.web_api import auth_headers, error_of, serve_api
 
+PROBE_ENTRYPOINT = "tests/test_approvals.py:approval_probe"
 SUBJECT = MediaRef(url="https://cdn.example.com/keyframe.png", content_type="image/png")
 ENV = {"COLUMNS": "300"}
 
@@ -256,6 +261,33 @@ def test_an_approval_whose_process_was_killed_refuses_an_answer_that_nothing_wou
         assert done.returncode == 1, done.stdout + done.stderr
         assert "the process that ran it" in done.stderr and "is gone" in done.stderr, done.stderr
         assert step_row(probe.run_id, "look")["status"] == "waiting"
+
+
+def test_a_deployment_run_suspends_and_once_answered_runs_again_from_the_top_on_a_worker(tmp_path: Path) -> None:
+    with one_worker(tmp_path):
+        deployment_id = approval_probe.from_source(source=str(ROOT), entrypoint=PROBE_ENTRYPOINT).deploy(
+            name="approval-probe", work_pool_name=WORK_POOL, print_next_steps=False)
+        run_id = _recorded_run()
+        flow_run = run_deployment(deployment_id, parameters={"run_id": run_id}, timeout=0)
+        flow_run_id = str(flow_run.id)
+
+        def suspended() -> bool:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(flow_run.id).state
+            return bool(state and state.name == "Suspended" and step_row(run_id, "look")["status"] == "waiting")
+
+        wait_until(suspended, 180, f"deployment run {flow_run_id} to suspend at the approval")
+        assert repo.get_run(run_id).status == "waiting"
+        done = run_cli("approve", run_id, "look", "--note", "on a worker", env=ENV)
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: repo.get_run(run_id).status in repo.FINISHED, 180, f"run {run_id} to end")
+    run = repo.get_run(run_id)
+    assert run.status == "completed" and run.prefect_flow_run_id == flow_run_id, run.error
+    assert [s.name for s in run.steps] == ["look", "after"], "the approval is one round; the next step ran once"
+    received = [e.data for e in repo.events_after(run_id) if e.kind == "approval" and e.data]
+    assert sum(1 for d in received if d.get("question")) == 1, "asked once, though the flow ran twice"
+    assert [(d["decision"], d["via"], d["note"]) for d in received if d.get("received")] == [
+        ("approve", "cli", "on a worker")]
 
 
 def test_an_answer_to_a_run_without_a_waiting_approval_is_refused_clearly() -> None:
