@@ -19,7 +19,7 @@ from reelflow.runs.lock import run_lock
 from reelflow.store import repo
 from reelflow.store.views import RunView
 
-RESUMABLE = frozenset({"queued", "running", "failed"})
+RESUMABLE = frozenset({"queued", "running", "waiting", "failed"})  # waiting: at an approval, its process gone
 CRASH_NOTE = "the process running this flow run died; `reelflow resume` continues the run in a new flow run"
 
 
