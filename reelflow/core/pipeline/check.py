@@ -9,6 +9,7 @@ from typing import Any
 from reelflow.core.catalog import load_catalog
 from reelflow.core.pipeline.definition import PipelineDefinition
 from reelflow.core.pipeline.graph import step_dependencies, topological_order
+from reelflow.core.spec import PipelineSpec, check_spec
 from reelflow.errors import PipelineDefinitionError, SpecError
 
 MODEL_KINDS = {"generate_image": "t2i", "edit_image": "i2i", "enhance_prompt": "llm", "image_to_video": "i2v",
@@ -28,6 +29,14 @@ def check_definition(definition: PipelineDefinition) -> None:
                 load_catalog().get(step.model, kind=MODEL_KINDS[step.kind])
             except SpecError as exc:
                 raise PipelineDefinitionError(step.id, "model", exc.message) from None
+        if step.kind in ("image_to_video", "extend") and step.model:
+            literal = {k: v for k, v in step.params.items() if (k in ("duration", "frames", "fps", "resolution")
+                       and not isinstance(v, str)) or k == "resolution"}
+            try:
+                check_spec(PipelineSpec.model_validate({"model": step.model, "image": "x", **literal}))
+            except (SpecError, ValueError) as exc:
+                raise PipelineDefinitionError(step.id, f"params.{getattr(exc, 'field', '')}",
+                                              getattr(exc, "message", str(exc))) from None
     topological_order(definition)
 
 
