@@ -208,20 +208,19 @@ class Engine:
         call = self._prepare(step, model, needed, item, index, source_video)
         key = _key({"kind": step.kind, "model": model.id if model else None, "position": position,
                     **call.material})
-        deps = sorted(self.deps[step.id])
-        store.plan_step(self.run_id, name, kind=step.kind, pipeline_step=step.id,
-                        fan_index=index if position is None else position, depends_on=deps,
-                        backend=model.backend if model else "local")
         found = store.find_done(key, run_id=self.run_id, any_run=not self.force)
+        if found is not None and found.run_id == self.run_id and found.name == name:
+            return found.outputs  # done before this flow run (resume, or a suspended run executed again)
+        store.plan_step(self.run_id, name, kind=step.kind, pipeline_step=step.id,
+                        fan_index=index if position is None else position, depends_on=sorted(self.deps[step.id]),
+                        backend=model.backend if model else "local")
         if found is not None:
-            if found.run_id != self.run_id or found.name != name:
-                outputs = {k: store.link_output(self.run_id, name, v) if isinstance(v, OutputView) else v
-                           for k, v in found.outputs.items()}
-                store.finish_step(self.run_id, name, key=key, outputs=outputs, facts=call.facts, reused_from=found)
-                events.emit(self.run_id, "step", f"{name} reused from run {found.run_id} ({found.name}); no provider "
-                            "call", step=name)
-                return outputs
-            return found.outputs
+            outputs = {k: store.link_output(self.run_id, name, v) if isinstance(v, OutputView) else v
+                       for k, v in found.outputs.items()}
+            store.finish_step(self.run_id, name, key=key, outputs=outputs, facts=call.facts, reused_from=found)
+            events.emit(self.run_id, "step", f"{name} reused from run {found.run_id} ({found.name}); no provider call",
+                        step=name)
+            return outputs
         token = PIPELINE_STEP.set(name)
         try:
             produced = await call.run(name)
@@ -254,11 +253,11 @@ class Engine:
 
         frame_name = f"{name}:last_frame"
         key = _key({"kind": "last_frame", "video": video.sha256})
-        store.plan_step(self.run_id, frame_name, kind="last_frame", pipeline_step=step.id, fan_index=None,
-                        depends_on=[], backend="local")
         found = store.find_done(key, run_id=self.run_id, any_run=not self.force)
         if found is not None:
             return found.outputs["image"]
+        store.plan_step(self.run_id, frame_name, kind="last_frame", pipeline_step=step.id, fan_index=None,
+                        depends_on=[], backend="local")
         token = PIPELINE_STEP.set(frame_name)
         try:
             image = await last_frame.with_options(task_run_name=frame_name)(self.run_id, self._media(video))

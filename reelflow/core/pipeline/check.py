@@ -33,7 +33,7 @@ def check_definition(definition: PipelineDefinition) -> None:
             literal = {k: v for k, v in step.params.items() if (k in ("duration", "frames", "fps", "resolution")
                        and not isinstance(v, str)) or k == "resolution"}
             try:
-                check_spec(PipelineSpec.model_validate({"model": step.model, "image": "x", **literal}))
+                check_spec(PipelineSpec.model_validate({"model": step.model, "image": "x", "prompt": "x", **literal}))
             except (SpecError, ValueError) as exc:
                 raise PipelineDefinitionError(step.id, f"params.{getattr(exc, 'field', '')}",
                                               getattr(exc, "message", str(exc))) from None
