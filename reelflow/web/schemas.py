@@ -142,24 +142,37 @@ class ModelOut(BaseModel):
     """What could not be checked from here (a GPU's model files): available then means "nothing known missing"."""
 
 
+DefinitionField = Field(default=None, description=(
+    "A pipeline definition (see `reelflow pipeline schema`): a JSON object, or its YAML/JSON text. Or send the "
+    "YAML itself as the request body (Content-Type: application/yaml)."))
+
+
 class PipelineIn(BaseModel):
+    """A definition (a graph of steps), or the panel's one-video spec (read as a one-step pipeline)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    spec: SpecFields
+    name: str | None = Field(default=None, min_length=1, max_length=200, description=(
+        "Defaults to the definition's name."))
+    definition: dict[str, Any] | str | None = DefinitionField
+    spec: SpecFields | None = None
 
 
 class PipelinePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    definition: dict[str, Any] | str | None = DefinitionField
     spec: SpecFields | None = None
 
 
 class PipelineOut(BaseModel):
     pipeline_id: str
     name: str
-    spec: dict[str, Any]
+    definition: dict[str, Any] = Field(description="The definition (a spec-saved pipeline: its one-step form).")
+    version: int = Field(description="Bumped by every save that changes the definition.")
+    saved_as: Literal["definition", "spec"]
+    spec: dict[str, Any] = Field(description="The one-video spec it was saved as; empty for a definition.")
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -167,6 +180,36 @@ class PipelineOut(BaseModel):
 class PipelinePage(BaseModel):
     total: int
     pipelines: list[PipelineOut]
+
+
+class EstimateIn(BaseModel):
+    """What to price: a definition, or a saved pipeline (at its latest or a given version), with inputs."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    definition: dict[str, Any] | str | None = DefinitionField
+    pipeline_id: str | None = Field(default=None, max_length=64)
+    version: int | None = Field(default=None, ge=1)
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Values of the pipeline's inputs.")
+    gpu_usd_per_hour: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    gpu_seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description=(
+        "GPU seconds one GPU job takes; with gpu_usd_per_hour it prices GPU steps."))
+
+
+class StepEstimateOut(BaseModel):
+    step: str
+    kind: str
+    model: str | None
+    count: int = Field(description="Jobs the step makes: fan-out items, variants, extend's times.")
+    usd: str | None = Field(description="Exact decimal dollars for all its jobs; null when unknown (not free).")
+    note: str
+
+
+class EstimateOut(BaseModel):
+    pipeline: str
+    steps: list[StepEstimateOut]
+    total_usd: str | None = Field(description="Exact decimal dollars; null when any step's price is unknown.")
+    unknown: list[str] = Field(description="The steps whose price is unknown.")
 
 
 class UploadOut(BaseModel):
