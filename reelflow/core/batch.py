@@ -71,7 +71,7 @@ def build_items(source: Source, *, prompts: list[str] | None = None, defaults: d
 
 def _seeded(spec: dict[str, Any]) -> dict[str, Any]:
     """The item with a seed derived from its spec when it has none and its model takes one."""
-    model = next((m for m in load_catalog().models if m.id == spec.get("model") and m.kind == "i2v"), None)
+    model = next((m for m in load_catalog().models if m.id == spec.get("model") and m.kind in ("i2v", "t2v")), None)
     if spec.get("seed") is not None or model is None or not model.inputs.seed:
         return spec
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)

@@ -37,6 +37,9 @@ class SpecFields(BaseModel):
     image_prompt: str | None = Field(default=None, max_length=20000,
                                      description="Generate the start image from this prompt instead.")
     image_model: str | None = Field(default=None, max_length=100, description="Text-to-image model id.")
+    end_image: str | None = Field(default=None, max_length=4096, description=(
+        "Last frame, for models that take one (first-last-frame): an http(s) URL or 'upload:<id>'."))
+    audio: bool | None = Field(default=None, description="Add generated audio, on models that can (priced higher).")
     prompt: str | None = Field(default=None, max_length=20000)
     negative_prompt: str | None = Field(default=None, max_length=5000)
     duration: float | None = Field(default=None, le=MAX_SECONDS, allow_inf_nan=False,
@@ -124,6 +127,8 @@ class PriceOut(BaseModel):
     unit: str
     text: str = Field(description="The price in words, e.g. '$0.10 per second at 720p'.")
     estimate_usd: float | None = Field(description="Estimated cost of one job with the given inputs, if known.")
+    source: str | None = Field(default=None, description="Where the price was read, and when.")
+    confirmed: bool = Field(default=True, description="False: the price is not confirmed from the provider's pages.")
 
 
 class ModelOut(BaseModel):
