@@ -1,0 +1,142 @@
+"""Pipeline runs from outside: ``POST /api/pipelines/{id}/runs`` on the app under uvicorn, ``reelflow batch FILE
+--pipeline DEF`` as a user runs it, and the ``pipeline-run`` deployment through a real worker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import yaml
+from prefect.deployments import run_deployment
+
+from reelflow.orchestration.deployments import PIPELINE_DEPLOYMENT, WORK_POOL
+from reelflow.runs.pipelines import record_pipeline_run
+from reelflow.store import repo
+from reelflow.store.db import session_scope
+from reelflow.store.models import Pipeline
+from tests.support.cli import ROOT, run_cli
+from tests.support.deployments import one_worker
+from tests.support.polling import wait_until
+from tests.support.store import store_value
+from tests.support.web_api import auth_headers, error_of, serve_api
+
+SAMPLE = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+CLIP = {"frames": 6, "fps": 6, "resolution": "128x96"}
+
+
+def _definition(name: str) -> dict:
+    return {"name": name, "inputs": {"picture": {"type": "image", "default": SAMPLE},
+                                     "idea": {"type": "text", "default": "a slow drift"}},
+            "steps": [{"id": "clip", "kind": "image_to_video", "model": "local-kenburns", "image": "$inputs.picture",
+                       "prompt": "$inputs.idea", "params": CLIP}]}
+
+
+def _stored(definition: dict | None, spec: dict | None = None) -> str:
+    pipeline_id = uuid.uuid4().hex
+    with session_scope() as s:
+        s.add(Pipeline(id=pipeline_id, name=f"p-{pipeline_id[:8]}", spec=spec or {}, definition=definition,
+                       version=3))
+    return pipeline_id
+
+
+def _runs() -> int:
+    return int(store_value("SELECT count(*) FROM runs"))
+
+
+def test_a_stored_pipeline_runs_from_rest_and_its_run_shows_the_step_graph(tmp_path: Path) -> None:
+    pipeline_id = _stored(_definition(f"rest-{uuid.uuid4().hex[:6]}"))
+    preset = _stored(None, {"model": "local-kenburns"})
+    with serve_api() as served:
+        base = f"{served.url}/api/pipelines/{pipeline_id}/runs"
+        assert httpx.post(base, json={}).status_code == 401
+        before = _runs()
+        field, message = error_of(httpx.post(base, json={"inputs": {"nope": 1}}, headers=auth_headers()), 422)
+        assert field == "inputs.nope" and "not an input of this pipeline" in message
+        field, message = error_of(httpx.post(base, json={"inputs": {"picture": SAMPLE}}, headers=auth_headers()),
+                                  422)
+        assert field == "inputs.picture" and "file paths on the server are not accepted" in message
+        field, _ = error_of(httpx.post(base, json={"inputs": {}, "extra": 1}, headers=auth_headers()), 422)
+        assert field == "extra"
+        assert _runs() == before, "nothing is recorded for a refused request"
+        error_of(httpx.post(f"{served.url}/api/pipelines/{uuid.uuid4().hex}/runs", json={}, headers=auth_headers()),
+                 404)
+        field, message = error_of(httpx.post(f"{served.url}/api/pipelines/{preset}/runs", json={},
+                                             headers=auth_headers()), 409)
+        assert field == "pipeline_id" and "one-video preset" in message
+
+        made = httpx.post(base, json={"inputs": {"idea": "waves at dusk"}}, headers=auth_headers())
+        assert made.status_code == 201, made.text
+        run_id = made.json()["run_id"]
+
+        def ended() -> dict | None:
+            run = httpx.get(f"{served.url}/api/runs/{run_id}", headers=auth_headers()).json()
+            return run if run["status"] in ("completed", "failed", "cancelled") else None
+
+        run = wait_until(ended, 120, f"pipeline run {run_id} to end")
+        assert run["status"] == "completed", run
+        clip = next(s for s in run["steps"] if s["name"] == "clip")
+        assert (clip["kind"], clip["pipeline_step"], clip["fan_index"], clip["depends_on"]) == (
+            "image_to_video", "clip", None, [])
+        assert clip["idempotency_key"] and len(clip["idempotency_key"]) == 64
+        assert store_value("SELECT pipeline_version FROM runs WHERE id = ?", run_id) == 3
+        assert store_value("SELECT pipeline_id FROM runs WHERE id = ?", run_id) == pipeline_id
+        again = httpx.post(base, json={"inputs": {"idea": "waves at dusk"}}, headers=auth_headers())
+        assert again.status_code == 200 and again.json()["run_id"] == run_id and again.json()["cached"]
+
+
+def test_reelflow_batch_runs_the_pipeline_once_per_row(tmp_path: Path) -> None:
+    name = f"batch-{uuid.uuid4().hex[:6]}"
+    definition = tmp_path / "def.yaml"
+    definition.write_text(yaml.safe_dump(_definition(name)))
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "hill.jpg").write_bytes(Path(SAMPLE).read_bytes())
+    rows = tmp_path / "rows.csv"
+    rows.write_text("idea,picture\nfirst light,pictures/hill.jpg\nlast light,\n")
+    done = run_cli("batch", str(rows), "--pipeline", str(definition), "--json", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["total"] == 2 and summary["counts"] == {"completed": 2}, summary
+    inputs = [json.loads(store_value("SELECT inputs FROM runs WHERE id = ?", item["run_id"]))
+              for item in summary["items"]]
+    assert [i["idea"] for i in inputs] == ["first light", "last light"]
+    assert all(store_value("SELECT batch_id FROM runs WHERE id = ?", i["run_id"]) == summary["batch_id"]
+               for i in summary["items"])
+
+    again = run_cli("batch", str(rows), "--pipeline", str(definition), "--json", timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["cached"] == 2, "finished rows are reused"
+
+    bad_rows = tmp_path / "bad.jsonl"
+    bad_rows.write_text(json.dumps({"idea": "fine"}) + "\n" + json.dumps({"colour": "red"}) + "\n")
+    partly = run_cli("batch", str(bad_rows), "--pipeline", str(definition), "--json", timeout=300)
+    assert partly.returncode == 1, partly.stdout + partly.stderr
+    statuses = [(i["status"], i["error"]) for i in json.loads(partly.stdout)["items"]]
+    assert statuses[0][0] == "completed" and statuses[1][0] == "rejected" and "inputs.colour" in statuses[1][1]
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({**_definition(name), "steps": [
+        {**_definition(name)["steps"][0], "image": "$nowhere.image"}]}))
+    refused = run_cli("batch", str(rows), "--pipeline", str(broken))
+    assert refused.returncode == 2 and "steps.clip." in refused.stderr and "nowhere" in refused.stderr, refused.stderr
+    video_option = run_cli("batch", str(rows), "--pipeline", str(definition), "--model", "local-kenburns")
+    assert video_option.returncode == 2 and "--model is for video batches" in video_option.stderr
+
+
+def test_the_pipeline_run_deployment_runs_a_recorded_pipeline_run_on_a_worker(tmp_path: Path) -> None:
+    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    entry = next(d for d in declared["deployments"] if d["name"] == PIPELINE_DEPLOYMENT.partition("/")[2])
+    assert entry["entrypoint"] == "flows/pipeline_flow.py:pipeline_run" and entry["work_pool"]["name"] == WORK_POOL
+    run_id = record_pipeline_run(_load(f"deploy-{uuid.uuid4().hex[:6]}"), {"idea": "on a worker"})
+    with one_worker(tmp_path):
+        flow_run = run_deployment(PIPELINE_DEPLOYMENT, parameters={"run_id": run_id}, timeout=0)
+        wait_until(lambda: repo.get_run(run_id).status in repo.FINISHED, 180, f"run {run_id} on the worker")
+    run = repo.get_run(run_id)
+    assert run.status == "completed", run.error
+    assert run.prefect_flow_run_id == str(flow_run.id)
+
+
+def _load(name: str):
+    from reelflow.core.pipeline.load import load_definition
+
+    return load_definition(_definition(name))
