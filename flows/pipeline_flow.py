@@ -24,9 +24,10 @@ from prefect.states import Cancelled, State
 
 from flows.fallback import run_i2v
 from flows.video_pipeline import CANCELLED_NOTE, I2V_TASKS, _media_of
-from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.catalog import ModelEntry
 from reelflow.core.catalog.models import parse_size
 from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput
+from reelflow.core.pipeline.check import model_entry
 from reelflow.core.pipeline.definition import PipelineDefinition, StepDef, is_reference, literal_text, parse_ref
 from reelflow.core.pipeline.graph import step_dependencies
 from reelflow.core.spec import MAX_SEED, PipelineSpec, check_spec, frame_size
@@ -41,8 +42,6 @@ from reelflow.store.views import OutputView, RunView
 from tasks.cache_r2 import cache_r2
 
 STORAGE = "auto"
-MODEL_KINDS = {"generate_image": "t2i", "edit_image": "i2i", "enhance_prompt": "llm", "image_to_video": "i2v",
-               "extend": "i2v"}
 
 
 class UpstreamFailed(Exception):
@@ -104,7 +103,6 @@ class Engine:
         self.definition = definition
         self.inputs = inputs
         self.force = force
-        self.catalog = load_catalog()
         self.deps = step_dependencies(definition)
         self.results: dict[str, asyncio.Task[StepResult]] = {}
         self.failed: dict[str, str] = {}
@@ -193,13 +191,7 @@ class Engine:
         return StepResult(fan_out=fan_out, items=list(made))  # type: ignore[arg-type]
 
     def _model(self, step: StepDef) -> ModelEntry | None:
-        kind = MODEL_KINDS.get(step.kind)
-        if kind is None or step.model is None:
-            return None
-        try:
-            return self.catalog.get(step.model, kind=kind)
-        except SpecError as exc:
-            raise PipelineDefinitionError(step.id, "model", exc.message) from None
+        return model_entry(step)
 
     async def _item(self, step: StepDef, model: ModelEntry | None, needed: Mapping[str, StepResult], item: Any,
                     index: int | None, *, name: str | None = None, source_video: OutputView | None = None,
@@ -208,20 +200,19 @@ class Engine:
         call = self._prepare(step, model, needed, item, index, source_video)
         key = _key({"kind": step.kind, "model": model.id if model else None, "position": position,
                     **call.material})
-        deps = sorted(self.deps[step.id])
-        store.plan_step(self.run_id, name, kind=step.kind, pipeline_step=step.id,
-                        fan_index=index if position is None else position, depends_on=deps,
-                        backend=model.backend if model else "local")
         found = store.find_done(key, run_id=self.run_id, any_run=not self.force)
+        if found is not None and found.run_id == self.run_id and found.name == name:
+            return found.outputs  # done before this flow run (resume, or a suspended run executed again)
+        store.plan_step(self.run_id, name, kind=step.kind, pipeline_step=step.id,
+                        fan_index=index if position is None else position, depends_on=sorted(self.deps[step.id]),
+                        backend=model.backend if model else "local")
         if found is not None:
-            if found.run_id != self.run_id or found.name != name:
-                outputs = {k: store.link_output(self.run_id, name, v) if isinstance(v, OutputView) else v
-                           for k, v in found.outputs.items()}
-                store.finish_step(self.run_id, name, key=key, outputs=outputs, facts=call.facts, reused_from=found)
-                events.emit(self.run_id, "step", f"{name} reused from run {found.run_id} ({found.name}); no provider "
-                            "call", step=name)
-                return outputs
-            return found.outputs
+            outputs = {k: store.link_output(self.run_id, name, v) if isinstance(v, OutputView) else v
+                       for k, v in found.outputs.items()}
+            store.finish_step(self.run_id, name, key=key, outputs=outputs, facts=call.facts, reused_from=found)
+            events.emit(self.run_id, "step", f"{name} reused from run {found.run_id} ({found.name}); no provider call",
+                        step=name)
+            return outputs
         token = PIPELINE_STEP.set(name)
         try:
             produced = await call.run(name)
@@ -254,12 +245,12 @@ class Engine:
 
         frame_name = f"{name}:last_frame"
         key = _key({"kind": "last_frame", "video": video.sha256})
-        store.plan_step(self.run_id, frame_name, kind="last_frame", pipeline_step=step.id, fan_index=None,
-                        depends_on=[], backend="local")
         found = store.find_done(key, run_id=self.run_id, any_run=not self.force)
         if found is not None:
             return found.outputs["image"]
-        token = PIPELINE_STEP.set(frame_name)
+        store.plan_step(self.run_id, frame_name, kind="last_frame", pipeline_step=step.id, fan_index=None,
+                        depends_on=[], backend="local")
+        token = PIPELINE_STEP.set(name)  # the job records into ``<name>:last_frame``
         try:
             image = await last_frame.with_options(task_run_name=frame_name)(self.run_id, self._media(video))
             stored = await cache_r2.with_options(task_run_name=f"{frame_name}:cache_r2")(self.run_id, image, STORAGE)

@@ -13,9 +13,9 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from flows.fallback import run_i2v
-from reelflow.core.catalog import load_catalog
+from reelflow.core.catalog import VIDEO_KINDS, load_catalog
 from reelflow.core.domain import MediaRef
-from reelflow.core.spec import image_params, parse_spec
+from reelflow.core.spec import image_params, parse_spec, video_params
 from reelflow.errors import ProviderCancelledError
 from reelflow.jobs.job import run_cancelled
 from reelflow.runs import cancel as cancelling
@@ -75,7 +75,7 @@ async def execute(run: RunView) -> RunView:
     from any process, see ``reelflow.runs.cancel``, or this task cancelled: Ctrl-C, a launcher's shutdown)."""
     spec = parse_spec(run.spec)
     catalog = load_catalog()
-    model = catalog.get(spec.model, kind="i2v")
+    model = catalog.get(spec.model, kind=VIDEO_KINDS)
     run_id = run.run_id
     flow_run_id = str(flow_run.id) if flow_run.id else None
     repo.mark_run(run_id, "running", prefect_flow_run_id=flow_run_id)
@@ -85,6 +85,13 @@ async def execute(run: RunView) -> RunView:
     try:
         seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**32)
         source = next((o for o in run.outputs if o.role in ("input", "image")), None)
+        if model.kind == "t2v":
+            from tasks.t2v_fal import t2v_fal
+
+            made = await t2v_fal(run_id, model.id, video_params(spec, model, (16, 9), seed))
+            await cache_r2(run_id, made, spec.storage)
+            repo.mark_run(run_id, "completed", cost_usd=run_cost(repo.get_run(run_id)))
+            return repo.get_run(run_id)
         if source is None:
             from tasks.generate_image import generate_image
 

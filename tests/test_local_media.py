@@ -233,3 +233,135 @@ def test_last_frame_is_the_true_last_decoded_frame(tmp_path: Path) -> None:
     image = _open(png)
     assert ImageChops.difference(image, frames[-1].convert("RGB")).getbbox() is None
     assert close(centre(image), shades[-1], 3) and not close(centre(image), shades[-2], 3)
+
+
+# --- the jobs: one store step each, outputs under the run's scratch folder -----------------------------------
+
+def _record_run(run_id: str) -> None:
+    from reelflow.store import repo
+
+    repo.create_run(run_id=run_id, idempotency_key=f"media-{run_id}", spec={}, model_id="local-procedural-image",
+                    backend="local")
+
+
+def _media_steps(run_id: str, clips: list[Path]) -> dict[str, object]:
+    """The four local jobs as a pipeline flow calls them: each inside its pipeline step (``PIPELINE_STEP``)."""
+    import asyncio
+
+    from prefect import flow
+
+    from reelflow.core.domain import ImageParams, MediaRef
+    from reelflow.jobs.local_steps import run_concat, run_last_frame, run_local_edit, run_local_image
+    from reelflow.jobs.step import PIPELINE_STEP
+
+    @flow(name="media-steps")
+    async def media_steps() -> dict[str, object]:
+        made: dict[str, object] = {}
+        for step, call in (
+            ("keyframe", lambda: run_local_image(run_id, "local-procedural-image",
+                                                 ImageParams(prompt="a lighthouse at dusk", width=320, height=240,
+                                                             seed=3))),
+            ("look", lambda: run_local_edit(run_id, "local-pillow-edit", made["keyframe"].media,  # type: ignore[attr-defined]
+                                            ImageParams(prompt="black and white", width=320, height=240, seed=1))),
+            ("film", lambda: run_concat(run_id, [MediaRef(path=str(c), content_type="video/mp4") for c in clips],
+                                        crossfade_s=0.25)),
+            ("more[0]", lambda: run_last_frame(run_id, made["film"].media)),  # type: ignore[attr-defined]
+        ):
+            token = PIPELINE_STEP.set(step)
+            try:
+                made[step] = await call()
+            finally:
+                PIPELINE_STEP.reset(token)
+        return made
+
+    return asyncio.run(media_steps())
+
+
+def test_local_jobs_record_their_pipeline_steps_and_write_their_outputs(tmp_path: Path) -> None:
+    from tests.support.store import step_row, store_rows
+
+    run_id = "media-jobs-1"
+    _record_run(run_id)
+    clips = [write_clip(tmp_path / f"{n}.mp4", [colour] * 24) for n, colour in enumerate((RED, BLUE))]
+    made = _media_steps(run_id, clips)
+
+    rows = store_rows("SELECT name, status, backend, cost_usd FROM steps WHERE run_id = ? ORDER BY id", run_id)
+    assert rows == [("keyframe", "completed", "local", 0.0), ("look", "completed", "local", 0.0),
+                    ("film", "completed", "local", 0.0), ("more[0]:last_frame", "completed", "local", 0.0)]
+
+    keyframe, look, film, frame = (made[k] for k in ("keyframe", "look", "film", "more[0]"))
+    key_path = Path(keyframe.media.path)  # type: ignore[attr-defined]
+    assert key_path.read_bytes() == procedural_image("a lighthouse at dusk", 320, 240, 3)
+    assert key_path.parent.name == run_id and keyframe.role == "image" and keyframe.cost_usd == 0.0  # type: ignore[attr-defined]
+    grey = _open(Path(look.media.path).read_bytes())  # type: ignore[attr-defined]
+    assert ImageChops.difference(grey.split()[0], grey.split()[2]).getbbox() is None
+    assert step_row(run_id, "look")["detail"]["instruction"] == "black and white"
+
+    frames, _, duration = decode(Path(film.media.path))  # type: ignore[attr-defined]
+    assert film.frames == len(frames) == 48 - 6 and film.duration_s == pytest.approx(duration)  # type: ignore[attr-defined]
+    assert film.media.content_type == "video/mp4" and step_row(run_id, "film")["detail"]["clips"] == 2  # type: ignore[attr-defined]
+    last = _open(Path(frame.media.path).read_bytes())  # type: ignore[attr-defined]
+    assert ImageChops.difference(last, frames[-1].convert("RGB")).getbbox() is None
+
+
+def test_a_failed_local_edit_is_a_failed_step_naming_what_it_knows(tmp_path: Path) -> None:
+    import asyncio
+
+    from prefect import flow
+
+    from reelflow.core.domain import ImageParams, MediaRef
+    from reelflow.jobs.local_steps import run_local_edit
+    from tests.support.store import step_row
+
+    run_id = "media-jobs-2"
+    _record_run(run_id)
+    source = tmp_path / "in.png"
+    source.write_bytes(procedural_image("x", 64, 64, 1))
+
+    @flow(name="media-edit-fails")
+    async def edit() -> None:
+        await run_local_edit(run_id, "local-pillow-edit", MediaRef(path=str(source), content_type="image/png"),
+                             ImageParams(prompt="make it look like a Monet", width=64, height=64, seed=1))
+
+    with pytest.raises(SpecError, match="sepia"):
+        asyncio.run(edit())
+    row = step_row(run_id, "edit_image")
+    assert row["status"] == "failed" and "not an AI model" in row["error"] and "vignette" in row["error"]
+
+
+def test_reelflow_run_makes_its_start_image_offline_with_the_procedural_model() -> None:
+    from tests.support.cli import run_cli_json
+    from tests.support.store import store_rows
+
+    code, result = run_cli_json("run", "--image-prompt", "a red kite over green hills", "--image-model",
+                                "local-procedural-image", "--model", "local-kenburns", "--prompt", "drift",
+                                "--duration", "1", "--fps", "8", "--resolution", "160x120", "--seed", "4",
+                                "--force")
+    assert code == 0, result
+    assert result["status"] == "completed" and result["cost_usd"] == 0.0
+    image = next(o for o in result["outputs"] if o["role"] == "image")
+    assert image["content_type"] == "image/png"
+    steps = store_rows("SELECT name, status, backend FROM steps WHERE run_id = ? ORDER BY id", result["run_id"])
+    assert steps[0] == ("generate_image", "completed", "local")
+    assert [s[1] for s in steps] == ["completed"] * len(steps)
+
+
+def test_enhance_prompt_with_the_local_template_is_a_free_recorded_step() -> None:
+    import asyncio
+
+    from prefect import flow
+
+    from reelflow.jobs.text import run_enhance_prompt
+    from tests.support.store import step_row
+
+    run_id = "media-jobs-3"
+    _record_run(run_id)
+
+    @flow(name="media-enhance")
+    async def enhance() -> str:
+        return await run_enhance_prompt(run_id, "local-template-prompt", "a lighthouse", style="noir", seed=2)
+
+    text = asyncio.run(enhance())
+    assert text == enhance_prompt_locally("a lighthouse", style="noir")
+    row = step_row(run_id, "enhance_prompt")
+    assert row["status"] == "completed" and row["cost"] == 0.0 and row["detail"]["text"] == text

@@ -495,7 +495,7 @@ def test_pipelines_crud_and_reuse(client: httpx.Client) -> None:
     ({"name": "p", "spec": {"model": "local-kenburns", "duration": 99.0}}, "duration", "out of range"),
     ({"name": "p", "spec": {"model": "local-kenburns", "image": "/etc/hosts"}}, "image", "not accepted"),
     ({"name": "  ", "spec": {"model": "local-kenburns"}}, "name", "must not be empty"),
-    ({"name": "p"}, "spec", "Field required"),
+    ({"name": "p"}, "definition", "is required: a pipeline definition"),
     ({"name": "p", "spec": {}}, "model", "Field required"),
 ])
 def test_pipeline_bad_input(client: httpx.Client, body: dict[str, Any], field: str, text: str) -> None:

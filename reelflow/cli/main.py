@@ -14,13 +14,24 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from reelflow.cli import approve, batch, control, gpu, help_format, logs, pipeline_run, resume, serve, stack, storage
+from reelflow.cli import (
+    approve,
+    batch,
+    control,
+    gpu,
+    help_format,
+    logs,
+    models,
+    pipeline_run,
+    resume,
+    serve,
+    stack,
+    storage,
+)
 from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
 from reelflow.cli.pipeline import pipeline_app
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
@@ -38,6 +49,7 @@ app.add_typer(gpu.app)
 app.add_typer(storage.app)
 pipeline_run.register(pipeline_app)
 app.add_typer(pipeline_app)
+app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)
 app.command("approve")(approve.approve)
@@ -194,6 +206,9 @@ def run(
     prompt: Annotated[str, typer.Option(help="What should happen in the video.")] = "",
     image_prompt: Annotated[str | None, typer.Option(help="Generate the input image from this prompt.")] = None,
     image_model: Annotated[str, typer.Option(help="Text-to-image model for --image-prompt.")] = "flux-schnell",
+    end_image: Annotated[str | None, typer.Option(help="Last frame (a file path or an http(s) URL), for models "
+                                                      "that take one.")] = None,
+    audio: Annotated[bool, typer.Option("--audio", help="Add generated audio (models that can; costs more).")] = False,
     negative_prompt: Annotated[str | None, typer.Option(help="What to avoid.")] = None,
     duration: Annotated[float | None, typer.Option(help="Seconds of video.")] = None,
     frames: Annotated[int | None, typer.Option(help="Frame count (instead of --duration).")] = None,
@@ -207,10 +222,11 @@ def run(
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
-    """Make a video from an image (or a generated one) and print where it is."""
+    """Make a video from an image (or a generated one; none for a text-to-video model) and print where it is."""
     logs.configure(verbose=verbose, debug=debug)
     spec = {"model": model, "image": image, "image_prompt": image_prompt, "image_model": image_model,
-            "prompt": prompt, "negative_prompt": negative_prompt, "duration": duration, "frames": frames,
+            "end_image": end_image, "audio": audio or None, "prompt": prompt, "negative_prompt": negative_prompt,
+            "duration": duration, "frames": frames,
             "fps": fps, "resolution": resolution, "seed": seed, "storage": storage}
     _execute({k: v for k, v in spec.items() if v is not None}, force, as_json)
 
@@ -281,30 +297,6 @@ def status(
     if events:
         out.print("events:")
         print_events(out, happened)
-
-
-@app.command()
-def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the model catalog and whether each model can run here."""
-    from reelflow.core.availability import availability
-    from reelflow.core.catalog import load_catalog
-
-    entries = []
-    for entry in load_catalog().models:
-        found = availability(entry)
-        entries.append({**entry.model_dump(mode="json"), "price_text": entry.price.text(),
-                        "available": found.available, "missing": found.missing, "unchecked": found.unchecked})
-    if as_json:
-        print_json(entries)
-        return
-    table = Table(title="models (prices in US dollars)", box=box.SIMPLE_HEAD)
-    for column in ("id", "kind", "backend", "available", "price", "notes"):
-        table.add_column(column, no_wrap=column in ("id", "kind"), overflow="fold")
-    for e in entries:
-        available = "no" if not e["available"] else "not checked" if e["unchecked"] else "yes"
-        notes = "; ".join(e["missing"] or e["unchecked"]) or ("not AI: " if not e["ai"] else "") + e["speed_hint"]
-        table.add_row(e["id"], e["kind"], e["backend"], available, e["price_text"], notes)
-    out.print(table)
 
 
 @server_app.command("start")

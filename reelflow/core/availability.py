@@ -63,7 +63,7 @@ def require_runnable(spec: PipelineSpec) -> ModelEntry:
     """The spec's video model, once it and the image model it generates its input with can run here;
     ``ModelUnavailableError`` naming what is missing otherwise. Checked when a run is prepared and resumed."""
     catalog = load_catalog()
-    model = catalog.get(spec.model, kind="i2v")
+    model = catalog.get(spec.model, kind=("i2v", "t2v"))
     require_available(model)
     if spec.image_prompt is not None:
         require_available(catalog.get(spec.image_model, kind="t2i"))

@@ -107,7 +107,7 @@ def pipeline_batch_id(definition: PipelineDefinition, items: list[BatchItem]) ->
 
 def _seeded(spec: dict[str, Any]) -> dict[str, Any]:
     """The item with a seed derived from its spec when it has none and its model takes one."""
-    model = next((m for m in load_catalog().models if m.id == spec.get("model") and m.kind == "i2v"), None)
+    model = next((m for m in load_catalog().models if m.id == spec.get("model") and m.kind in ("i2v", "t2v")), None)
     if spec.get("seed") is not None or model is None or not model.inputs.seed:
         return spec
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)

@@ -30,6 +30,7 @@ class VideoParams(BaseModel):
     height: int | None = None
     resolution: str | None = None
     seed: int
+    audio: bool = False
 
 
 class ImageParams(BaseModel):
@@ -74,6 +75,7 @@ class ProviderOutput(BaseModel):
     provider_job_id: str | None = None
     cost_usd: float | None = None
     scratch: bool = False  # a working file that may be deleted once stored
+    text: str | None = None  # what a language model answered (role "text"; ``media`` then has no location)
 
 
 class ObjectFacts(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.catalog import VIDEO_KINDS, ModelEntry, load_catalog
 from reelflow.core.catalog.models import parse_size
 from reelflow.core.domain import ImageParams, VideoParams
 from reelflow.errors import SpecError
@@ -21,13 +21,17 @@ _ANY_SIZE = re.compile(r"^(\d{1,9})x(\d{1,9})$")
 
 
 class PipelineSpec(BaseModel):
-    """One image-to-video pipeline: an input image (or a prompt to make one), a video model and its settings."""
+    """One video: an input image (or a prompt to make one; none for a text-to-video model), an optional last
+    frame, a video model and its settings."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     model: str = Field(description="Video model id from the catalog (`reelflow models`).")
     image: str | None = Field(default=None, description="Input image: a local path or an http(s) URL.")
     image_prompt: str | None = Field(default=None, description="Prompt to generate the input image instead.")
+    end_image: str | None = Field(default=None, description=(
+        "Last frame (first-last-frame video): a local path or an http(s) URL, for models that take one."))
+    audio: bool = Field(default=False, description="Add generated audio, on models that can (it may cost more).")
     image_model: str = Field(default="flux-schnell", description="Text-to-image model for image_prompt.")
     prompt: str = Field(default="", max_length=20000, description="What should happen in the video.")
     negative_prompt: str | None = Field(default=None, max_length=5000)
@@ -44,19 +48,23 @@ class PipelineSpec(BaseModel):
     def _one_image_source(self) -> PipelineSpec:
         if self.image is not None and self.image_prompt is not None:
             raise ValueError("image: give either image or image_prompt, not both")
-        if self.image is None and not (self.image_prompt or "").strip():
-            raise ValueError("image: an input is needed: image (path or URL) or image_prompt")
         if self.duration is not None and self.frames is not None:
             raise ValueError("duration: give duration or frames, not both")
         return self
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        for name, unset in (("end_image", None), ("audio", False)):  # left out when unused: older keys still match
+            if data[name] == unset:
+                del data[name]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
-    def idempotency_key(self, input_sha256: str | None) -> str:
-        """Same spec + same input bytes -> same key; a finished run with this key is reused."""
+    def idempotency_key(self, input_sha256: str | None, end_image_sha256: str | None = None) -> str:
+        """Same spec + same input bytes (start and end image) -> same key; a finished run with it is reused."""
         digest = hashlib.sha256(self.canonical_json().encode())
         digest.update(b"\0" + (input_sha256 or "").encode())
+        if end_image_sha256:
+            digest.update(b"\0end\0" + end_image_sha256.encode())
         return digest.hexdigest()
 
 
@@ -80,7 +88,7 @@ def parse_spec(data: dict[str, Any] | PipelineSpec) -> PipelineSpec:
 
 def with_seed(spec: PipelineSpec) -> PipelineSpec:
     """``spec`` with a fresh random seed when it has none and its video model takes one."""
-    if spec.seed is not None or not load_catalog().get(spec.model, kind="i2v").inputs.seed:
+    if spec.seed is not None or not load_catalog().get(spec.model, kind=VIDEO_KINDS).inputs.seed:
         return spec
     return spec.model_copy(update={"seed": random.SystemRandom().randrange(MAX_SEED + 1)})
 
@@ -88,7 +96,8 @@ def with_seed(spec: PipelineSpec) -> PipelineSpec:
 def check_spec(spec: PipelineSpec) -> None:
     """Check a spec against its models' accepted inputs, before any image is read or job queued."""
     catalog = load_catalog()
-    model = catalog.get(spec.model, kind="i2v")
+    model = catalog.get(spec.model, kind=VIDEO_KINDS)
+    _check_inputs(spec, model)
     if spec.image_prompt is not None:
         try:
             image_model = catalog.get(spec.image_model, kind="t2i")
@@ -101,6 +110,31 @@ def check_spec(spec: PipelineSpec) -> None:
         _check_resolution(spec.resolution, model)
     if spec.seed is not None and not model.inputs.seed:
         raise SpecError("seed", f"model '{model.id}' does not take a seed; leave it out")
+
+
+def _takers(what: str) -> str:
+    found = [m.id for m in load_catalog().models if m.kind in VIDEO_KINDS and (
+        m.inputs.end_image != "unused" if what == "end_image" else m.inputs.audio)]
+    return ", ".join(found) or "none"
+
+
+def _check_inputs(spec: PipelineSpec, model: ModelEntry) -> None:
+    """The images a model takes: a start image (or its prompt) for image-to-video, none for text-to-video, and
+    an end image where the model takes one; and audio only where the model can add it."""
+    if model.kind == "t2v":
+        if spec.image is not None or spec.image_prompt is not None:
+            field = "image" if spec.image is not None else "image_prompt"
+            raise SpecError(field, f"model '{model.id}' is text-to-video: it takes no start image; leave {field} out "
+                            "or choose an image-to-video model")
+    elif spec.image is None and not (spec.image_prompt or "").strip():
+        raise SpecError("image", "an input is needed: image (path or URL) or image_prompt")
+    if spec.end_image is not None and model.inputs.end_image == "unused":
+        raise SpecError("end_image", f"model '{model.id}' takes no end image; models that take one: "
+                        f"{_takers('end_image')}")
+    if spec.end_image is None and model.inputs.end_image == "required":
+        raise SpecError("end_image", f"model '{model.id}' needs an end image (the last frame); give end_image")
+    if spec.audio and not model.inputs.audio:
+        raise SpecError("audio", f"model '{model.id}' cannot add audio; models that can: {_takers('audio')}")
 
 
 def _check_text(field: str, text: str, max_chars: int | None) -> None:
@@ -226,7 +260,7 @@ def video_params(spec: PipelineSpec, model: ModelEntry, image_size: tuple[int, i
     return VideoParams(
         prompt=spec.prompt, negative_prompt=spec.negative_prompt, duration_s=round(duration, 6),
         frames=frames, fps=fps, width=size[0] if size else None, height=size[1] if size else None,
-        resolution=label, seed=seed,
+        resolution=label, seed=seed, audio=spec.audio,
     )
 
 

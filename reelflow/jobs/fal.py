@@ -23,10 +23,11 @@ from typing import Any
 from prefect import get_run_logger
 
 from reelflow.core.availability import require_available
-from reelflow.core.catalog import ModelEntry, load_catalog
+from reelflow.core.catalog import VIDEO_KINDS, ModelEntry, load_catalog
 from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput, VideoParams
 from reelflow.errors import ModelUnavailableError, SpecError, TransientProviderError
 from reelflow.jobs.job import ProviderJob, run_job
+from reelflow.jobs.local_steps import run_local_image
 from reelflow.jobs.step import StepHandle, tracked_step
 from reelflow.orchestration.concurrency import FAL_LIMIT, fal_slot
 from reelflow.providers.fal import (
@@ -36,9 +37,9 @@ from reelflow.providers.fal import (
     Queued,
     RetryPolicy,
     build_arguments,
+    fields_of,
     image_reference,
-    parse_image_output,
-    parse_video_output,
+    parse_output,
 )
 from reelflow.runs import events
 from reelflow.runs.lock import run_lock
@@ -197,11 +198,12 @@ async def run_fal_job(request: FalRequest) -> ProviderOutput:
                 await reporter.close()
             request_id = job.job_id
             output = request.parse(result, request_id=request_id)
-            step.cost_usd = request.cost_usd
+            cost = request.cost_usd if output.cost_usd is None else output.cost_usd  # as billed, when fal says
+            step.cost_usd = cost
             step.detail = {"request_id": request_id, "endpoint": request.model.endpoint,
                            "slot_wait_s": round(slot.waited_s, 3)}
             await step.progress(1.0, f"{request.step} done", force=True)
-    return output.model_copy(update={"cost_usd": request.cost_usd, "provider_job_id": request_id})
+    return output.model_copy(update={"cost_usd": cost, "provider_job_id": request_id})
 
 
 async def image_url(image: MediaRef) -> str:
@@ -214,27 +216,74 @@ async def image_url(image: MediaRef) -> str:
     raise SpecError("image", f"cannot send {image.describe()} to fal: not a local file or an http(s) URL")
 
 
-async def run_generate_image(run_id: str, model_id: str, params: ImageParams) -> ProviderOutput:
-    """``generate_image``: the pipeline's start image from its prompt, as a URL on fal's CDN."""
-    model = load_catalog().get(model_id, kind="t2i")
+def _parser(model: ModelEntry) -> Callable[..., ProviderOutput]:
+    output_field = fields_of(model).output_field
+
+    def parse(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
+        return parse_output(result, output_field, request_id=request_id)
+
+    return parse
+
+
+def _image_model(model_id: str, kind: str) -> ModelEntry:
+    model = load_catalog().get(model_id, kind=kind)
     if model.backend != "fal":
         raise ModelUnavailableError(model.id, [f"the '{model.backend}' backend cannot make images"])
+    return model
+
+
+async def run_generate_image(run_id: str, model_id: str, params: ImageParams) -> ProviderOutput:
+    """``generate_image``: the pipeline's start image from its prompt, as a URL on fal's CDN (a local model's
+    picture is drawn here instead, see ``reelflow.jobs.local_steps``)."""
+    if load_catalog().get(model_id, kind="t2i").backend == "local":
+        return await run_local_image(run_id, model_id, params)
+    model = _image_model(model_id, "t2i")
 
     async def arguments() -> dict[str, Any]:
         return build_arguments(model, params, None)
 
     cost = model.price.estimate(megapixels=params.width * params.height / 1_000_000)
     return await run_fal_job(FalRequest(run_id=run_id, step="generate_image", model=model, cost_usd=cost,
-                                        arguments=arguments, parse=parse_image_output))
+                                        arguments=arguments, parse=_parser(model)))
 
 
-async def run_i2v_fal(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
-    """``i2v_fal``: one image-to-video job on fal; the video is a URL on fal's CDN."""
-    model = load_catalog().get(model_id, kind="i2v")
+async def run_edit_image(run_id: str, model_id: str, image: MediaRef, params: ImageParams) -> ProviderOutput:
+    """``edit_image``: ``image`` edited by the instruction ``params.prompt`` (FLUX Kontext, Nano Banana edit)."""
+    model = _image_model(model_id, "i2i")
 
     async def arguments() -> dict[str, Any]:
         return build_arguments(model, params, await image_url(image))
 
-    cost = model.price.estimate(seconds=params.duration_s, resolution=params.resolution)
-    return await run_fal_job(FalRequest(run_id=run_id, step="i2v_fal", model=model, cost_usd=cost,
-                                        arguments=arguments, parse=parse_video_output))
+    cost = model.price.estimate(megapixels=params.width * params.height / 1_000_000)
+    return await run_fal_job(FalRequest(run_id=run_id, step="edit_image", model=model, cost_usd=cost,
+                                        arguments=arguments, parse=_parser(model)))
+
+
+def _video_cost(model: ModelEntry, params: VideoParams) -> float | None:
+    return model.price.estimate(seconds=params.duration_s, resolution=params.resolution, audio=params.audio)
+
+
+async def run_i2v_fal(run_id: str, model_id: str, image: MediaRef, params: VideoParams,
+                      end_image: MediaRef | None = None) -> ProviderOutput:
+    """``i2v_fal``: one image-to-video job on fal (first-last-frame with ``end_image``); the video is on fal's CDN."""
+    model = load_catalog().get(model_id, kind="i2v")
+
+    async def arguments() -> dict[str, Any]:
+        end = await image_url(end_image) if end_image is not None else None
+        return build_arguments(model, params, await image_url(image), end)
+
+    return await run_fal_job(FalRequest(run_id=run_id, step="i2v_fal", model=model, cost_usd=_video_cost(model, params),
+                                        arguments=arguments, parse=_parser(model)))
+
+
+async def run_t2v_fal(run_id: str, model_id: str, params: VideoParams) -> ProviderOutput:
+    """``t2v_fal``: one text-to-video job on fal, from the prompt alone; the video is on fal's CDN."""
+    model = load_catalog().get(model_id, kind=VIDEO_KINDS)
+    if model.kind != "t2v":
+        raise SpecError("model", f"{model.id} is an image-to-video model; it needs a start image")
+
+    async def arguments() -> dict[str, Any]:
+        return build_arguments(model, params, None)
+
+    return await run_fal_job(FalRequest(run_id=run_id, step="t2v_fal", model=model, cost_usd=_video_cost(model, params),
+                                        arguments=arguments, parse=_parser(model)))

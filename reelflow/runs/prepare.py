@@ -13,8 +13,9 @@ from typing import Any
 
 from reelflow.core.availability import require_runnable
 from reelflow.core.domain import MediaRef, ProviderOutput
-from reelflow.core.inputs import load_image
+from reelflow.core.inputs import InputImage, load_image
 from reelflow.core.spec import PipelineSpec, parse_spec
+from reelflow.errors import SpecError
 from reelflow.storage import get_storage
 from reelflow.store import repo
 from reelflow.store.views import RunView
@@ -31,23 +32,33 @@ def outputs_present(run: RunView) -> bool:
     return bool(run.outputs) and all(o.path is None or Path(o.path).is_file() for o in run.outputs)
 
 
+def load_end_image(source: str) -> InputImage:
+    """The spec's last frame, read and checked like the start image; its errors name ``end_image``."""
+    try:
+        return load_image(source)
+    except SpecError as exc:
+        raise SpecError("end_image", exc.message) from None
+
+
 def prepare_run(spec_data: dict[str, Any] | PipelineSpec, *, force: bool = False, run_id: str | None = None,
                 batch_id: str | None = None, pipeline_id: str | None = None) -> Prepared:
     spec = parse_spec(spec_data)
     model = require_runnable(spec)
     image = load_image(spec.image) if spec.image else None
+    end_image = load_end_image(spec.end_image) if spec.end_image else None
     storage = get_storage(spec.storage)
-    key = spec.idempotency_key(image.sha256 if image else None)
+    key = spec.idempotency_key(image.sha256 if image else None, end_image.sha256 if end_image else None)
     if not force:
         done = repo.find_completed_run(key)
         if done is not None and outputs_present(done):
             return Prepared(run=done.model_copy(update={"cached": True}), cached=True)
     run_id = run_id or uuid.uuid4().hex
-    stored_input = storage.put_bytes(image.data, image.content_type, f"input{image.extension}") if image else None
+    inputs = [(role, found, storage.put_bytes(found.data, found.content_type, f"{role}{found.extension}"))
+              for role, found in (("input", image), ("end_image", end_image)) if found is not None]
     repo.create_run(run_id=run_id, idempotency_key=key, spec=spec.model_dump(mode="json"), model_id=model.id,
                     backend=model.backend, forced=force, pipeline_id=pipeline_id, batch_id=batch_id)
-    if stored_input is not None and image is not None:
-        media = MediaRef(path=stored_input.path, url=stored_input.url, content_type=image.content_type)
-        repo.add_output(run_id, None, stored_input,
-                        ProviderOutput(media=media, role="input", width=image.width, height=image.height))
+    for role, found, stored in inputs:
+        media = MediaRef(path=stored.path, url=stored.url, content_type=found.content_type)
+        repo.add_output(run_id, None, stored, ProviderOutput(media=media, role=role, width=found.width,
+                                                             height=found.height))
     return Prepared(run=repo.get_run(run_id), cached=False)

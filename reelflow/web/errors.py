@@ -17,6 +17,7 @@ from starlette.routing import Match, Route
 from reelflow.errors import (
     ApiError,
     ModelUnavailableError,
+    PipelineDefinitionError,
     PipelineNotFoundError,
     ReelflowError,
     RunNotFoundError,
@@ -59,6 +60,11 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
 
 async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
     return error_response(422, exc.message, exc.field)
+
+
+async def _definition_error(_: Request, exc: PipelineDefinitionError) -> JSONResponse:
+    loc = ["steps", exc.step, *exc.step_field.split(".")] if exc.step else exc.step_field.split(".")
+    return error_response(422, exc.message, exc.field, detail=[{"loc": loc, "msg": exc.message}])
 
 
 async def _unavailable(_: Request, exc: ModelUnavailableError) -> JSONResponse:
@@ -116,6 +122,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(SpecError, _spec_error)
+    app.add_exception_handler(PipelineDefinitionError, _definition_error)
     app.add_exception_handler(ModelUnavailableError, _unavailable)
     app.add_exception_handler(RunNotFoundError, _not_found)
     app.add_exception_handler(PipelineNotFoundError, _not_found)

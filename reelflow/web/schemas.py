@@ -37,6 +37,9 @@ class SpecFields(BaseModel):
     image_prompt: str | None = Field(default=None, max_length=20000,
                                      description="Generate the start image from this prompt instead.")
     image_model: str | None = Field(default=None, max_length=100, description="Text-to-image model id.")
+    end_image: str | None = Field(default=None, max_length=4096, description=(
+        "Last frame, for models that take one (first-last-frame): an http(s) URL or 'upload:<id>'."))
+    audio: bool | None = Field(default=None, description="Add generated audio, on models that can (priced higher).")
     prompt: str | None = Field(default=None, max_length=20000)
     negative_prompt: str | None = Field(default=None, max_length=5000)
     duration: float | None = Field(default=None, le=MAX_SECONDS, allow_inf_nan=False,
@@ -124,6 +127,8 @@ class PriceOut(BaseModel):
     unit: str
     text: str = Field(description="The price in words, e.g. '$0.10 per second at 720p'.")
     estimate_usd: float | None = Field(description="Estimated cost of one job with the given inputs, if known.")
+    source: str | None = Field(default=None, description="Where the price was read, and when.")
+    confirmed: bool = Field(default=True, description="False: the price is not confirmed from the provider's pages.")
 
 
 class ModelOut(BaseModel):
@@ -142,24 +147,37 @@ class ModelOut(BaseModel):
     """What could not be checked from here (a GPU's model files): available then means "nothing known missing"."""
 
 
+DefinitionField = Field(default=None, description=(
+    "A pipeline definition (see `reelflow pipeline schema`): a JSON object, or its YAML/JSON text. Or send the "
+    "YAML itself as the request body (Content-Type: application/yaml)."))
+
+
 class PipelineIn(BaseModel):
+    """A definition (a graph of steps), or the panel's one-video spec (read as a one-step pipeline)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    spec: SpecFields
+    name: str | None = Field(default=None, min_length=1, max_length=200, description=(
+        "Defaults to the definition's name."))
+    definition: dict[str, Any] | str | None = DefinitionField
+    spec: SpecFields | None = None
 
 
 class PipelinePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    definition: dict[str, Any] | str | None = DefinitionField
     spec: SpecFields | None = None
 
 
 class PipelineOut(BaseModel):
     pipeline_id: str
     name: str
-    spec: dict[str, Any]
+    definition: dict[str, Any] = Field(description="The definition (a spec-saved pipeline: its one-step form).")
+    version: int = Field(description="Bumped by every save that changes the definition.")
+    saved_as: Literal["definition", "spec"]
+    spec: dict[str, Any] = Field(description="The one-video spec it was saved as; empty for a definition.")
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -167,6 +185,36 @@ class PipelineOut(BaseModel):
 class PipelinePage(BaseModel):
     total: int
     pipelines: list[PipelineOut]
+
+
+class EstimateIn(BaseModel):
+    """What to price: a definition, or a saved pipeline (at its latest or a given version), with inputs."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    definition: dict[str, Any] | str | None = DefinitionField
+    pipeline_id: str | None = Field(default=None, max_length=64)
+    version: int | None = Field(default=None, ge=1)
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Values of the pipeline's inputs.")
+    gpu_usd_per_hour: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    gpu_seconds: float | None = Field(default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description=(
+        "GPU seconds one GPU job takes; with gpu_usd_per_hour it prices GPU steps."))
+
+
+class StepEstimateOut(BaseModel):
+    step: str
+    kind: str
+    model: str | None
+    count: int = Field(description="Jobs the step makes: fan-out items, variants, extend's times.")
+    usd: str | None = Field(description="Exact decimal dollars for all its jobs; null when unknown (not free).")
+    note: str
+
+
+class EstimateOut(BaseModel):
+    pipeline: str
+    steps: list[StepEstimateOut]
+    total_usd: str | None = Field(description="Exact decimal dollars; null when any step's price is unknown.")
+    unknown: list[str] = Field(description="The steps whose price is unknown.")
 
 
 class UploadOut(BaseModel):

@@ -5,8 +5,8 @@ No Prefect inside. ``fal_client`` is imported on first use, so a caller can stil
 """
 
 from reelflow.errors import FalDeadlineError, FalRequestError, FalSubmitUncertainError
-from reelflow.providers.fal.arguments import SCHEMAS, EndpointSchema, build_arguments, schema_for
-from reelflow.providers.fal.outputs import parse_image_output, parse_video_output
+from reelflow.providers.fal.arguments import build_arguments, fields_of, sent_fields
+from reelflow.providers.fal.outputs import parse_image_output, parse_output, parse_video_output
 from reelflow.providers.fal.queue import (
     INLINE_IMAGE_LIMIT,
     FalQueue,
@@ -19,9 +19,7 @@ from reelflow.providers.fal.updates import Completed, FalUpdate, InProgress, Log
 
 __all__ = [
     "INLINE_IMAGE_LIMIT",
-    "SCHEMAS",
     "Completed",
-    "EndpointSchema",
     "FalDeadlineError",
     "FalQueue",
     "FalRequestError",
@@ -35,9 +33,11 @@ __all__ = [
     "build_arguments",
     "credentials_missing",
     "describe_detail",
+    "fields_of",
     "image_reference",
     "is_transient",
     "parse_image_output",
+    "parse_output",
     "parse_video_output",
-    "schema_for",
+    "sent_fields",
 ]

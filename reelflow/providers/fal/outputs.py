@@ -56,3 +56,22 @@ def parse_video_output(result: dict[str, Any], *, request_id: str | None = None)
 def parse_image_output(result: dict[str, Any], *, request_id: str | None = None) -> ProviderOutput:
     """``images[0].url`` (FLUX) with its width and height."""
     return _parse(result, "image", "images", "image/jpeg", request_id, width=("width", int), height=("height", int))
+
+
+def parse_output(result: dict[str, Any], output_field: str, *, request_id: str | None = None) -> ProviderOutput:
+    """The file at ``output_field`` (``video.url``, ``images.url``: a list's first item), a video or an image."""
+    path = output_field.removesuffix(".url").replace("[]", "").replace("[0]", "").split(".")
+    container: Any = result
+    for key in path[:-1]:
+        container = container.get(key) if isinstance(container, dict) else None
+        container = container[0] if isinstance(container, list) and container else container
+    last = path[-1]
+    image = last.startswith("image")
+    role = "image" if image else "video"
+    holder = {role: container.get(last)} if isinstance(container, dict) else {}
+    if isinstance(holder.get(role), list):
+        holder = {role: holder[role][0] if holder[role] else None}
+    if holder.get(role) is None:
+        raise _missing(output_field, result, request_id)
+    parse = parse_image_output if image else parse_video_output
+    return parse(holder, request_id=request_id)

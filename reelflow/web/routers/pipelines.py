@@ -1,23 +1,60 @@
-"""``/api/pipelines``: saved pipeline specs (create, list, get, edit, delete; run one via POST /api/runs)."""
+"""``/api/pipelines``: saved pipeline definitions with versions (create, list, get, edit, delete) and
+``POST /api/pipelines/estimate``. A body may be JSON (``definition`` as an object or as YAML text; or the
+panel's one-video ``spec``) or the YAML definition itself (``Content-Type: application/yaml``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ValidationError
 
+from reelflow.core.pipeline.check import check_definition
+from reelflow.core.pipeline.definition import PipelineDefinition
+from reelflow.core.pipeline.estimate import estimate as price
+from reelflow.core.pipeline.load import from_mapping, parse_text
 from reelflow.core.spec import parse_spec
 from reelflow.errors import SpecError
 from reelflow.store import pipelines
 from reelflow.web.auth import require_token
-from reelflow.web.schemas import PipelineIn, PipelineOut, PipelinePage, PipelinePatch, SpecFields
+from reelflow.web.errors import validation_message
+from reelflow.web.schemas import (
+    EstimateIn,
+    EstimateOut,
+    PipelineIn,
+    PipelineOut,
+    PipelinePage,
+    PipelinePatch,
+    SpecFields,
+)
 from reelflow.web.services.images import resolve_image
 
 router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
 PipelineId = Path(min_length=1, max_length=64)
 ERRORS = {401: {"description": "Missing or wrong bearer token"}, 404: {"description": "No such pipeline"},
-          422: {"description": "Bad input; 'field' names it"}}
+          422: {"description": "Bad input; 'field' names it, and for a definition 'detail[0].loc' is "
+                "['steps', <step id>, <field>]"}}
 RUN_TIME_IMAGE = "https://example.com/image-given-at-run-time.png"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+MAX_BODY = 1_000_000
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """The request body as OpenAPI documents it (the route reads the body itself, to take YAML too)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": inline(schema)},
+        "application/yaml": {"schema": {"type": "string", "description": "The definition as YAML."}}}}}
 
 
 def checked_spec(fields: SpecFields) -> dict[str, Any]:
@@ -30,20 +67,83 @@ def checked_spec(fields: SpecFields) -> dict[str, Any]:
     return spec
 
 
+def checked_definition(given: dict[str, Any] | str) -> PipelineDefinition:
+    """Parse (never as a file path: a client names no server file) and check the whole definition."""
+    definition = from_mapping(parse_text(given) if isinstance(given, str) else given)
+    check_definition(definition)
+    return definition
+
+
+def stored(definition: PipelineDefinition) -> dict[str, Any]:
+    return definition.model_dump(mode="json", exclude_defaults=True)
+
+
 def checked_name(name: str) -> str:
     if not name.strip():
         raise SpecError("name", "must not be empty")
     return name.strip()
 
 
+async def _read_body(request: Request, model: type[BaseModel]) -> Any:
+    """The JSON body as ``model``, or a YAML body as ``model(definition=<text>)``."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise SpecError("definition", f"the body is larger than {MAX_BODY} bytes")
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        if kind in YAML_TYPES:
+            return model.model_validate({"definition": raw.decode("utf-8")})
+        if kind != "application/json":
+            raise SpecError("content-type", f"'{kind}' is not accepted; send application/json or application/yaml")
+        return model.model_validate_json(raw or b"{}")
+    except UnicodeDecodeError:
+        raise SpecError("definition", "the body is not UTF-8 text") from None
+    except ValidationError as exc:
+        field, message = validation_message(exc)
+        raise SpecError(field or "body", message) from None
+
+
 def _out(view: pipelines.PipelineView) -> PipelineOut:
     return PipelineOut.model_validate(view.model_dump())
 
 
+def _one_of(definition: Any, spec: Any) -> None:
+    if definition is not None and spec is not None:
+        raise SpecError("definition", "give a definition or a spec, not both")
+
+
 @router.post("", status_code=201, response_model=PipelineOut, dependencies=[Depends(require_token)],
-             responses=ERRORS)
-def create(body: PipelineIn) -> PipelineOut:
-    return _out(pipelines.create_pipeline(checked_name(body.name), checked_spec(body.spec)))
+             responses=ERRORS, openapi_extra=_body_doc(PipelineIn))
+async def create(request: Request) -> PipelineOut:
+    """Save a pipeline: a definition (JSON object, YAML text, or a YAML body), or a one-video spec."""
+    body: PipelineIn = await _read_body(request, PipelineIn)
+    _one_of(body.definition, body.spec)
+    if body.spec is not None:
+        if body.name is None:
+            raise SpecError("name", "is required with a spec")
+        return _out(pipelines.create_pipeline(checked_name(body.name), spec=checked_spec(body.spec)))
+    if body.definition is None:
+        raise SpecError("definition", "is required: a pipeline definition (JSON object or YAML text, see "
+                        "`reelflow pipeline schema`), or the panel's one-video 'spec'")
+    definition = checked_definition(body.definition)
+    name = checked_name(body.name if body.name is not None else definition.name)
+    return _out(pipelines.create_pipeline(name, definition=stored(definition)))
+
+
+@router.post("/estimate", response_model=EstimateOut, responses={422: ERRORS[422], 404: ERRORS[404]})
+def estimate(body: EstimateIn) -> EstimateOut:
+    """Price each step and the total before anything runs: fan-out and variants counted, money as exact
+    decimal text, an unknown price null (not zero)."""
+    if (body.definition is None) == (body.pipeline_id is None):
+        raise SpecError("definition", "give a definition or a pipeline_id (not both)")
+    if body.pipeline_id is not None:
+        given: dict[str, Any] | str = (pipelines.get_version(body.pipeline_id, body.version) if body.version
+                                       else pipelines.get_pipeline(body.pipeline_id).definition)
+    else:
+        given = body.definition or {}
+    definition = checked_definition(given)
+    found = price(definition, body.inputs, gpu_usd_per_hour=body.gpu_usd_per_hour, gpu_seconds=body.gpu_seconds)
+    return EstimateOut.model_validate({"pipeline": definition.name, **found.as_json()})
 
 
 @router.get("", response_model=PipelinePage)
@@ -52,17 +152,27 @@ def list_all(limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0,
     return PipelinePage(total=total, pipelines=[_out(p) for p in found])
 
 
-@router.get("/{pipeline_id}", response_model=PipelineOut, responses={404: ERRORS[404]})
-def get(pipeline_id: str = PipelineId) -> PipelineOut:
-    return _out(pipelines.get_pipeline(pipeline_id))
+@router.get("/{pipeline_id}", response_model=PipelineOut, responses={404: ERRORS[404], 422: ERRORS[422]})
+def get(pipeline_id: str = PipelineId, version: int | None = Query(None, ge=1, description=(
+        "An earlier version's definition (default: the latest)."))) -> PipelineOut:
+    view = pipelines.get_pipeline(pipeline_id)
+    if version is not None and version != view.version:
+        view = view.model_copy(update={"definition": pipelines.get_version(pipeline_id, version),
+                                       "version": version})
+    return _out(view)
 
 
-@router.put("/{pipeline_id}", response_model=PipelineOut, dependencies=[Depends(require_token)], responses=ERRORS)
-def update(body: PipelinePatch, pipeline_id: str = PipelineId) -> PipelineOut:
-    """Rename a pipeline and/or replace its spec."""
+@router.put("/{pipeline_id}", response_model=PipelineOut, dependencies=[Depends(require_token)], responses=ERRORS,
+            openapi_extra=_body_doc(PipelinePatch))
+async def update(request: Request, pipeline_id: str = PipelineId) -> PipelineOut:
+    """Rename a pipeline and/or replace its definition (a new version when it changed) or its spec."""
+    body: PipelinePatch = await _read_body(request, PipelinePatch)
+    _one_of(body.definition, body.spec)
+    pipelines.get_pipeline(pipeline_id)  # 404 before 422
     spec = checked_spec(body.spec) if body.spec is not None else None
+    definition = stored(checked_definition(body.definition)) if body.definition is not None else None
     name = checked_name(body.name) if body.name is not None else None
-    return _out(pipelines.update_pipeline(pipeline_id, name=name, spec=spec))
+    return _out(pipelines.update_pipeline(pipeline_id, name=name, definition=definition, spec=spec))
 
 
 @router.delete("/{pipeline_id}", status_code=204, response_class=Response, dependencies=[Depends(require_token)],
@@ -70,3 +180,5 @@ def update(body: PipelinePatch, pipeline_id: str = PipelineId) -> PipelineOut:
 def delete(pipeline_id: str = PipelineId) -> Response:
     pipelines.delete_pipeline(pipeline_id)
     return Response(status_code=204)
+
+

@@ -33,8 +33,9 @@ def submit(spec: dict[str, Any], launcher: Launcher, *, force: bool = False,
            pipeline_id: str | None = None) -> Prepared:
     """Validate and record the run (or find the identical finished one) and start it in the background."""
     spec = dict(spec)
-    if "image" in spec:
-        spec["image"] = resolve_image(spec["image"])
+    for field in ("image", "end_image"):
+        if field in spec:
+            spec[field] = resolve_image(spec[field], field)
     prepared = prepare_run(spec, force=force, pipeline_id=pipeline_id)
     if not prepared.cached:
         launcher.start(prepared.run.run_id, prepared.run.spec, force=force)

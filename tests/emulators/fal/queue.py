@@ -17,11 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.emulators.common.admin import apply_knobs
+from tests.emulators.fal.llm import is_llm, llm_result
 from tests.emulators.fal.media import MediaStore
+from tests.emulators.fal.schemas import check_body, output_kind, schema_for
 
 NAMESPACES = ("workflows", "comfy")
 LOG_STEPS = 4
-IMAGE_FIELDS = ("image_url", "start_image_url")
+IMAGE_FIELDS = ("image_url", "start_image_url", "first_frame_url", "end_image_url", "tail_image_url",
+                "last_frame_url")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "fal-ai/kling-video/v3/": ("prompt", "start_image_url"),
     "fal-ai/kling-video/v2.6/": ("prompt", "start_image_url"),
@@ -95,6 +98,9 @@ def _times(job: Job) -> dict[str, float | None]:
 def validate(endpoint: str, body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         return [_detail("", "body must be a JSON object", "type_error.dict")]
+    fields = schema_for(endpoint)
+    if fields is not None:
+        return check_body(fields, body)
     matches = [req for prefix, req in REQUIRED.items() if endpoint.startswith(prefix)]
     required = matches[0] if matches else DEFAULT_REQUIRED
     errors = [_detail(name, "field required", "missing") for name in required if not body.get(name)]
@@ -340,8 +346,10 @@ class QueueState:
             return JSONResponse({"detail": "Request is still in progress"}, 400)
         if job.result_error:
             return JSONResponse({"detail": job.result_error}, 422, headers={"x-fal-retryable": "false"})
+        if is_llm(job.endpoint):
+            return JSONResponse(llm_result(job.arguments))
         seed = job.arguments.get("seed", 42)
-        if "/flux/" in f"/{job.endpoint}/":
+        if output_kind(job.endpoint) == "images" or "/flux/" in f"/{job.endpoint}/":
             size = job.arguments.get("image_size")
             width, height = (size["width"], size["height"]) if isinstance(size, dict) else (1024, 768)
             fmt = "png" if job.arguments.get("output_format") == "png" else "jpeg"
