@@ -14,8 +14,6 @@ from prefect.deployments import run_deployment
 from reelflow.orchestration.deployments import PIPELINE_DEPLOYMENT, WORK_POOL
 from reelflow.runs.pipelines import record_pipeline_run
 from reelflow.store import repo
-from reelflow.store.db import session_scope
-from reelflow.store.models import Pipeline
 from tests.support.cli import ROOT, run_cli
 from tests.support.deployments import one_worker
 from tests.support.polling import wait_until
@@ -23,6 +21,7 @@ from tests.support.store import store_value
 from tests.support.web_api import auth_headers, error_of, serve_api
 
 SAMPLE = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+SAMPLE_URL = "https://example.com/sample.jpg"
 CLIP = {"frames": 6, "fps": 6, "resolution": "128x96"}
 
 
@@ -33,12 +32,11 @@ def _definition(name: str) -> dict:
                        "prompt": "$inputs.idea", "params": CLIP}]}
 
 
-def _stored(definition: dict | None, spec: dict | None = None) -> str:
-    pipeline_id = uuid.uuid4().hex
-    with session_scope() as s:
-        s.add(Pipeline(id=pipeline_id, name=f"p-{pipeline_id[:8]}", spec=spec or {}, definition=definition,
-                       version=3))
-    return pipeline_id
+def _stored(base: str, body: dict) -> str:
+    made = httpx.post(f"{base}/api/pipelines", json={"name": f"p-{uuid.uuid4().hex[:8]}", **body},
+                      headers=auth_headers())
+    assert made.status_code == 201, made.text
+    return made.json()["pipeline_id"]
 
 
 def _runs() -> int:
@@ -46,14 +44,18 @@ def _runs() -> int:
 
 
 def test_a_stored_pipeline_runs_from_rest_and_its_run_shows_the_step_graph(tmp_path: Path) -> None:
-    pipeline_id = _stored(_definition(f"rest-{uuid.uuid4().hex[:6]}"))
-    preset = _stored(None, {"model": "local-kenburns"})
     with serve_api() as served:
+        first = _definition(f"rest-{uuid.uuid4().hex[:6]}")
+        pipeline_id = _stored(served.url, {"definition": {**first, "description": "version 1"}})
+        edited = httpx.put(f"{served.url}/api/pipelines/{pipeline_id}", json={"definition": first},
+                           headers=auth_headers())
+        assert edited.status_code == 200 and edited.json()["version"] == 2, edited.text
+        preset = _stored(served.url, {"spec": {"model": "local-kenburns", **CLIP, "image": SAMPLE_URL}})
         base = f"{served.url}/api/pipelines/{pipeline_id}/runs"
         assert httpx.post(base, json={}).status_code == 401
         before = _runs()
         field, message = error_of(httpx.post(base, json={"inputs": {"nope": 1}}, headers=auth_headers()), 422)
-        assert field == "inputs.nope" and "not an input of this pipeline" in message
+        assert field == "inputs.nope" and "is not an input of" in message
         field, message = error_of(httpx.post(base, json={"inputs": {"picture": SAMPLE}}, headers=auth_headers()),
                                   422)
         assert field == "inputs.picture" and "file paths on the server are not accepted" in message
@@ -62,9 +64,10 @@ def test_a_stored_pipeline_runs_from_rest_and_its_run_shows_the_step_graph(tmp_p
         assert _runs() == before, "nothing is recorded for a refused request"
         error_of(httpx.post(f"{served.url}/api/pipelines/{uuid.uuid4().hex}/runs", json={}, headers=auth_headers()),
                  404)
-        field, message = error_of(httpx.post(f"{served.url}/api/pipelines/{preset}/runs", json={},
-                                             headers=auth_headers()), 409)
-        assert field == "pipeline_id" and "one-video preset" in message
+        field, message = error_of(httpx.post(f"{served.url}/api/pipelines/{preset}/runs",
+                                             json={"inputs": {"image": "upload:" + "0" * 64}},
+                                             headers=auth_headers()), 422)
+        assert field == "inputs.image" and "no upload with id" in message, "a preset runs as its one-step pipeline"
 
         made = httpx.post(base, json={"inputs": {"idea": "waves at dusk"}}, headers=auth_headers())
         assert made.status_code == 201, made.text
@@ -80,7 +83,7 @@ def test_a_stored_pipeline_runs_from_rest_and_its_run_shows_the_step_graph(tmp_p
         assert (clip["kind"], clip["pipeline_step"], clip["fan_index"], clip["depends_on"]) == (
             "image_to_video", "clip", None, [])
         assert clip["idempotency_key"] and len(clip["idempotency_key"]) == 64
-        assert store_value("SELECT pipeline_version FROM runs WHERE id = ?", run_id) == 3
+        assert store_value("SELECT pipeline_version FROM runs WHERE id = ?", run_id) == 2, "the latest version"
         assert store_value("SELECT pipeline_id FROM runs WHERE id = ?", run_id) == pipeline_id
         again = httpx.post(base, json={"inputs": {"idea": "waves at dusk"}}, headers=auth_headers())
         assert again.status_code == 200 and again.json()["run_id"] == run_id and again.json()["cached"]

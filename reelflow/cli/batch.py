@@ -73,7 +73,7 @@ def batch(
               "max_in_flight": max_in_flight, "force": force}
     if definition is not None:
         params.update(defaults={}, prompts=None,
-                      pipeline=definition.model_dump(mode="json", exclude_none=True))
+                      pipeline=definition.model_dump(mode="json", exclude_defaults=True))
     prefect_server.ensure_api()
     if submit:
         flow_run_id = asyncio.run(_submit(params))
