@@ -106,15 +106,15 @@ class Engine:
         self.deps = step_dependencies(definition)
         self.results: dict[str, asyncio.Task[StepResult]] = {}
         self.failed: dict[str, str] = {}
+        self.stopped: str | None = None  # why a person stopped the run (rejected, no answer in time)
         self.input_media = {o.sha256: o for o in run.outputs if o.role == "input"}
 
     async def run(self) -> None:
         for step in self.definition.steps:  # in file order; each task awaits its own dependencies
             self.results[step.id] = asyncio.create_task(self._step(step), name=step.id)
         await asyncio.gather(*self.results.values(), return_exceptions=True)
-        for task in self.results.values():
-            if task.cancelled():
-                raise asyncio.CancelledError
+        if self.stopped is None and any(task.cancelled() for task in self.results.values()):
+            raise asyncio.CancelledError
 
     async def _step(self, step: StepDef) -> StepResult:
         needed: dict[str, StepResult] = {}
@@ -178,7 +178,7 @@ class Engine:
     # -- running one step -------------------------------------------------------------------------------------
     async def _execute(self, step: StepDef, needed: Mapping[str, StepResult]) -> StepResult:
         if step.kind == "approve":
-            raise PipelineDefinitionError(step.id, "kind", "approve steps are not available in this build yet")
+            return await self._approve(step, needed)
         fan_out, items = self._items(step, needed)
         model = self._model(step)
         if step.kind == "extend":
@@ -189,6 +189,45 @@ class Engine:
         if errors:
             raise errors[0]
         return StepResult(fan_out=fan_out, items=list(made))  # type: ignore[arg-type]
+
+    async def _approve(self, step: StepDef, needed: Mapping[str, StepResult]) -> StepResult:
+        """Ask a person about the target's output; approved, it is passed on. A redo renders the target again (the
+        answer's prompt or seed; neither: a new seed) and asks again; a rejection or no answer in time stops the
+        run (cancelled), and nothing after the approval starts. An approval of exactly these bytes answered before
+        in this run (resume, a suspended run executed again) is not asked again."""
+        from reelflow.runs.approvals import await_approval
+
+        assert step.target is not None
+        target, result, redo = self.definition.step(step.target), needed[step.target], 0
+        while True:
+            subject = next((v for v in result.items[0].values() if isinstance(v, OutputView)), None)
+            key = _key({"kind": "approve", "step": step.id, "subject": _digest([
+                v for item in result.items for v in item.values()])})
+            if store.find_done(key, run_id=self.run_id, any_run=False) is not None:
+                return result
+            store.plan_step(self.run_id, step.id, kind="approve", pipeline_step=step.id, fan_index=None,
+                            depends_on=[target.id], backend="person")
+            answer = await await_approval(self.run_id, step.id, self._media(subject) if subject else None,
+                                          subject.url if subject else None, timeout_s=step.timeout,
+                                          on_timeout=step.on_timeout)
+            if answer.decision == "approve":
+                store.finish_step(self.run_id, step.id, key=key, outputs={}, facts={})
+                return result
+            if answer.decision != "redo":
+                self.stopped = f"approval '{step.id}': {answer.decision}"
+                for other in self.results.values():
+                    if other is not asyncio.current_task():
+                        other.cancel()
+                raise UpstreamFailed(self.stopped)
+            redo += 1
+            params = dict(target.params)
+            if answer.seed is not None or answer.prompt is None:
+                params["seed"] = answer.seed if answer.seed is not None else int(
+                    _key({"redo": redo, "step": target.id, "subject": _digest(subject)})[:8], 16)
+            target = target.model_copy(update={"params": params, **({"prompt": answer.prompt}
+                                                                     if answer.prompt is not None else {})})
+            target_needed = {dep: await self.results[dep] for dep in sorted(self.deps[target.id])}
+            result = await self._execute(target, target_needed)
 
     def _model(self, step: StepDef) -> ModelEntry | None:
         return model_entry(step)
@@ -403,7 +442,10 @@ async def execute(run: RunView, force: bool) -> RunView:
     engine = Engine(run, definition, facts.inputs, force or facts.forced)
     try:
         await engine.run()
-        if engine.failed:
+        if engine.stopped:
+            store.close_open_steps(run_id, "cancelled", engine.stopped)
+            repo.mark_run(run_id, "cancelled", error=engine.stopped)
+        elif engine.failed:
             names = ", ".join(f"{k} ({v})" for k, v in engine.failed.items())
             repo.mark_run(run_id, "failed", error=f"step failed: {names}", cost_usd=run_cost(run_id))
         else:

@@ -190,7 +190,8 @@ def describe_steps(run: RunView) -> list[dict[str, Any]]:
     described = []
     for step in definition.steps:
         items = sorted((_item_json(row) | {"fan_index": row["fan_index"]} for row in latest.values()
-                        if row["pipeline_step"] == step.id), key=lambda i: i["fan_index"] or 0)
+                        if row["pipeline_step"] == step.id or row["name"] == step.id),
+                       key=lambda i: i["fan_index"] or 0)
         described.append({"id": step.id, "kind": step.kind, "model": step.model, "depends_on": sorted(deps[step.id]),
                           "status": _state(items), "cost_usd": _cost(items),
                           "error": next((i["error"] for i in items if i["status"] in ("failed", "skipped")), None),

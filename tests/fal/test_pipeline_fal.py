@@ -89,3 +89,27 @@ def test_kill_after_two_shots_then_resume_submits_only_the_third(emu: FalEmulato
     # the emulator answers every job with the same bytes, so the concat's inputs are unchanged and it is reused
     # (tests/test_pipeline_engine.py shows a concat re-rendered when a shot's video really changes)
     assert rendered == [("shots[1]",)]
+
+
+def test_a_failed_step_fails_only_what_needs_it(emu: FalEmulator, env: Env, tmp_path: Path, photo: Path) -> None:
+    emu.configure(fail_result_422=True)
+    definition = {
+        "name": "half-fails",
+        "inputs": {"photo": {"type": "image"}},
+        "steps": [
+            {"id": "paid", "kind": "image_to_video", "model": "wan-2.5-i2v", "image": "$inputs.photo",
+             "prompt": "fails at fal", "params": {"duration": 5, "resolution": "480p"}},
+            {"id": "joined", "kind": "concat", "videos": ["$paid.video"]},
+            {"id": "local", "kind": "image_to_video", "model": "local-kenburns", "image": "$inputs.photo",
+             "params": {"duration": 1, "fps": 8, "resolution": "160x120"}},
+        ],
+    }
+    file = tmp_path / "half.yaml"
+    file.write_text(yaml.safe_dump(definition))
+    code, result = cli(env, "pipeline", "run", str(file), "--input", f"photo={photo}", timeout=300)
+    assert code == 1 and result["status"] == "failed"
+    assert result["error"].startswith("step failed: paid (") and "422" in result["error"], result["error"]
+    steps = {s["id"]: s for s in result["steps"]}
+    assert {k: s["status"] for k, s in steps.items()} == {"paid": "failed", "joined": "skipped",
+                                                           "local": "completed"}
+    assert "needs 'paid'" in steps["joined"]["error"]
