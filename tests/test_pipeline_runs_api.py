@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import yaml
+from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
 
 from reelflow.orchestration.deployments import PIPELINE_DEPLOYMENT, WORK_POOL
 from reelflow.runs.pipelines import record_pipeline_run
@@ -17,7 +20,7 @@ from reelflow.store import repo
 from tests.support.cli import ROOT, run_cli
 from tests.support.deployments import one_worker
 from tests.support.polling import wait_until
-from tests.support.store import store_value
+from tests.support.store import store_rows, store_value
 from tests.support.web_api import auth_headers, error_of, serve_api
 
 SAMPLE = str(ROOT / "reelflow" / "assets" / "sample.jpg")
@@ -143,3 +146,66 @@ def _load(name: str):
     from reelflow.core.pipeline.load import load_definition
 
     return load_definition(_definition(name))
+
+
+def test_the_story_example_over_rest_waits_redoes_with_a_new_prompt_then_goes_on_once_the_prefect_ui_approves(
+        ) -> None:
+    story = (ROOT / "examples" / "pipelines" / "story.yaml").read_text(encoding="utf-8")
+    idea = f"a lighthouse at dusk, rest {uuid.uuid4().hex[:6]}"
+    with serve_api() as served:
+        pipeline_id = _stored(served.url, {"definition": story})
+        made = httpx.post(f"{served.url}/api/pipelines/{pipeline_id}/runs", json={"inputs": {"idea": idea}},
+                          headers=auth_headers())
+        assert made.status_code == 201, made.text
+        run_id = made.json()["run_id"]
+        graph = _graph_when(served.url, run_id, lambda g: g["status"] == "waiting")
+        assert _states(graph, "look") == ["waiting"] and _states(graph, "keyframe") == ["completed"]
+        assert _started(graph, "shots", "film") == [], "nothing after the approval starts before the answer"
+
+        redo = httpx.post(f"{served.url}/api/runs/{run_id}/steps/look/approve",
+                          json={"decision": "redo", "prompt": "the same lighthouse at dawn"}, headers=auth_headers())
+        assert redo.status_code == 200, redo.text
+        graph = _graph_when(served.url, run_id, lambda g: _states(g, "look")[-1:] == ["waiting"]
+                            and len(_states(g, "look")) == 2)
+        assert _states(graph, "keyframe") == ["completed", "completed"], "the keyframe rendered again"
+        assert _started(graph, "shots", "film") == []
+
+        flow_run_id = graph["prefect_flow_run_id"]
+        wait_until(lambda: _paused(flow_run_id), 60, "the Prefect UI to show the run Paused with its form")
+        resume_flow_run(UUID(flow_run_id), run_input={"decision": "approve", "note": "the dawn one"})
+        graph = _graph_when(served.url, run_id, lambda g: g["status"] in ("completed", "failed", "cancelled"))
+    assert graph["status"] == "completed", graph["error"]
+    assert [s["name"] for s in graph["steps"] if s["pipeline_step"] == "shots"] == ["shots[0]", "shots[1]",
+                                                                                    "shots[2]"]
+    assert _states(graph, "film") == ["completed"]
+    answers = [(e.data["decision"], e.data["via"]) for e in repo.events_after(run_id)
+               if e.kind == "approval" and e.data and e.data.get("received")]
+    assert answers == [("redo", "api"), ("approve", "prefect-ui")]
+    keys = store_rows("SELECT idempotency_key FROM steps WHERE run_id = ? AND name = 'keyframe' ORDER BY id", run_id)
+    assert len({k for (k,) in keys}) == 2, "the redo rendered the keyframe from other inputs (the new prompt)"
+    questions = [e.data["subject_url"] for e in repo.events_after(run_id) if e.kind == "approval"
+                 and e.data and e.data.get("question")]
+    assert len(questions) == 2 and questions[0] != questions[1], "each round links the image it asks about"
+
+
+def _paused(flow_run_id: str) -> bool:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    return bool(state and state.is_paused())
+
+
+def _graph_when(base: str, run_id: str, ready) -> dict:
+    def check() -> dict | None:
+        graph = httpx.get(f"{base}/api/runs/{run_id}", headers=auth_headers()).json()
+        return graph if ready(graph) else None
+
+    return wait_until(check, 180, f"run {run_id} in the expected state")
+
+
+def _states(graph: dict, name: str) -> list[str]:
+    return [s["status"] for s in graph["steps"] if s["name"] == name]
+
+
+def _started(graph: dict, *pipeline_steps: str) -> list[str]:
+    return [s["name"] for s in graph["steps"] if s["pipeline_step"] in pipeline_steps
+            and s["status"] not in ("pending", "skipped")]

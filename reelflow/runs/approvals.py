@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -45,6 +46,8 @@ DECISIONS: tuple[str, ...] = ("approve", "reject", "redo")
 MAX_SEED = 2**32 - 1
 POLL_INTERVAL_S = 0.25
 """How often a paused flow asks Prefect whether it was resumed (Prefect's default is 10 s)."""
+PAUSING_S = 10.0
+"""How long an answer waits for a flow run that is about to pause (its step already says waiting)."""
 PREFECT_GRACE_S = 300
 """Prefect's own pause deadline is this much later than the step's, so the step's timeout is what ends it."""
 NO_TIMEOUT_S = 10 * 365 * 24 * 3600
@@ -127,8 +130,10 @@ def _open_round(run_id: str, step: str, flow_run_id: str, question: dict[str, An
             # Another flow run runs it now (its process died and it was started again): ask this one, anew.
             row.status, row.detail = WAITING, {**detail, **question, "flow_run_id": flow_run_id}
             return row.id, int(detail.get("round", 1)), True
-        round_no = 1 + len(list(s.scalars(select(Step.id).where(Step.run_id == run_id, Step.name == step,
-                                                                Step.backend == BACKEND))))
+        asked = [int(d["round"]) for d in s.scalars(select(Step.detail).where(Step.run_id == run_id,
+                                                                              Step.name == step))
+                 if isinstance(d, dict) and "round" in d]
+        round_no = max(asked, default=0) + 1  # a row planned by the engine before it is asked is not a round
         if row is not None and row.kind == "approve" and row.status not in repo.FINISHED:
             row.backend, row.status = BACKEND, WAITING  # a row the engine opened for this step
         else:
@@ -365,8 +370,12 @@ def _owner_gone(run_id: str) -> str | None:
 def _resume(run_id: str, step: str, flow_run_id: str, payload: dict[str, Any]) -> None:
     ensure_api()
     with get_client(sync_client=True) as client:
-        flow_run = client.read_flow_run(UUID(flow_run_id))
-        state = flow_run.state
+        deadline = time.monotonic() + PAUSING_S
+        while True:  # the step is marked waiting just before the flow run proposes Paused
+            state = client.read_flow_run(UUID(flow_run_id)).state
+            if state is None or state.type != StateType.RUNNING or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_INTERVAL_S / 5)
         if state is None or state.type != StateType.PAUSED:
             shown = state.name if state is not None else "unknown"
             raise NotWaitingError(run_id, step, f"its Prefect flow run {flow_run_id} is {shown}, not paused")
