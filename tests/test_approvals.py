@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -33,7 +34,7 @@ from reelflow.core.domain import MediaRef
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.runs.approvals import await_approval
 from reelflow.store import repo
-from tests.support.cli import ROOT, run_cli
+from tests.support.cli import REELFLOW, ROOT, run_cli
 from tests.support.deployments import one_worker
 from tests.support.polling import wait_until
 from tests.support.store import step_row, store_rows
@@ -298,3 +299,50 @@ def test_an_answer_to_a_run_without_a_waiting_approval_is_refused_clearly() -> N
     assert done.returncode == 1 and "is not waiting for an answer: it is not an approval step" in done.stderr
     missing = run_cli("approve", uuid.uuid4().hex, "look", env=ENV)
     assert missing.returncode == 2 and "no run with id" in missing.stderr
+
+
+def test_an_approval_left_by_a_killed_run_is_asked_again_by_pipeline_resume_and_then_goes_on(tmp_path: Path) -> None:
+    idea = f"a harbour, killed while waiting {uuid.uuid4().hex[:6]}"
+    story = {"name": "story-killed", "inputs": {"idea": {"type": "text", "default": idea},
+                                                 "shots": {"type": "texts", "default": ["one", "two"]}},
+             "steps": [{"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image",
+                        "prompt": "$inputs.idea", "params": {"resolution": "320x240"}},
+                       {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
+                       {"id": "shots", "kind": "image_to_video", "model": "local-kenburns",
+                        "for_each": "$inputs.shots", "image": "$look.image", "prompt": "$item",
+                        "params": {"duration": 1, "fps": 8, "resolution": "160x120"}}]}
+    file = tmp_path / "story.yaml"
+    file.write_text(yaml.safe_dump(story))
+    repo.latest_event_id()  # the store exists before it is polled
+    first = subprocess.Popen([*REELFLOW, "pipeline", "run", str(file), "--json"], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+    def round_waiting(not_in: str | None = None) -> tuple[str, str] | None:
+        found = store_rows("SELECT s.run_id, json_extract(s.detail, '$.flow_run_id') FROM steps s JOIN runs r ON "
+                           "r.id = s.run_id WHERE json_extract(r.inputs, '$.idea') = ? AND s.name = 'look' AND "
+                           "s.status = 'waiting'", idea)
+        if not found or found[0][1] == not_in:
+            return None
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(found[0][1])).state
+        return found[0] if state is not None and state.is_paused() else None
+
+    run_id, killed_flow_run = wait_until(round_waiting, 120, "the approval to wait")
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    refused = run_cli("approve", run_id, "look", env=ENV)
+    assert refused.returncode == 1 and "reelflow pipeline resume" in refused.stderr, refused.stderr
+
+    resumed = subprocess.Popen([*REELFLOW, "pipeline", "resume", run_id, "--json"], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    wait_until(lambda: round_waiting(not_in=killed_flow_run), 120, "the resumed run to ask again")
+    assert [s.name for s in repo.get_run(run_id).steps if s.pipeline_step == "shots" and s.status == "completed"] \
+        == [], "nothing after the approval started"
+    approved = run_cli("approve", run_id, "look", env=ENV)
+    assert approved.returncode == 0, approved.stderr
+    out, err = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0 and json.loads(out)["status"] == "completed", err[-3000:]
+    run = repo.get_run(run_id)
+    assert [s.status for s in run.steps if s.name == "keyframe"] == ["completed"], "the keyframe was not redone"
+    asked = [e for e in repo.events_after(run_id) if e.kind == "approval" and e.data and e.data.get("question")]
+    assert len(asked) == 2, "asked again in the resumed flow run"
