@@ -226,9 +226,9 @@ async def await_approval(run_id: str, step: str, subject: MediaRef | None, subje
     link = _subject_link(subject, subject_url)
     markdown = _question(run_id, step, link, timeout_s, on_timeout)
     question = {"subject_url": link, "timeout_s": timeout_s, "on_timeout": on_timeout}
+    repo.mark_run(run_id, WAITING, prefect_flow_run_id=flow_run_id)  # first: a waiting step has a waiting run
     step_id, round_no, new = _open_round(run_id, step, flow_run_id, question)
     key = _pause_key(step, round_no)
-    repo.mark_run(run_id, WAITING, prefect_flow_run_id=flow_run_id)
     if new:
         events.emit(run_id, "approval", f"{step}: waiting for a person to judge {link or 'the output'}", step=step,
                     data={"question": True, "round": round_no, **question})
