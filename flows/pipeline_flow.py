@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import flow
+from prefect.exceptions import Pause
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
@@ -113,6 +114,9 @@ class Engine:
         for step in self.definition.steps:  # in file order; each task awaits its own dependencies
             self.results[step.id] = asyncio.create_task(self._step(step), name=step.id)
         await asyncio.gather(*self.results.values(), return_exceptions=True)
+        for task in self.results.values():  # a suspended approval ends this execution; it runs again once answered
+            if not task.cancelled() and isinstance(task.exception(), Pause):
+                raise task.exception()  # type: ignore[misc]
         if self.stopped is None and any(task.cancelled() for task in self.results.values()):
             raise asyncio.CancelledError
 

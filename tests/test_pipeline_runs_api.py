@@ -129,17 +129,38 @@ def test_reelflow_batch_runs_the_pipeline_once_per_row(tmp_path: Path) -> None:
     assert video_option.returncode == 2 and "--model is for video batches" in video_option.stderr
 
 
-def test_the_pipeline_run_deployment_runs_a_recorded_pipeline_run_on_a_worker(tmp_path: Path) -> None:
+def test_the_pipeline_run_deployment_suspends_at_the_approval_and_runs_again_from_the_top_once_answered(
+        tmp_path: Path) -> None:
     declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     entry = next(d for d in declared["deployments"] if d["name"] == PIPELINE_DEPLOYMENT.partition("/")[2])
     assert entry["entrypoint"] == "flows/pipeline_flow.py:pipeline_run" and entry["work_pool"]["name"] == WORK_POOL
-    run_id = record_pipeline_run(_load(f"deploy-{uuid.uuid4().hex[:6]}"), {"idea": "on a worker"})
+    story = {"name": f"deploy-{uuid.uuid4().hex[:6]}", "inputs": {"idea": {"type": "text", "default": "a pier"}},
+             "steps": [{"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image",
+                        "prompt": "$inputs.idea", "params": {"resolution": "320x240"}},
+                       {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
+                       {"id": "clip", "kind": "image_to_video", "model": "local-kenburns", "image": "$look.image",
+                        "prompt": "$inputs.idea", "params": CLIP}]}
+    from reelflow.core.pipeline.load import load_definition
+
+    run_id = record_pipeline_run(load_definition(story), {"idea": "on a worker"})
     with one_worker(tmp_path):
         flow_run = run_deployment(PIPELINE_DEPLOYMENT, parameters={"run_id": run_id}, timeout=0)
+        wait_until(lambda: _suspended(str(flow_run.id)), 180, "the deployment run to suspend at its approval")
+        assert repo.get_run(run_id).status == "waiting"
+        answered = run_cli("approve", run_id, "look")
+        assert answered.returncode == 0, answered.stderr
         wait_until(lambda: repo.get_run(run_id).status in repo.FINISHED, 180, f"run {run_id} on the worker")
     run = repo.get_run(run_id)
     assert run.status == "completed", run.error
     assert run.prefect_flow_run_id == str(flow_run.id)
+    assert [(s.name, s.status) for s in run.steps if s.name in ("keyframe", "look", "clip")] == [
+        ("keyframe", "completed"), ("look", "completed"), ("clip", "completed")], "the keyframe was not redone"
+
+
+def _suspended(flow_run_id: str) -> bool:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    return bool(state and state.name == "Suspended")
 
 
 def _load(name: str):
