@@ -23,14 +23,17 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
+from flows.pipeline_flow import pipeline_run
 from flows.video_pipeline import video_pipeline
 from reelflow.core import batch
 from reelflow.core.batch import BatchItem, ItemResult
 from reelflow.core.domain import Via, usd_text
+from reelflow.core.pipeline.load import load_definition
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ui_url
 from reelflow.runs import dispatch
-from reelflow.runs.prepare import prepare_run
+from reelflow.runs.pipelines import prepare_pipeline_run
+from reelflow.runs.prepare import Prepared, prepare_run
 from reelflow.store import repo
 from reelflow.store.views import RunView
 
@@ -73,7 +76,10 @@ async def _run_here(pending: list[tuple[int, BatchItem, RunView]], tally: _Tally
 
     async def one(index: int, item: BatchItem, run: RunView) -> None:
         async with gate:
-            state = await video_pipeline(spec=run.spec, run_id=run.run_id, force=force, return_state=True)
+            if "steps" in run.spec:  # a pipeline run (a batch with a definition)
+                state = await pipeline_run(run_id=run.run_id, force=force, return_state=True)
+            else:
+                state = await video_pipeline(spec=run.spec, run_id=run.run_id, force=force, return_state=True)
         if repo.get_run(run.run_id).status not in repo.FINISHED:
             repo.mark_run(run.run_id, "failed", error=state.message or f"flow run ended {state.name}")
         tally.done(index, result_of(item, repo.get_run(run.run_id)))
@@ -153,20 +159,31 @@ async def _publish(summary: dict[str, Any]) -> None:
 @flow(name="batch_pipeline", flow_run_name=_run_name, log_prints=True)
 async def batch_pipeline(source: str | list[str | dict[str, Any]], prompts: list[str] | None = None,
                          defaults: dict[str, Any] | None = None, batch_id: str | None = None, via: Via = "auto",
-                         max_in_flight: int = 8, force: bool = False, allow_empty: bool = False) -> Any:
+                         max_in_flight: int = 8, force: bool = False, allow_empty: bool = False,
+                         pipeline: dict[str, Any] | None = None) -> Any:
     """Render every item of ``source`` (see ``reelflow.core.batch.build_items``)
-    with ``defaults`` (model, duration, ...).
+    with ``defaults`` (model, duration, ...). With a ``pipeline`` definition, ``source`` is a CSV/JSONL file and
+    each row is one run of that pipeline, the row's columns its inputs (``defaults`` fill the rest); those runs
+    execute here, as subflows.
 
     Ends Completed when every item completed, else Failed naming how many did not; the result (and the
     ``batch-...`` table artifact) lists each item with its status, cost, error and links.
     """
-    items = batch.build_items(source, prompts=prompts, defaults=defaults, allow_empty=allow_empty)
-    batch_id = batch_id or batch.batch_id_for(items)
+    definition = load_definition(pipeline) if pipeline is not None else None
+    if definition is not None:
+        if not isinstance(source, str):
+            raise ReelflowError("a pipeline batch takes a .csv or .jsonl file of inputs as its source")
+        items = batch.build_pipeline_items(source, definition, defaults=defaults)
+        batch_id = batch_id or batch.pipeline_batch_id(definition, items)
+    else:
+        items = batch.build_items(source, prompts=prompts, defaults=defaults, allow_empty=allow_empty)
+        batch_id = batch_id or batch.batch_id_for(items)
     tally = _Tally(batch_id, len(items))
     pending: list[tuple[int, BatchItem, RunView]] = []
     for index, item in enumerate(items):
         try:
-            prepared = prepare_run(item.spec, force=force, batch_id=batch_id)
+            prepared: Prepared = (prepare_run(item.spec, force=force, batch_id=batch_id) if definition is None else
+                                  prepare_pipeline_run(definition, item.spec, force=force, batch_id=batch_id))
         except ReelflowError as exc:
             tally.done(index, ItemResult(item=item.label, status="rejected", error=str(exc)))
             continue
@@ -176,7 +193,7 @@ async def batch_pipeline(source: str | list[str | dict[str, Any]], prompts: list
             pending.append((index, item, prepared.run))
     print(f"batch {batch_id}: {len(items)} items, {len(pending)} to render")
     if pending:
-        mode = await dispatch.resolve_via(via)
+        mode = "local" if definition is not None else await dispatch.resolve_via(via)
         runner = _run_on_workers if mode == "deployment" else _run_here
         await runner(pending, tally, force, max(1, max_in_flight))
     summary = _summary(batch_id, items, tally)

@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from reelflow.core.domain import MediaRef, ProviderOutput, StoredObject
-from reelflow.jobs.step import tracked_step
+from reelflow.jobs.step import step_name, tracked_step
 from reelflow.storage import Storage, get_storage
 from reelflow.storage.keys import RunKey
 from reelflow.storage.poster import make_poster
@@ -35,7 +35,7 @@ async def cache_r2(run_id: str, output: ProviderOutput, storage: str = "auto") -
     A URL output lands at the run's key ``runs/<run_id>/<role><ext>``, so a retry finds it there instead of
     copying it again; a local file at its content key (``reelflow.storage.keys``)."""
     target = await asyncio.to_thread(get_storage, storage)
-    run_key = RunKey(run_id, output.role)
+    run_key = RunKey(run_id, step_name(output.role, auxiliary=True))  # a pipeline step's own: shots[1]:video
     async with tracked_step(run_id, f"cache_r2:{output.role}", target.name, auxiliary=True) as step:
         stored, poster = await asyncio.to_thread(_store_with_poster, target, output, run_key)
         step.detail = {"key": stored.key, "bytes": stored.bytes, "url": stored.url}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from pathlib import Path
 
 from prefect import task
@@ -31,7 +32,7 @@ async def i2v_local(run_id: str, model_id: str, image: MediaRef, params: VideoPa
     """Render ``params.frames`` frames of eased pan/zoom over ``image`` to an H.264 MP4 (not an AI model)."""
     work = get_settings().home / "work" / run_id
     work.mkdir(parents=True, exist_ok=True)
-    out_path = work / "video.mp4"
+    out_path = work / f"video-{uuid.uuid4().hex}.mp4"  # a pipeline run renders several videos at once
     async with tracked_step(run_id, "i2v_local", "local", endpoint=model_id) as step:
         source = Path(image.path) if image.path else await asyncio.to_thread(_download, image, work / "input")
         loop = asyncio.get_running_loop()

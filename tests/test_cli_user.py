@@ -91,7 +91,7 @@ def test_a_prefix_that_is_ambiguous_lists_its_matches_and_an_unknown_one_exits_2
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (("--status", "done"), "--status: 'done' is not one of: queued, running, completed, failed, cancelled"),
+    (("--status", "done"), "--status: 'done' is not one of: queued, running, waiting, completed, failed, cancelled"),
     (("--model", "nosuchmodel"), "--model: 'nosuchmodel' is not one of: local-kenburns, "),
     (("--batch", "batch-nosuch"), "--batch: no runs belong to batch 'batch-nosuch'"),
 ])

@@ -1,4 +1,5 @@
-"""``reelflow batch``: many videos from a folder or a CSV/JSONL file, with a progress bar and a summary."""
+"""``reelflow batch``: many videos from a folder or a CSV/JSONL file (or a pipeline run per row, with
+``--pipeline``), with a progress bar and a summary."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def batch(
     submit: Annotated[bool, typer.Option("--submit", help="Hand the batch to the batch-pipeline deployment "
                                          "and return at once.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    pipeline: Annotated[Path | None, typer.Option(help="A pipeline definition (.yaml/.json): run it once per row "
+                                                  "of SOURCE (a .csv or .jsonl file), the columns its inputs.")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Prefect's log lines too.")] = False,
 ) -> None:
     """Render every image × prompt (or every row) as its own pipeline run; finished items are reused."""
@@ -54,14 +57,23 @@ def batch(
              "storage": storage}
     defaults = {k: v for k, v in given.items() if v is not None}
     resolved = str(Path(source).expanduser().resolve())
+    definition = None
     try:
-        items = batches.build_items(resolved, prompts=prompt, defaults=defaults)
+        if pipeline is not None:
+            definition = _checked_pipeline(pipeline, {**defaults, **({"prompt": prompt} if prompt else {})})
+            items = batches.build_pipeline_items(resolved, definition)
+            batch_id = batch_id or batches.pipeline_batch_id(definition, items)
+        else:
+            items = batches.build_items(resolved, prompts=prompt, defaults=defaults)
+            batch_id = batch_id or batches.batch_id_for(items)
     except SpecError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    batch_id = batch_id or batches.batch_id_for(items)
     params = {"source": resolved, "prompts": prompt, "defaults": defaults, "batch_id": batch_id, "via": via,
               "max_in_flight": max_in_flight, "force": force}
+    if definition is not None:
+        params.update(defaults={}, prompts=None,
+                      pipeline=definition.model_dump(mode="json", exclude_defaults=True))
     prefect_server.ensure_api()
     if submit:
         flow_run_id = asyncio.run(_submit(params))
@@ -80,6 +92,19 @@ def batch(
         _print_summary(summary)
     if summary["counts"].get("completed", 0) != summary["total"]:
         raise typer.Exit(1)
+
+
+def _checked_pipeline(path: Path, defaults: dict[str, Any]) -> Any:
+    """The definition, checked whole before any row is recorded; the video options do not apply to it."""
+    from reelflow.core.pipeline.check import check_definition
+    from reelflow.core.pipeline.load import load_definition
+
+    if defaults:
+        raise SpecError("--pipeline", f"--{next(iter(defaults))} is for video batches; a pipeline's rows give "
+                        "its inputs and its steps name their own models and params")
+    definition = load_definition(path)
+    check_definition(definition)
+    return definition
 
 
 async def _submit(params: dict[str, Any]) -> str:

@@ -18,7 +18,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reelflow.cli import batch, control, db, gpu, help_format, logs, models, resume, serve, stack, storage
+from reelflow.cli import (
+    approve,
+    batch,
+    control,
+    db,
+    gpu,
+    help_format,
+    logs,
+    models,
+    pipeline_run,
+    resume,
+    serve,
+    stack,
+    storage,
+)
 from reelflow.cli.output import event_json, print_events, print_json, print_run, print_runs, run_json, short_id
 from reelflow.cli.pipeline import pipeline_app
 from reelflow.errors import AmbiguousRunIdError, ModelUnavailableError, ReelflowError, RunNotFoundError, SpecError
@@ -35,17 +49,19 @@ app.add_typer(batch.app)
 app.add_typer(gpu.app)
 app.add_typer(storage.app)
 app.add_typer(db.app)
+pipeline_run.register(pipeline_app)
 app.add_typer(pipeline_app)
 app.add_typer(models.app, name="models")
 app.command("serve")(serve.serve)
 app.command("resume")(resume.resume)
+app.command("approve")(approve.approve)
 for _name, _command in (("cancel", control.cancel), ("retry", control.retry), ("open", control.open_run)):
     app.command(_name)(_command)
 err = Console(stderr=True)
 out = Console()
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+RUN_STATUSES = ("queued", "running", "waiting", "completed", "failed", "cancelled")
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Show Prefect's log lines too.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show Prefect's log lines and full tracebacks.")]
 

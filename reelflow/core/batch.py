@@ -1,4 +1,5 @@
-"""Batch items: images × prompts from a folder, a CSV/JSONL file or a list, each one pipeline spec.
+"""Batch items: images × prompts from a folder, a CSV/JSONL file or a list, each one pipeline spec; or, with a
+pipeline definition, one run of it per CSV/JSONL row (the row's columns are its inputs).
 
 The batch id is a hash of the items' specs, so running the same batch again gets the same id; finished
 items are then reused through the idempotency cache and only the rest is rendered. An item without a seed
@@ -17,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from reelflow.core.catalog import load_catalog
 from reelflow.core.listeners import Listeners
+from reelflow.core.pipeline.definition import PipelineDefinition
 from reelflow.core.spec import MAX_SEED, PipelineSpec
 from reelflow.errors import SpecError
 
@@ -67,6 +69,40 @@ def build_items(source: Source, *, prompts: list[str] | None = None, defaults: d
     if not specs and not allow_empty:
         raise SpecError("source", f"no items found in {source!r}")
     return [BatchItem(label=_label(index, spec), spec=_seeded(spec)) for index, spec in enumerate(specs)]
+
+
+def build_pipeline_items(source: str, definition: PipelineDefinition, *,
+                         defaults: dict[str, Any] | None = None) -> list[BatchItem]:
+    """One item per row of a ``.csv`` (header row of input names) or ``.jsonl`` file: the row's values are the
+    pipeline's inputs (``defaults`` fill what a row leaves out; empty cells count as not given), an image input's
+    relative path is relative to the file. The inputs themselves are checked when each run is recorded."""
+    path = Path(source).expanduser()
+    if path.suffix.lower() == ".csv" and path.is_file():
+        rows = _csv_rows(path)
+    elif path.suffix.lower() == ".jsonl" and path.is_file():
+        rows = _jsonl_rows(path)
+    else:
+        raise SpecError("source", f"'{source}' is not a .csv or .jsonl file (a pipeline batch takes one row per run)")
+    images = {name for name, spec in definition.inputs.items() if spec.type == "image"}
+    items = []
+    for index, row in enumerate(rows):
+        inputs = {**(defaults or {}), **{k: v for k, v in row.items() if v is not None and v != ""}}
+        for name in images & set(inputs):
+            value = inputs[name]
+            if isinstance(value, str) and not value.startswith(("http://", "https://")):
+                inputs[name] = str((path.parent / Path(value).expanduser()).resolve())
+        shown = next((str(v) for v in inputs.values() if isinstance(v, str)), "")
+        items.append(BatchItem(label=f"{index + 1}: {definition.name}" + (f" · {shown[:40]}" if shown else ""),
+                               spec=inputs))
+    if not items:
+        raise SpecError("source", f"no rows found in {source!r}")
+    return items
+
+
+def pipeline_batch_id(definition: PipelineDefinition, items: list[BatchItem]) -> str:
+    canonical = json.dumps({"definition": definition.model_dump(mode="json", exclude_none=True),
+                            "rows": [item.spec for item in items]}, sort_keys=True, separators=(",", ":"))
+    return "batch-" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _seeded(spec: dict[str, Any]) -> dict[str, Any]:

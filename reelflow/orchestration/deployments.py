@@ -5,3 +5,4 @@ from __future__ import annotations
 WORK_POOL = "reelflow-local"
 VIDEO_DEPLOYMENT = "video_pipeline/video-pipeline"
 BATCH_DEPLOYMENT = "batch_pipeline/batch-pipeline"
+PIPELINE_DEPLOYMENT = "pipeline-run/pipeline-run"

@@ -32,9 +32,14 @@ async def execute_here(run_id: str, spec: dict[str, Any], *, force: bool = False
     cancelled); a run that ends without a result is recorded as failed, never left running."""
     try:
         ensure_api()
-        from flows.video_pipeline import video_pipeline
+        if "steps" in spec:  # a pipeline run: its spec is its definition
+            from flows.pipeline_flow import pipeline_run
 
-        await video_pipeline(spec=spec, run_id=run_id, force=force, return_state=True)
+            await pipeline_run(run_id=run_id, force=force, return_state=True)
+        else:
+            from flows.video_pipeline import video_pipeline
+
+            await video_pipeline(spec=spec, run_id=run_id, force=force, return_state=True)
     except asyncio.CancelledError:
         repo.mark_run(run_id, "cancelled", error="cancelled")
         raise
@@ -71,7 +76,9 @@ class Launcher:
                      retry_id: str | None = None) -> None:
         """Start the run here or as a deployment run; ``retry_id`` names a retry request, which gets a flow run
         of its own (see ``dispatch.trigger``)."""
-        if (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via, retry_id):
+        pipeline = "steps" in spec  # pipeline runs render here until the pipeline-run deployment is dispatched to
+        if not pipeline and (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via,
+                                                                                retry_id):
             return
         with self._lock:
             self._registered_events[run_id] = threading.Event()

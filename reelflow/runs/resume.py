@@ -19,7 +19,7 @@ from reelflow.runs.lock import run_lock
 from reelflow.store import repo
 from reelflow.store.views import RunView
 
-RESUMABLE = frozenset({"queued", "running", "failed"})
+RESUMABLE = frozenset({"queued", "running", "waiting", "failed"})  # waiting: at an approval, its process gone
 CRASH_NOTE = "the process running this flow run died; `reelflow resume` continues the run in a new flow run"
 
 
@@ -52,7 +52,8 @@ async def mark_crashed(flow_run_id: str | None, note: str = CRASH_NOTE) -> None:
 def check_resumable(run: RunView) -> None:
     if run.status not in RESUMABLE and run.status != "completed":
         raise RunNotResumableError(f"run {run.run_id} was {run.status}; start it again with `reelflow run ... --force`")
-    require_runnable(parse_spec(run.spec))
+    if "steps" not in run.spec:  # a pipeline run's spec is its definition, checked when it was recorded
+        require_runnable(parse_spec(run.spec))
 
 
 async def aresume(run_id: str) -> RunView:
@@ -69,9 +70,14 @@ async def aresume(run_id: str) -> RunView:
         ensure_api()
         await release_dead_slots(run_id)
         await mark_crashed(run.prefect_flow_run_id)
-        from flows.video_pipeline import video_pipeline
+        if "steps" in run.spec:
+            from flows.pipeline_flow import pipeline_run
 
-        await video_pipeline(spec=run.spec, run_id=run_id, return_state=True)
+            await pipeline_run(run_id=run_id, return_state=True)
+        else:
+            from flows.video_pipeline import video_pipeline
+
+            await video_pipeline(spec=run.spec, run_id=run_id, return_state=True)
     return repo.get_run(run_id)
 
 

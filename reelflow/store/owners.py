@@ -23,7 +23,7 @@ from reelflow.store.models import Run, RunOwner, utcnow
 
 HEARTBEAT_S = 10.0
 STALE_S = 60.0
-UNFINISHED = ("queued", "running")
+UNFINISHED = ("queued", "running", "waiting")  # waiting: paused at an approval step
 
 
 def _start_time(pid: int) -> str | None:

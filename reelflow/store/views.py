@@ -19,7 +19,8 @@ class OutputView(StoredObject, MediaFacts):
 
 
 class StepFacts(BaseModel):
-    """What a step did: its backend, outcome, provider job, attempts, cost and error."""
+    """What a step did: its backend, outcome, provider job, attempts, cost and error; in a pipeline run also its
+    place in the graph (kind, the definition's step id, fan-out index, the steps it depends on, its own key)."""
 
     name: str
     backend: str
@@ -28,6 +29,11 @@ class StepFacts(BaseModel):
     attempts: int = 1
     cost_usd: float | None = None
     error: str | None = None
+    kind: str | None = None
+    pipeline_step: str | None = None
+    fan_index: int | None = None
+    depends_on: list[str] | None = None
+    idempotency_key: str | None = None
 
 
 class StepView(StepFacts):

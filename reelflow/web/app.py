@@ -30,6 +30,7 @@ from reelflow.web.routers import (
     health,
     media,
     models,
+    pipeline_runs,
     pipelines,
     runs,
     session,
@@ -40,7 +41,7 @@ from reelflow.web.strict import reject_unknown_query
 
 OPEN_ROUTERS = (health.router, session.router)
 ROUTERS = (models.router, pipelines.router, runs.router, events.router, uploads.router, media.router, gpu.router,
-           vastai.router, compat.router)
+           vastai.router, compat.router, pipeline_runs.router)
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A body that cannot be parsed, or a Host that is not allowed"},
     408: {"description": "A body that stalled"}, 413: {"description": "A body over the size limit"}}

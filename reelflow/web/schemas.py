@@ -15,7 +15,7 @@ from reelflow.store.views import EventFacts, StepFacts
 MAX_FRAMES = 1_000_000  # far beyond any model's range; keeps numbers the spec's arithmetic can hold
 MAX_FPS = 10_000
 MAX_SECONDS = 86_400.0
-RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+RunStatus = Literal["queued", "running", "waiting", "completed", "failed", "cancelled"]
 
 
 def _utc(value: datetime) -> datetime:

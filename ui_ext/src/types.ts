@@ -1,6 +1,6 @@
 // Shapes of the reelflow REST API (see /docs on the server for the full OpenAPI schema).
 
-export type RunStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+export type RunStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
 
 export interface Price {
   unit: string;
