@@ -59,13 +59,16 @@ def _epoch(moment: datetime) -> float:
 async def _answer_when_waiting(run_id: str) -> float:
     """Approve as soon as the approval can take an answer (its row waiting and its flow run Paused in Prefect)."""
     from reelflow.runs.approvals import NotWaitingError, answer_approval
+    from reelflow.store import pipeline_steps
 
     while True:
-        try:
-            await asyncio.to_thread(answer_approval, run_id, "look", "approve", via="python")
-            return time.time()
-        except NotWaitingError:
-            await asyncio.sleep(0.02)
+        if any(r["name"] == "look" and r["status"] == "waiting" for r in pipeline_steps.pipeline_steps(run_id)):
+            try:
+                answer_approval(run_id, "look", "approve", via="python")
+                return time.time()
+            except NotWaitingError:  # the row waits a moment before Prefect shows the flow run Paused
+                pass
+        await asyncio.sleep(0.05)
 
 
 async def _run() -> tuple[str, float]:
