@@ -116,6 +116,8 @@ def _render(run_id: str, force: bool, as_json: bool) -> RunView:
             if painter:
                 painter.join()
                 live.update(graph_view(repo.get_run(run_id)), refresh=True)
+    if not as_json:
+        err.print()
     return repo.get_run(run_id)
 
 
@@ -195,7 +197,19 @@ def run(file: Annotated[Path, typer.Argument(help="The pipeline definition (.yam
         _reject(exc, as_json)
     if prepared.cached:
         _finish(prepared.run, as_json, rendered=False)
+    if not as_json:
+        _print_estimate(file, parse_inputs(inputs))
     _finish(_render(prepared.run.run_id, force, as_json), as_json, rendered=True)
+
+
+def _print_estimate(file: Path, inputs: dict[str, str]) -> None:
+    """The price per step and the total, before anything is paid (as ``reelflow pipeline estimate`` shows it)."""
+    from reelflow.cli.pipeline import print_estimate
+    from reelflow.core.pipeline.estimate import estimate
+    from reelflow.core.pipeline.load import load_definition
+
+    definition = load_definition(str(file))
+    print_estimate(definition.name, estimate(definition, inputs))
 
 
 def resume(run_id: Annotated[str, typer.Argument(help="The run id (or a unique prefix of at least 6).")],
