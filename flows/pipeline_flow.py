@@ -353,7 +353,10 @@ class Engine:
                 return {"text": await enhance_prompt.with_options(task_run_name=name)(
                     run_id, model.id, prompt or "", params.get("style"), seed)}
             return _Call(material, facts, run)
-        if step.kind in ("image_to_video", "extend"):
+        if step.kind == "comfyui" and (model is None or model.kind != "i2v" or not isinstance(image, OutputView)):
+            raise PipelineDefinitionError(step.id, "model", "a comfyui step runs a registered image-to-video workflow "
+                                          "(image in, video out) in this build; give it an image")
+        if step.kind in ("image_to_video", "extend", "comfyui"):
             assert model is not None and isinstance(image, OutputView)
             spec = self._video_spec(step, model, prompt, negative, params, seed)
 

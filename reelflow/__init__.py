@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PipelineSpec", "acancel", "arun", "asubmit", "await_run", "cancel", "get", "run", "submit", "wait"]
+__all__ = ["PipelineSpec", "acancel", "arun", "asubmit", "await_run", "cancel", "get", "resume_pipeline", "run",
+           "run_pipeline", "submit", "submit_pipeline", "wait"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("run", "arun", "get", "submit", "asubmit", "wait", "await_run", "cancel", "acancel"):
+    if name in ("run", "arun", "get", "submit", "asubmit", "wait", "await_run", "cancel", "acancel", "run_pipeline",
+                "submit_pipeline", "resume_pipeline"):
         from reelflow import api
 
         return getattr(api, name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from reelflow.core.domain import Via
@@ -86,3 +87,28 @@ async def acancel(run_id: str, timeout: float = 60.0) -> RunView:  # noqa: ASYNC
 def cancel(run_id: str, timeout: float = 60.0) -> RunView:
     """Blocking form of :func:`acancel`."""
     return asyncio.run(acancel(run_id, timeout))
+
+
+def run_pipeline(definition_or_path: Any, inputs: Mapping[str, Any] | None = None, *,
+                 force: bool = False) -> RunView:
+    """Check and execute a pipeline (a definition, a mapping, YAML/JSON text or a file path) here, blocking until it
+    has ended; steps done before with the same key are reused unless ``force``. A bad definition or input raises
+    ``PipelineDefinitionError`` naming the step and field before anything is recorded."""
+    from reelflow.runs.pipelines import run_pipeline as run_here
+
+    return run_here(definition_or_path, inputs or {}, force=force)
+
+
+def submit_pipeline(definition_or_path: Any, inputs: Mapping[str, Any] | None = None, *, force: bool = False,
+                    via: Via = "auto") -> str:
+    """Record a pipeline run and start it without waiting; returns its run id (``get``/``wait``/``cancel`` it)."""
+    from reelflow.runs.pipelines import submit_pipeline as submit_here
+
+    return submit_here(definition_or_path, inputs or {}, force=force, via=via)
+
+
+def resume_pipeline(run_id: str) -> str:
+    """Continue a pipeline run whose process died or that failed; only steps that did not complete run again."""
+    from reelflow.runs.pipelines import resume_pipeline as resume_here
+
+    return resume_here(run_id)

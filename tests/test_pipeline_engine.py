@@ -120,3 +120,13 @@ def test_bad_definition_exits_2_and_records_nothing(tmp_path: Path, photo: Path,
     assert done.returncode == 2, done.stdout + done.stderr
     assert field in done.stdout, done.stdout
     assert store_value("SELECT COUNT(*) FROM runs") == runs_before
+
+
+def test_run_without_json_prints_the_estimate_then_the_graph(tmp_path: Path, photo: Path) -> None:
+    definition = _definition("printed, ")
+    definition["inputs"]["shots"]["default"] = ["only one"]
+    done = run_cli("pipeline", "run", str(_write(tmp_path, definition)), "--input", f"photo={photo}", "--force")
+    assert done.returncode == 0, done.stderr
+    assert "three-shots: estimated cost" in done.stdout and "total: $0.00" in done.stdout
+    assert "film (concat)  completed" in done.stderr, done.stderr
+    assert " completed; cost $0.0000" in done.stdout

@@ -66,7 +66,8 @@ def test_approve_from_a_second_process_continues_the_run(tmp_path: Path) -> None
     process = _start(_story(tmp_path, idea))
     run_id = _waiting(idea)
     assert _shot_rows(run_id) == 0, "no step after the approval starts before the answer"
-    assert store_value("SELECT status FROM runs WHERE id = ?", run_id) == "waiting"
+    wait_until(lambda: store_value("SELECT status FROM runs WHERE id = ?", run_id) == "waiting", timeout=30,
+               what="the run shown waiting")  # set just after its approval row
 
     answered = run_cli("approve", run_id, "look")
     assert answered.returncode == 0, answered.stderr

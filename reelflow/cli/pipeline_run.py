@@ -4,6 +4,8 @@ show one (``--json``: ``reelflow run --json``'s object plus ``steps`` and the fi
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +18,14 @@ from rich.text import Text
 from rich.tree import Tree
 
 from reelflow.core.domain import usd_text
-from reelflow.errors import ModelUnavailableError, ReelflowError, RunNotResumableError, SpecError
+from reelflow.errors import (
+    AmbiguousRunIdError,
+    ModelUnavailableError,
+    ReelflowError,
+    RunNotFoundError,
+    RunNotResumableError,
+    SpecError,
+)
 from reelflow.store.views import RunView
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
@@ -107,6 +116,8 @@ def _render(run_id: str, force: bool, as_json: bool) -> RunView:
             if painter:
                 painter.join()
                 live.update(graph_view(repo.get_run(run_id)), refresh=True)
+    if not as_json:
+        err.print()
     return repo.get_run(run_id)
 
 
@@ -121,8 +132,29 @@ class _NoLive:
         return None
 
 
+def _resolve(given: str, as_json: bool) -> str:
+    from reelflow.store import repo
+
+    try:
+        return repo.resolve_run_id(given)
+    except (RunNotFoundError, AmbiguousRunIdError) as exc:
+        _reject(exc, as_json)
+        raise
+
+
+def _exit_after_flow(code: int) -> None:
+    """Send Prefect's queued logs and events, then exit without waiting on Prefect's threads (as ``reelflow run``)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _finish(run: RunView, as_json: bool, *, rendered: bool) -> None:
-    from reelflow.cli.main import _exit_after_flow
     from reelflow.cli.output import short_id
 
     code = 0 if run.status == "completed" else EXIT_FAILED
@@ -165,16 +197,27 @@ def run(file: Annotated[Path, typer.Argument(help="The pipeline definition (.yam
         _reject(exc, as_json)
     if prepared.cached:
         _finish(prepared.run, as_json, rendered=False)
+    if not as_json:
+        _print_estimate(file, parse_inputs(inputs))
     _finish(_render(prepared.run.run_id, force, as_json), as_json, rendered=True)
+
+
+def _print_estimate(file: Path, inputs: dict[str, str]) -> None:
+    """The price per step and the total, before anything is paid (as ``reelflow pipeline estimate`` shows it)."""
+    from reelflow.cli.pipeline import print_estimate
+    from reelflow.core.pipeline.estimate import estimate
+    from reelflow.core.pipeline.load import load_definition
+
+    definition = load_definition(str(file))
+    print_estimate(definition.name, estimate(definition, inputs))
 
 
 def resume(run_id: Annotated[str, typer.Argument(help="The run id (or a unique prefix of at least 6).")],
            as_json: AsJson = False) -> None:
     """Continue a pipeline run whose process died or that failed: only steps that did not complete run again."""
-    from reelflow.cli.main import resolve_id
     from reelflow.runs.pipelines import aresume_pipeline
 
-    full = resolve_id(run_id)
+    full = _resolve(run_id, as_json)
     try:
         run = asyncio.run(aresume_pipeline(full))
     except RunNotResumableError as exc:
@@ -188,10 +231,9 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run id (or a unique p
 def show(run_id: Annotated[str, typer.Argument(help="The run id (or a unique prefix of at least 6).")],
          as_json: AsJson = False) -> None:
     """Show a run's graph: each step's state, outputs and cost (a one-video run as a one-step pipeline)."""
-    from reelflow.cli.main import resolve_id
     from reelflow.store import repo
 
-    run = repo.get_run(resolve_id(run_id))
+    run = repo.get_run(_resolve(run_id, as_json))
     if as_json:
         from reelflow.cli.output import print_json
 

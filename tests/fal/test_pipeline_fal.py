@@ -113,3 +113,22 @@ def test_a_failed_step_fails_only_what_needs_it(emu: FalEmulator, env: Env, tmp_
     assert {k: s["status"] for k, s in steps.items()} == {"paid": "failed", "joined": "skipped",
                                                            "local": "completed"}
     assert "needs 'paid'" in steps["joined"]["error"]
+
+
+def test_cancel_stops_every_running_provider_job(emu: FalEmulator, env: Env, tmp_path: Path) -> None:
+    repo.latest_event_id()
+    file = _story(tmp_path, shots=["cancel a", "cancel b", "cancel c"], idea="a bridge in fog")
+    emu.configure(processing_s=0.5)
+    process = start_cli(env, "pipeline", "run", str(file))
+    wait_until(lambda: emu.stats()["completed"] >= 1, timeout=120, what="the keyframe done")
+    emu.configure(processing_s=120.0)  # the shots, submitted after this, run until cancelled
+    run_id = wait_until(lambda: store_value(
+        "SELECT run_id FROM steps WHERE name LIKE 'shots[_]' AND provider_job_id IS NOT NULL GROUP BY run_id "
+        "HAVING COUNT(*) = 2"), timeout=120, what="two shots submitted")
+    code, cancelled = cli(env, "cancel", run_id, timeout=120)
+    assert code == 0 and cancelled["status"] == "cancelled", cancelled
+    process.communicate(timeout=60)
+    jobs = [r[0] for r in store_rows("SELECT provider_job_id FROM steps WHERE run_id = ? AND name LIKE 'shots[_]' "
+                                     "AND provider_job_id IS NOT NULL", run_id)]
+    assert sorted(emu.stats()["cancels"]) == sorted(jobs) and len(jobs) == 2, "both running shots cancelled at fal"
+    assert emu.stats()["submits"]["by_endpoint"][WAN] == 2, "the third shot never started"
