@@ -41,9 +41,11 @@ class Reconciled:
     reason: str
 
 
-async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None) -> None:
+async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None,
+                   *, reached_prefect: bool = True) -> None:
+    """A run that never reached Prefect (its process died before starting it) goes where new runs go."""
     if launcher is not None and not on_deployment:
-        await launcher.astart(run_id, spec, via="local")
+        await launcher.astart(run_id, spec, via="local" if reached_prefect else None)
         return
     from reelflow.runs import dispatch
 
@@ -82,7 +84,7 @@ async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None)
               else f"{gone}; nothing was paid for, starting it again")
     repo.add_event(run.run_id, "reconcile", reason)
     try:
-        await _restart(run.run_id, run.spec, on_deployment, launcher)
+        await _restart(run.run_id, run.spec, on_deployment, launcher, reached_prefect=flow_run is not None)
     except ReelflowError as exc:  # trigger failures are recorded on the run by dispatch
         return Reconciled(run.run_id, "failed", f"{gone}; starting it again failed: {exc}")
     return Reconciled(run.run_id, action, reason)

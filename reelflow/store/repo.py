@@ -65,6 +65,14 @@ def find_run(run_id: str) -> RunView | None:
         return None
 
 
+def run_statuses(run_ids: list[str]) -> dict[str, str]:
+    """Each run's status, in one query; an id the store does not have is left out."""
+    if not run_ids:
+        return {}
+    with session_scope(readonly=True) as s:
+        return dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(run_ids))).tuples().all())
+
+
 def resolve_run_id(given: str) -> str:
     """The full id of the run whose id is ``given`` or starts with it (at least ``MIN_ID_PREFIX`` characters).
 
