@@ -46,6 +46,19 @@ class _Watched:
     restarts: int = 0
 
 
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_forever()
+    loop.close()
+
+
+async def _close() -> None:
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    asyncio.get_running_loop().stop()
+
+
 class Dispatcher:
     """Starts runs for ``launcher`` on a background event loop (see the module docstring)."""
 
@@ -70,16 +83,17 @@ class Dispatcher:
             return len(self._starting)
 
     def stop(self) -> None:
+        """Stop starting and watching; a run not started yet stays queued for ``reelflow.runs.reconcile``."""
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
+            asyncio.run_coroutine_threadsafe(_close(), loop)
 
     def _running(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-                threading.Thread(target=self._loop.run_forever, name="reelflow-dispatch", daemon=True).start()
+                threading.Thread(target=_serve, args=(self._loop,), name="reelflow-dispatch", daemon=True).start()
                 asyncio.run_coroutine_threadsafe(self._watch(), self._loop)
             return self._loop
 

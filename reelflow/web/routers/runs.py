@@ -36,10 +36,12 @@ def create(body: RunCreate, request: Request, response: Response) -> RunOut:
 @router.get("", response_model=RunPage)
 def list_runs(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62),
               status: RunStatus | None = None, model: str | None = Query(None, max_length=100),
-              batch_id: str | None = Query(None, max_length=64)) -> RunPage:
+              batch_id: str | None = Query(None, max_length=64)) -> Response:
     """Runs, newest first."""
     runs, total = repo.list_runs(limit=limit, offset=offset, status=status, model=model, batch_id=batch_id)
-    return RunPage(total=total, limit=limit, offset=offset, runs=[run_out(r) for r in runs])
+    page = RunPage(total=total, limit=limit, offset=offset, runs=[run_out(r) for r in runs])
+    # serialised once here: FastAPI would dump, validate and serialise the page again
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{run_id}", response_model=RunOut, responses={404: ERRORS[404]})
