@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from reelflow.errors import ProviderCancelledError
 from reelflow.runs import events
 from reelflow.store import repo
 
+log = logging.getLogger("reelflow.jobs")
 PROGRESS_MIN_INTERVAL_S = 0.5
 PIPELINE_STEP: ContextVar[str | None] = ContextVar("reelflow_pipeline_step", default=None)
 """The pipeline step being run (``shots[1]``), set by the pipeline flow around each of its steps."""
@@ -90,12 +92,15 @@ class StepHandle:
         self._last_progress_at, self._last_fraction = now, fraction
         events.emit(self.run_id, "progress", message or f"{self.name} {fraction:.0%}", step=self.name,
                     progress=fraction)
-        if self._artifact_id is None:
-            self._artifact_id = await acreate_progress_artifact(
-                progress=fraction * 100, key=_artifact_key(self.run_id, self.name),
-                description=f"{self.name} progress for reelflow run {self.run_id}")
-        else:
-            await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
+        try:
+            if self._artifact_id is None:
+                self._artifact_id = await acreate_progress_artifact(
+                    progress=fraction * 100, key=_artifact_key(self.run_id, self.name),
+                    description=f"{self.name} progress for reelflow run {self.run_id}")
+            else:
+                await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
+        except Exception as exc:  # the store has the progress; a Prefect server restarting must not fail a paid job
+            log.warning("could not update the Prefect progress artifact of %s: %s", self.name, exc)
 
     def log(self, message: str, kind: str = "log") -> None:
         events.emit(self.run_id, kind, message, step=self.name)
