@@ -50,10 +50,23 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {cuts[49]:7.0f} ms   p95 {cuts[94]:7.0f} ms   max {max(values):7.0f} ms   (n={len(values)})"
 
 
+DROPPED = [0]
+
+
 async def _timed(client: httpx.AsyncClient, method: str, url: str, **kwargs: object) -> tuple[float, httpx.Response]:
     started = time.perf_counter()
-    response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    try:
+        response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    except (httpx.RemoteProtocolError, httpx.ReadError):  # a pooled keep-alive connection the server had closed
+        DROPPED[0] += 1
+        response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
     return (time.perf_counter() - started) * 1000, response
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: a cost per request that the machine's load does not skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _gets(client: httpx.AsyncClient, count: int, params: dict[str, int]) -> list[float]:
@@ -72,7 +85,7 @@ async def _posts(client: httpx.AsyncClient, count: int, image: str, round_: int)
     return [ms for ms, _ in answers], [r.json()["run_id"] for _, r in answers]
 
 
-async def _load(base: str, headers: dict[str, str], args: argparse.Namespace) -> None:
+async def _load(base: str, headers: dict[str, str], args: argparse.Namespace, pid: int) -> None:
     limits = httpx.Limits(max_connections=args.gets + args.posts, max_keepalive_connections=args.gets + args.posts)
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600, limits=limits) as client:
         sample = (ROOT / "reelflow" / "assets" / "sample.jpg").read_bytes()
@@ -81,9 +94,14 @@ async def _load(base: str, headers: dict[str, str], args: argparse.Namespace) ->
         image = uploaded.json()["image"]
         await _gets(client, 5, {})
         default, page200, posts, mixed, created = [], [], [], [], []
+        cpu = {"default": 0.0, "limit 200": 0.0}
         for round_ in range(args.rounds):
+            used = _cpu_s(pid)
             default += await _gets(client, args.gets, {})
+            cpu["default"] += _cpu_s(pid) - used
+            used = _cpu_s(pid)
             page200 += await _gets(client, args.gets, {"limit": 200})
+            cpu["limit 200"] += _cpu_s(pid) - used
             (post_ms, ids), get_ms = await asyncio.gather(_posts(client, args.posts, image, round_),
                                                          _gets(client, args.gets, {}))
             posts += post_ms
@@ -95,12 +113,15 @@ async def _load(base: str, headers: dict[str, str], args: argparse.Namespace) ->
             if all(status in FINISHED for status in shown) or time.perf_counter() - started > args.settle_s:
                 break
             await asyncio.sleep(1.0)
-    print(f"GET  /api/runs (default page), {args.gets} at once   {_percentiles(default)}")
-    print(f"GET  /api/runs?limit=200, {args.gets} at once       {_percentiles(page200)}")
+    print(f"GET  /api/runs (default page), {args.gets} at once   {_percentiles(default)}   "
+          f"server CPU {cpu['default'] / len(default) * 1000:.1f} ms per request")
+    print(f"GET  /api/runs?limit=200, {args.gets} at once       {_percentiles(page200)}   "
+          f"server CPU {cpu['limit 200'] / len(page200) * 1000:.1f} ms per request")
     print(f"POST /api/runs, {args.posts} at once (with GETs)     {_percentiles(posts)}")
     print(f"GET  /api/runs while those POSTs ran            {_percentiles(mixed)}")
     counts = {status: shown.count(status) for status in set(shown)}
-    print(f"POSTed runs: {counts} ({time.perf_counter() - started:.0f} s after the last POST)")
+    print(f"POSTed runs: {counts} ({time.perf_counter() - started:.0f} s after the last POST); "
+          f"idle connections closed by the server and asked again: {DROPPED[0]}")
 
 
 def main() -> None:
@@ -140,7 +161,7 @@ def main() -> None:
             time.sleep(0.2)
         from reelflow.core.api_token import read_api_token
 
-        asyncio.run(_load(base, {"Authorization": f"Bearer {read_api_token()}"}, args))
+        asyncio.run(_load(base, {"Authorization": f"Bearer {read_api_token()}"}, args, serve.pid))
     finally:
         serve.terminate()
         serve.wait(60)

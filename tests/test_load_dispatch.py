@@ -163,3 +163,25 @@ def test_a_flow_run_crashed_before_the_flow_began_is_started_again(deployed: str
         assert ended["prefect_flow_run_id"] == second
         assert str(read_flow_run(first).state_type.value) == "CRASHED"
         assert any("crashed before the flow started" in e.message for e in repo.events_after(run_id))
+
+
+def test_reconcile_starts_again_a_queued_run_whose_flow_run_crashed_while_its_submitter_lives(
+        deployed: str, tmp_path: Path) -> None:
+    """This process records and triggers the run (and stays alive, so the run is no orphan), Prefect crashes
+    the flow run before any worker took it; ``reelflow serve`` (a second process) reconciles it at start."""
+    from reelflow.runs import dispatch
+    from reelflow.runs.prepare import prepare_run
+
+    image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+    run = prepare_run({**QUICK, "image": image, "prompt": "crashed while its submitter lives"}, force=True).run
+    first = asyncio.run(dispatch.trigger(run, force=True))
+    _crash(deployed, first)
+    proxy = FlakyCreate(upstream=deployed.rstrip("/"))
+    proxy.release.set()
+    with served_through(proxy, tmp_path / "serve.log") as base, workers(deployed, tmp_path, 1):
+        ended = wait_until(lambda: (found := _run(base, run.run_id))["status"] in ("completed", "failed",
+                                                                                     "cancelled") and found,
+                           240, "the run to end")
+    assert ended["status"] == "completed", ended
+    assert ended["prefect_flow_run_id"] != first
+    assert any("before the flow began" in e.message for e in repo.events_after(run.run_id))

@@ -22,6 +22,8 @@ from reelflow.store import repo
 
 log = logging.getLogger("reelflow.jobs")
 PROGRESS_MIN_INTERVAL_S = 0.5
+ARTIFACT_MIN_INTERVAL_S = 5.0
+"""The Prefect progress artifact is updated less often than the store: each update is a write on its server."""
 PIPELINE_STEP: ContextVar[str | None] = ContextVar("reelflow_pipeline_step", default=None)
 """The pipeline step being run (``shots[1]``), set by the pipeline flow around each of its steps."""
 
@@ -67,6 +69,7 @@ class StepHandle:
     _artifact_id: object | None = None
     _last_progress_at: float = 0.0
     _last_fraction: float = -1.0
+    _last_artifact_at: float = 0.0
 
     def record_job(self, job_id: str, endpoint: str | None = None) -> None:
         """Persist the provider's job id now, before waiting on it: a retry or restart resumes it."""
@@ -92,6 +95,9 @@ class StepHandle:
         self._last_progress_at, self._last_fraction = now, fraction
         events.emit(self.run_id, "progress", message or f"{self.name} {fraction:.0%}", step=self.name,
                     progress=fraction)
+        if self._artifact_id is not None and fraction < 1.0 and now - self._last_artifact_at < ARTIFACT_MIN_INTERVAL_S:
+            return
+        self._last_artifact_at = now
         try:
             if self._artifact_id is None:
                 self._artifact_id = await acreate_progress_artifact(

@@ -114,9 +114,11 @@ async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, .
             return False
     except httpx.HTTPError:
         return False
+    if not repo.take_flow_run(run.run_id, run.prefect_flow_run_id):  # another process started it again
+        return False
     repo.add_event(run.run_id, "retry", f"Prefect flow run {run.prefect_flow_run_id} crashed; starting it again")
     try:
-        await trigger(run, force=force, tags=tags, attempt=attempt)
+        await trigger(repo.get_run(run.run_id), force=force, tags=tags, attempt=attempt)
     except ReelflowError:
         return False
     return True

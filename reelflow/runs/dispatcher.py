@@ -141,6 +141,9 @@ class Dispatcher:
         for run_id, watched in list(self._watched.items()):
             state = states.get(watched.flow_run_id)
             if state == "CRASHED" and watched.restarts < CRASH_RESTARTS:
+                if not repo.take_flow_run(run_id, watched.flow_run_id):  # reconcile started it again
+                    del self._watched[run_id]
+                    continue
                 watched.restarts += 1
                 repo.add_event(run_id, "retry", f"Prefect flow run {watched.flow_run_id} crashed before the flow "
                                                 f"started; starting it again ({watched.restarts}/{CRASH_RESTARTS})")

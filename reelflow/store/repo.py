@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from reelflow.core.domain import ProviderOutput, StoredObject
@@ -72,6 +72,24 @@ def run_statuses(run_ids: list[str]) -> dict[str, str]:
         return {}
     with session_scope(readonly=True) as s:
         return dict(s.execute(select(Run.id, Run.status).where(Run.id.in_(run_ids))).tuples().all())
+
+
+def queued_on_prefect() -> list[tuple[str, str | None, str]]:
+    """``(run id, owner, flow run id)`` of every queued run that has a Prefect flow run."""
+    with session_scope(readonly=True) as s:
+        return [tuple(row) for row in s.execute(  # type: ignore[misc]
+            select(Run.id, Run.owner, Run.prefect_flow_run_id)
+            .where(Run.status == "queued", Run.prefect_flow_run_id.is_not(None)).order_by(Run.created_at))]
+
+
+def take_flow_run(run_id: str, flow_run_id: str) -> bool:
+    """Unlink the unfinished run from ``flow_run_id`` (one that crashed) so that this caller alone starts it
+    again: of several processes that saw the crash, exactly one gets True."""
+    with session_scope() as s:
+        done = s.execute(update(Run).where(Run.id == run_id, Run.prefect_flow_run_id == flow_run_id,
+                                           Run.status.not_in(FINISHED)).values(prefect_flow_run_id=None)
+                         .execution_options(synchronize_session=False))
+        return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def resolve_run_id(given: str) -> str:
