@@ -1,26 +1,32 @@
-"""Throughput of fal jobs under the Prefect limit ``fal``: how close to ``N / limit x job time`` it gets.
+"""Throughput of fal jobs through ``reelflow batch`` under the Prefect limit ``fal``: each batch's makespan against
+the ideal ``runs / limit x job time``.
 
-    .venv/bin/python benchmarks/fal_throughput.py [--runs 24] [--limit 4] [--processing 5.0]
-        [--processes 1] [--in-flight 0] [--no-pace] [--no-prequeue] [--timeline]
+    PYTHONPATH=. .venv/bin/python benchmarks/fal_throughput.py [--batches 10] [--runs 24] [--limit 4]
+        [--processing 5.0] [--prefect-db sqlite|postgres] [--max-in-flight 24] [--timeline]
 
-Each run is a real ``video_pipeline`` run (store, Prefect flow and tasks, local storage) of
-``wan-2.5-i2v`` against the HTTPS fal emulator (in its own process, account concurrency far above
-the limit, so only reelflow's limit caps the jobs in progress). The stack is the one reelflow
-starts by default: a fresh REELFLOW_HOME, the background Prefect server on SQLite, and the limit
-provisioned as ``reelflow setup`` does. Makespan = first job start -> last job end, from the
-emulator's own timestamps. Target (issue 3): makespan / ideal <= 1.08 and never above the limit.
+The stack is the one reelflow starts by default: a fresh REELFLOW_HOME, the background Prefect server (on SQLite
+in that home, or on a throwaway PostgreSQL cluster with ``--prefect-db postgres``), the ``fal`` limit provisioned
+as ``reelflow setup`` does. Each batch is one ``reelflow batch FILE.jsonl`` subprocess (the CLI entry point, runs
+rendered in its process) of ``--runs`` distinct ``wan-2.5-i2v`` items against the HTTPS fal emulator (its own
+process; account concurrency far above the limit, so only reelflow's limit caps the jobs in progress).
+Makespan = the batch's first job start -> last job end, from the emulator's own timestamps; "stalled" = a
+gap of more than twice the job time with fewer jobs in progress than the limit while items still waited.
+Afterwards it prints the rows each run added to the Prefect server's tables (what the server had to write).
+Target (issue 17): every batch <= 1.10 x ideal, none stalled.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.emulators.fal import free_port, prepare_fal_env  # noqa: E402
+
+PREFECT_TABLES = ("flow_run", "flow_run_state", "task_run", "task_run_state", "log", "artifact",
+                  "artifact_collection", "events", "event_resources", "concurrency_limit_v2")
 
 
 def _start_emulator(port: int, cert_dir: Path, processing_s: float, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -45,182 +54,145 @@ def _start_emulator(port: int, cert_dir: Path, processing_s: float, env: dict[st
     raise SystemExit("the fal emulator did not start")
 
 
-def _specs(count: int, offset: int) -> list[dict[str, Any]]:
+def _items(path: Path, count: int, batch: int) -> Path:
     image = str(Path(str(resources.files("reelflow").joinpath("assets/sample.jpg"))))
-    return [{"model": "wan-2.5-i2v", "image": image, "prompt": f"benchmark clip {i}", "seed": i,
-             "resolution": "480p"} for i in range(offset, offset + count)]
+    with path.open("w") as out:
+        for i in range(count):
+            out.write(json.dumps({"model": "wan-2.5-i2v", "image": image, "prompt": f"benchmark {batch}-{i}",
+                                  "seed": batch * 1000 + i, "resolution": "480p"}) + "\n")
+    return path
 
 
-class _Watch:
-    """Which runs have started a task, and which wait for a ``fal`` slot (from reelflow's event stream)."""
+@contextlib.contextmanager
+def _database(kind: str) -> Iterator[str | None]:
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.support.pg_cluster import pg_cluster
 
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-        self.waiting: set[str] = set()
-        self.all_waiting = asyncio.Event()
-        self.expected = 0
-
-    def __call__(self, run_id: str, kind: str, message: str, progress: float | None) -> None:
-        if kind == "step" and message.endswith(" started"):
-            self.started.set()
-        if kind == "progress" and message.startswith("waiting for a free"):
-            self.waiting.add(run_id)
-            if len(self.waiting) >= self.expected:
-                self.all_waiting.set()
+    with pg_cluster() as url:
+        yield url
 
 
-async def _hold_limit(limit: int, held: asyncio.Event, release: asyncio.Event) -> None:
-    """Hold every slot of ``fal`` until ``release``, so that all runs are queued before the first job starts."""
-    from reelflow.orchestration.concurrency import FAL_LIMIT, hold_slot
-
-    count = 0
-
-    async def one() -> None:
-        nonlocal count
-        async with hold_slot(FAL_LIMIT):
-            count += 1
-            if count == limit:
-                held.set()
-            await release.wait()
-
-    await asyncio.gather(*(one() for _ in range(limit)))
+def _prefect_rows(home: Path) -> dict[str, int]:
+    """Rows per table of the Prefect server's SQLite database (empty on PostgreSQL)."""
+    path = home / "prefect" / "prefect.db"
+    if not path.exists():
+        return {}
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in PREFECT_TABLES if t in names}
 
 
-async def _run_all(specs: list[dict[str, Any]], in_flight: int, pace: bool, prequeue: int = 0) -> list[str]:
-    """Every spec as a pipeline run, at most ``in_flight`` alive at once (0: no cap).
-
-    ``pace``: flow runs are created one after another (a SQLite Prefect server answers concurrent flow-run
-    creations with 503, and Prefect's client then waits 2, 4, 8... s). ``prequeue``: hold that many slots
-    (the whole limit) until every run waits for one, then let them go.
-    """
-    from reelflow.api import arun
-    from reelflow.runs import events
-
-    gate = asyncio.Semaphore(in_flight or len(specs))
-    one_at_a_time = asyncio.Lock()
-    watch = _Watch()
-    watch.expected = len(specs)
-    events.subscribe(watch)
-    held, release = asyncio.Event(), asyncio.Event()
-    holder = asyncio.create_task(_hold_limit(prequeue, held, release)) if prequeue else None
-    if holder is not None:
-        await held.wait()
-
-    async def one(spec: dict[str, Any]) -> str:
-        async with gate:
-            if not pace:
-                return (await arun(spec, force=True)).status
-            async with one_at_a_time:
-                watch.started.clear()
-                run = asyncio.create_task(arun(spec, force=True))
-                await asyncio.wait([run, asyncio.create_task(watch.started.wait())],
-                                   return_when=asyncio.FIRST_COMPLETED)
-            return (await run).status
-
-    runs = asyncio.gather(*(one(spec) for spec in specs))
-    if holder is not None:
-        await watch.all_waiting.wait()
-        release.set()
-        await holder
-    return list(await runs)
+def _stalls(jobs: list[tuple[float, float]], limit: int, processing_s: float) -> list[tuple[float, float]]:
+    """Gaps longer than 2 x the job time in which fewer than ``limit`` jobs ran before the last one started."""
+    last_start = max(start for start, _ in jobs)
+    points = sorted([(start, 1) for start, _ in jobs] + [(end, -1) for _, end in jobs])
+    found, running, since = [], 0, None
+    for at, step in points:
+        running += step
+        if running < limit and since is None:
+            since = at
+        elif running >= limit and since is not None:
+            if at - since > 2 * processing_s and at <= last_start:
+                found.append((since, at))
+            since = None
+    return found
 
 
-def child(specs_json: str, in_flight: int, pace: bool) -> None:
-    """One flow process: run its share of the specs and print their statuses."""
-    statuses = asyncio.run(_run_all(json.loads(specs_json), in_flight, pace))
-    print("STATUSES " + json.dumps(statuses), flush=True)
-
-
-def _run_processes(specs: list[dict[str, Any]], processes: int, in_flight: int, pace: bool) -> list[str]:
-    shares = [specs[i::processes] for i in range(processes)]
-    per_process = -(-in_flight // processes) if in_flight else 0
-    children = [subprocess.Popen([sys.executable, __file__, "--child", json.dumps(share), "--in-flight",
-                                  str(per_process), *([] if pace else ["--no-pace"])], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) for share in shares]
-    statuses: list[str] = []
-    for process in children:
-        out, _ = process.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("STATUSES ")]
-        statuses += json.loads(lines[-1].removeprefix("STATUSES ")) if lines else ["crashed"]
-    return statuses
-
-
-def _max_overlap(intervals: list[tuple[float, float]]) -> int:
-    points = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    best = current = 0
-    for _, step in points:
-        current += step
-        best = max(best, current)
-    return best
+def _one_batch(number: int, args: argparse.Namespace, root: Path, env: dict[str, str], stats_url: str,
+               ca: str) -> dict[str, Any]:
+    httpx.post(f"{stats_url}/_admin/reset", verify=ca, timeout=30).raise_for_status()
+    source = _items(root / f"batch-{number}.jsonl", args.runs, number)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "reelflow.cli.main", "batch", str(source), "--via", "local",
+                           "--max-in-flight", str(args.max_in_flight), "--force", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=args.timeout, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    try:
+        summary = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        summary = {"counts": {"crashed": args.runs}}
+        print(done.stderr[-3000:], file=sys.stderr)
+    stats = httpx.get(f"{stats_url}/_admin/stats", verify=ca, timeout=30).json()
+    jobs = sorted((j["started_wall"], j["ended_wall"]) for j in stats["jobs"].values() if j["ended_wall"])
+    makespan = (max(end for _, end in jobs) - min(start for start, _ in jobs)) if jobs else float("nan")
+    ideal = args.runs / args.limit * args.processing
+    return {"batch": number, "completed": summary["counts"].get("completed", 0), "submits": stats["submits"]["total"],
+            "makespan": makespan, "ideal": ideal, "ratio": makespan / ideal, "wall": wall,
+            "max_in_progress": stats["max_in_progress"], "stalls": _stalls(jobs, args.limit, args.processing)
+            if jobs else [], "jobs": jobs}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--runs", type=int, default=24)
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--processing", type=float, default=5.0)
-    parser.add_argument("--processes", type=int, default=1, help="flow processes sharing the runs")
-    parser.add_argument("--in-flight", type=int, default=0,
-                        help="flow runs alive at once, as a batch's max_in_flight (default 0: all)")
-    parser.add_argument("--no-pace", dest="pace", action="store_false",
-                        help="start all flow runs at once instead of creating them one after another")
-    parser.add_argument("--no-prequeue", dest="prequeue", action="store_false",
-                        help="let jobs start as soon as their flow runs get there, not once all are queued")
+    parser.add_argument("--prefect-db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--max-in-flight", type=int, default=24, help="reelflow batch --max-in-flight")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one batch may take")
     parser.add_argument("--timeline", action="store_true", help="print each job's start and end")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.in_flight, args.pace)
-        return
-    in_flight = args.in_flight
-    prequeue = args.limit if args.prequeue and not in_flight and args.processes == 1 else 0
 
     root = Path(tempfile.mkdtemp(prefix="reelflow-fal-bench-"))
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "REELFLOW_", "FAL_", "SSL_CERT"))}
+    home = root / "home"
     os.environ.clear()
-    os.environ.update({**base, "REELFLOW_HOME": str(root / "home"), "REELFLOW_PREFECT_PORT": "0",
-                       "REELFLOW_FAL_CONCURRENCY": str(args.limit), **prepare_fal_env(port, root / "certs")})
-    emulator = _start_emulator(port, root / "certs", args.processing, dict(os.environ))
+    os.environ.update({**base, "REELFLOW_HOME": str(home), "REELFLOW_PREFECT_PORT": "0",
+                       "REELFLOW_FAL_CONCURRENCY": str(args.limit), "PYTHONPATH": str(ROOT),
+                       **prepare_fal_env(port, root / "certs")})
+    child_env = dict(os.environ)
+    emulator = _start_emulator(port, root / "certs", args.processing, child_env)
+    ca = str(root / "certs" / "ca.pem")
     from reelflow.orchestration import prefect_server
 
+    results = []
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     try:
-        started = time.perf_counter()
-        prefect_server.ensure_api()
-        print(f"Prefect server ready in {time.perf_counter() - started:.1f} s ({os.environ['PREFECT_API_URL']})")
-        from reelflow.orchestration.concurrency import provision_limits
+        with _database(args.prefect_db) as database_url:
+            started = time.perf_counter()
+            prefect_server.start_server(database_url=database_url)
+            print(f"Prefect server on {args.prefect_db} ready in {time.perf_counter() - started:.1f} s; "
+                  f"load average {' '.join(load_before)} on {os.cpu_count()} cores")
+            import asyncio
 
-        asyncio.run(provision_limits())
-        specs = _specs(args.runs, 0)
-        wall = time.perf_counter()
-        if args.processes == 1:
-            statuses = asyncio.run(_run_all(specs, in_flight, args.pace, prequeue))
-        else:
-            statuses = _run_processes(specs, args.processes, in_flight, args.pace)
-        wall = time.perf_counter() - wall
-        stats = httpx.get(f"https://127.0.0.1:{port}/_admin/stats", verify=str(root / "certs" / "ca.pem")).json()
+            from reelflow.orchestration.concurrency import provision_limits
+
+            asyncio.run(provision_limits())
+            rows_before = _prefect_rows(home)
+            print(f"{'batch':>5} {'done':>6} {'submits':>7} {'makespan s':>10} {'ideal s':>7} {'ratio':>6} "
+                  f"{'wall s':>7} {'max in progress':>15}  stalls")
+            for number in range(1, args.batches + 1):
+                result = _one_batch(number, args, root, child_env, f"https://127.0.0.1:{port}", ca)
+                results.append(result)
+                stalls = ", ".join(f"{b - a:.0f} s" for a, b in result["stalls"]) or "none"
+                print(f"{number:>5} {result['completed']:>3}/{args.runs:<2} {result['submits']:>7} "
+                      f"{result['makespan']:>10.2f} {result['ideal']:>7.1f} {result['ratio']:>6.3f} "
+                      f"{result['wall']:>7.1f} {result['max_in_progress']:>10} (limit {args.limit})  {stalls}",
+                      flush=True)
+                if args.timeline:
+                    first = min(start for start, _ in result["jobs"])
+                    for start, end in result["jobs"]:
+                        print(f"        job {start - first:7.2f} -> {end - first:7.2f}")
+            rows_after = _prefect_rows(home)
     finally:
         emulator.terminate()
         emulator.wait(30)
         prefect_server.stop_server()
 
-    jobs = [(j["started_wall"], j["ended_wall"]) for j in stats["jobs"].values() if j["ended_wall"]]
-    makespan = max(end for _, end in jobs) - min(start for start, _ in jobs)
-    ideal = args.runs / args.limit * args.processing
-    idle = args.limit * makespan - sum(end - start for start, end in jobs)
-    print(f"runs completed: {statuses.count('completed')}/{args.runs} (submits seen: {stats['submits']['total']}; "
-          f"flow processes: {args.processes}; flow runs in flight: {in_flight or 'all'}; "
-          f"flow starts {'paced' if args.pace else 'all at once'}; "
-          f"{'all runs queued before the first job' if prequeue else 'jobs start as runs arrive'}; "
-          f"wall incl. flow start-up {wall:.1f} s)")
-    print(f"makespan {makespan:.2f} s   ideal {ideal:.2f} s   ratio {makespan / ideal:.3f}   "
-          f"max in progress {stats['max_in_progress']} (from timestamps {_max_overlap(jobs)}; limit {args.limit})")
-    if args.timeline:
-        first = min(start for start, _ in jobs)
-        for start, end in sorted(jobs):
-            print(f"  job {start - first:7.2f} -> {end - first:7.2f}  ABS {first:.3f}")
-    print(f"idle slot time {idle:.2f} s over {args.runs - args.limit} hand-offs "
-          f"({idle / max(1, args.runs - args.limit):.3f} s each)")
+    ratios = [r["ratio"] for r in results]
+    total = args.runs * len(results)
+    stalled = sum(bool(r["stalls"]) for r in results)
+    print(f"worst ratio {max(ratios):.3f}, median {sorted(ratios)[len(ratios) // 2]:.3f}; "
+          f"batches over 1.10 x ideal: {sum(r > 1.10 for r in ratios)}; stalled: {stalled}; "
+          f"completed {sum(r['completed'] for r in results)}/{total}; "
+          f"load average now {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    if rows_after:
+        added = {t: (rows_after.get(t, 0) - rows_before.get(t, 0)) / total for t in rows_after}
+        print("Prefect rows written per run: " + ", ".join(f"{t} {n:.1f}" for t, n in added.items() if n))
 
 
 if __name__ == "__main__":

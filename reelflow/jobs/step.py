@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,10 @@ from reelflow.errors import ProviderCancelledError
 from reelflow.runs import events
 from reelflow.store import repo
 
+log = logging.getLogger("reelflow.jobs")
 PROGRESS_MIN_INTERVAL_S = 0.5
+ARTIFACT_MIN_INTERVAL_S = 5.0
+"""The Prefect progress artifact is updated less often than the store: each update is a write on its server."""
 PIPELINE_STEP: ContextVar[str | None] = ContextVar("reelflow_pipeline_step", default=None)
 """The pipeline step being run (``shots[1]``), set by the pipeline flow around each of its steps."""
 
@@ -65,6 +69,7 @@ class StepHandle:
     _artifact_id: object | None = None
     _last_progress_at: float = 0.0
     _last_fraction: float = -1.0
+    _last_artifact_at: float = 0.0
 
     def record_job(self, job_id: str, endpoint: str | None = None) -> None:
         """Persist the provider's job id now, before waiting on it: a retry or restart resumes it."""
@@ -90,12 +95,18 @@ class StepHandle:
         self._last_progress_at, self._last_fraction = now, fraction
         events.emit(self.run_id, "progress", message or f"{self.name} {fraction:.0%}", step=self.name,
                     progress=fraction)
-        if self._artifact_id is None:
-            self._artifact_id = await acreate_progress_artifact(
-                progress=fraction * 100, key=_artifact_key(self.run_id, self.name),
-                description=f"{self.name} progress for reelflow run {self.run_id}")
-        else:
-            await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
+        if self._artifact_id is not None and fraction < 1.0 and now - self._last_artifact_at < ARTIFACT_MIN_INTERVAL_S:
+            return
+        self._last_artifact_at = now
+        try:
+            if self._artifact_id is None:
+                self._artifact_id = await acreate_progress_artifact(
+                    progress=fraction * 100, key=_artifact_key(self.run_id, self.name),
+                    description=f"{self.name} progress for reelflow run {self.run_id}")
+            else:
+                await aupdate_progress_artifact(self._artifact_id, progress=fraction * 100)
+        except Exception as exc:  # the store has the progress; a Prefect server restarting must not fail a paid job
+            log.warning("could not update the Prefect progress artifact of %s: %s", self.name, exc)
 
     def log(self, message: str, kind: str = "log") -> None:
         events.emit(self.run_id, kind, message, step=self.name)

@@ -19,7 +19,9 @@ ComfyUI and SwarmUI, sized by the block's ``comfyui_concurrency``). What differs
 - Several waiters are asked for at once (up to ``PARALLEL_ASKS`` requests), so a batch starts
   its first jobs together rather than one server round trip apart.
 - The acquire, renew and release calls go to Prefect's REST endpoints with Prefect's own settings
-  (URL, key or auth string, TLS) and retry 502/503 and dropped connections after tens of milliseconds.
+  (URL, key or auth string, TLS) and retry 502/503, refused and dropped connections after tens of
+  milliseconds, backing off to one try a second, for up to ``OUTAGE_S``: a server that is restarted
+  (``reelflow up`` restarts a dead one on the same port within seconds) is waited for, not a reason to fail a job.
 
 Leases are short (``LEASE_S``), renewed, and name their holder (the task run), so the slot of a
 killed process frees itself. A step's slot (``fal_slot``, ``gpu_slot``) records its lease id on the
@@ -54,9 +56,10 @@ from prefect.settings import get_current_settings
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_if_exception,
     retry_if_exception_type,
     retry_if_result,
-    stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
     wait_random_exponential,
 )
@@ -81,7 +84,7 @@ WAIT_NOTICE_S = 0.5
 RELEASE_TIMEOUT_S = 15.0
 
 RETRY_STATUS = frozenset({HTTPStatus.BAD_GATEWAY, HTTPStatus.SERVICE_UNAVAILABLE})
-ATTEMPTS = 8
+OUTAGE_S = 90.0
 FIRST_RETRY_S = 0.02
 MAX_RETRY_S = 1.0
 
@@ -132,7 +135,7 @@ async def create_limit_if_missing(name: str, limit: int) -> None:
 
 
 async def ensure_fal_limit() -> None:
-    await create_limit_if_missing(FAL_LIMIT, get_settings().fal_concurrency)
+    await _through_an_outage.copy()(create_limit_if_missing, FAL_LIMIT, get_settings().fal_concurrency)
 
 
 async def provision_limits() -> None:
@@ -143,7 +146,7 @@ async def provision_limits() -> None:
 async def ensure_gpu_limit(name: str, size: int) -> None:
     """Create the GPU limit, or resize it to the block's value; once per process and size."""
     if _gpu_sizes.get(name) != size:
-        await ensure_limit(name, size)
+        await _through_an_outage.copy()(ensure_limit, name, size)
         _gpu_sizes[name] = size
 
 
@@ -173,22 +176,36 @@ def _last_answer(state: RetryCallState) -> httpx.Response:
     return state.outcome.result()
 
 
-_retrying = AsyncRetrying(
-    retry=retry_if_exception_type(httpx.TransportError)
-    | retry_if_result(lambda response: response.status_code in RETRY_STATUS),
-    stop=stop_after_attempt(ATTEMPTS),
-    # 20 ms doubling up to 1 s, jittered ±50 %: half of the backoff fixed plus up to the whole of it at random
-    wait=wait_exponential(multiplier=FIRST_RETRY_S / 2, max=MAX_RETRY_S / 2)
-    + wait_random_exponential(multiplier=FIRST_RETRY_S, max=MAX_RETRY_S),
-    retry_error_callback=_last_answer,
-)
+def _retrying(patience_s: float) -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(httpx.TransportError)
+        | retry_if_result(lambda response: response.status_code in RETRY_STATUS),
+        stop=stop_after_delay(patience_s),
+        # 20 ms doubling up to 1 s, jittered ±50 %: half of the backoff fixed plus up to the whole of it at random
+        wait=wait_exponential(multiplier=FIRST_RETRY_S / 2, max=MAX_RETRY_S / 2)
+        + wait_random_exponential(multiplier=FIRST_RETRY_S, max=MAX_RETRY_S),
+        retry_error_callback=_last_answer,
+    )
+
+
+def _prefect_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code in RETRY_STATUS
+    return isinstance(exc, httpx.TransportError)
+
+
+# Prefect's client retries a refused connection only once it has connected before, which a new client has not.
+_through_an_outage = AsyncRetrying(retry=retry_if_exception(_prefect_unavailable), stop=stop_after_delay(OUTAGE_S),
+                                   wait=wait_exponential(multiplier=0.1, max=MAX_RETRY_S), reraise=True)
 
 
 class SlotApi:
-    """``async with SlotApi() as api``: one HTTP connection pool to Prefect's v2 concurrency endpoints."""
+    """``async with SlotApi() as api``: one HTTP connection pool to Prefect's v2 concurrency endpoints, each
+    call retried for up to ``patience_s`` while the server is busy or away."""
 
-    def __init__(self) -> None:
+    def __init__(self, patience_s: float = OUTAGE_S) -> None:
         self._http = _http_client()
+        self._patience_s = patience_s
 
     async def __aenter__(self) -> SlotApi:
         return self
@@ -201,11 +218,11 @@ class SlotApi:
         await self._http.aclose()
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await _retrying.copy()(self._http.post, path, json=body)
+        return await _retrying(self._patience_s)(self._http.post, path, json=body)
 
     async def size(self, name: str) -> int | None:
         """How many slots the limit has; None if there is no such limit."""
-        response = await _retrying.copy()(self._http.get, f"v2/concurrency_limits/{name}")
+        response = await _retrying(self._patience_s)(self._http.get, f"v2/concurrency_limits/{name}")
         if response.status_code == HTTPStatus.NOT_FOUND:
             return None
         response.raise_for_status()

@@ -44,6 +44,15 @@ QUIET_DEFAULTS = {
 }
 
 
+SQLITE_SERVER_DEFAULTS = {
+    # Every Prefect event (each state change, heartbeat, artifact and lease) would be one more row to write under
+    # the database's single write lock; reelflow reads none of them (it keeps its own run events). The Prefect
+    # UI's event feed stays empty; flow runs, task runs, logs and artifacts are recorded as before.
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+}
+"""What the background server gets on SQLite (a variable already set wins); PostgreSQL keeps Prefect's defaults."""
+
+
 @dataclass(frozen=True)
 class LocalServer:
     pid: int
@@ -197,6 +206,8 @@ def start_server(settings: Settings | None = None, port: int | None = None,
         env.pop("PREFECT_API_URL", None)
         if database_url:
             env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+        else:
+            env = {**SQLITE_SERVER_DEFAULTS, **env}
         log = (settings.run_dir / "prefect-server.log").open("ab")
         process = subprocess.Popen(
             [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
@@ -47,20 +47,21 @@ async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["
 
 
 async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0,
-                  retry_id: str | None = None) -> str:
+                  retry_id: str | None = None, patience_s: float | None = None) -> str:
     """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
 
-    A busy server (5xx, connection errors) is retried with backoff; the flow run's idempotency key makes
-    a retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
+    A busy or restarting server (5xx, 429, refused or dropped connections) is retried with backoff,
+    ``TRIGGER_ATTEMPTS`` times or, with ``patience_s``, for that long; the flow run's idempotency key makes a
+    retry return the flow run a lost answer had created. If it still fails, the run is marked failed.
     ``attempt`` > 0 starts the run again after its previous flow run crashed (see ``retry_crashed``);
     ``retry_id`` names a user's retry request, which gets a new flow run of its own.
     """
     key = f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else "") + \
         (f"-retry-{retry_id}" if retry_id else "")
     try:
-        async for call in AsyncRetrying(stop=stop_after_attempt(TRIGGER_ATTEMPTS), reraise=True,
-                                        wait=wait_exponential(multiplier=0.5, max=8),
-                                        retry=retry_if_exception(_server_busy)):
+        stop = stop_after_attempt(TRIGGER_ATTEMPTS) if patience_s is None else stop_after_delay(patience_s)
+        async for call in AsyncRetrying(stop=stop, reraise=True, wait=wait_exponential(multiplier=0.5, max=8),
+                                        retry=retry_if_exception(server_busy)):
             with call:
                 flow_run_id = await _create_flow_run({"spec": run.spec, "run_id": run.run_id, "force": force},
                                                      ["reelflow", f"model:{run.model}", *tags], key)
@@ -113,15 +114,18 @@ async def retry_crashed(run: RunView, *, force: bool = False, tags: tuple[str, .
             return False
     except httpx.HTTPError:
         return False
+    if not repo.take_flow_run(run.run_id, run.prefect_flow_run_id):  # another process started it again
+        return False
     repo.add_event(run.run_id, "retry", f"Prefect flow run {run.prefect_flow_run_id} crashed; starting it again")
     try:
-        await trigger(run, force=force, tags=tags, attempt=attempt)
+        await trigger(repo.get_run(run.run_id), force=force, tags=tags, attempt=attempt)
     except ReelflowError:
         return False
     return True
 
 
-def _server_busy(exc: BaseException) -> bool:
+def server_busy(exc: BaseException) -> bool:
+    """Whether a Prefect API call failed in a way a later try may fix: the server busy, restarting or away."""
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500 or exc.response.status_code == 429
     return isinstance(exc, httpx.TransportError)

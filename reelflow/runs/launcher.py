@@ -3,9 +3,11 @@
 ``execute_here`` runs the ``video_pipeline`` flow in the caller's event loop (``reelflow run``,
 ``reelflow.run``). A ``Launcher`` starts runs without waiting: as a ``video-pipeline`` deployment run
 when ``via`` allows it and a worker is online (see ``reelflow.runs.dispatch``), else on a thread of this
-process, at most ``max_parallel`` at once. The REST API owns one; ``process_launcher()`` is the Python
-API's. Every thread has its own event loop, so a render never stalls the caller's loop. A cancel from any
-process goes through ``reelflow.runs.cancel``; ``Launcher.cancel`` stops only this process's runs (shutdown).
+process, at most ``max_parallel`` at once. ``start_soon`` does not even wait for Prefect: its dispatcher
+(``reelflow.runs.dispatcher``) starts the run in the background, retried and watched. The REST API owns
+one; ``process_launcher()`` is the Python API's. Every thread has its own event loop, so a render never
+stalls the caller's loop. A cancel from any process goes through ``reelflow.runs.cancel``;
+``Launcher.cancel`` stops only this process's runs (shutdown).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ensure_api
+from reelflow.runs.dispatcher import Dispatcher
 from reelflow.store import repo
 
 log = logging.getLogger("reelflow.runs")
@@ -66,6 +69,13 @@ class Launcher:
         self._futures: dict[str, Future[None]] = {}
         self._registered_events: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._dispatcher = Dispatcher(self)
+
+    def start_soon(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None,
+                   retry_id: str | None = None) -> None:
+        """Start the recorded run in the background and return at once (the REST API's way): a busy or
+        restarting Prefect server delays the start, it does not fail it (see ``reelflow.runs.dispatcher``)."""
+        self._dispatcher.dispatch(run_id, spec, force=force, via=via, retry_id=retry_id)
 
     def start(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None,
               retry_id: str | None = None) -> None:
@@ -73,18 +83,22 @@ class Launcher:
         asyncio.run(self.astart(run_id, spec, force=force, via=via, retry_id=retry_id))
 
     async def astart(self, run_id: str, spec: dict[str, Any], *, force: bool = False, via: Via | None = None,
-                     retry_id: str | None = None) -> None:
-        """Start the run here or as a deployment run; ``retry_id`` names a retry request, which gets a flow run
-        of its own (see ``dispatch.trigger``)."""
-        pipeline = "steps" in spec  # pipeline runs render here until the pipeline-run deployment is dispatched to
-        if not pipeline and (via or self.via) != "local" and await self._trigger(run_id, force, via or self.via,
-                                                                                retry_id):
-            return
+                     retry_id: str | None = None, patience_s: float | None = None) -> str | None:
+        """Start the run here or as a deployment run (returns its flow run id; None: started here).
+
+        ``retry_id`` names a retry request, which gets a flow run of its own; ``patience_s`` is how long a busy
+        Prefect server is retried (see ``dispatch.trigger``). Pipeline runs render here until the pipeline-run
+        deployment is dispatched to."""
+        pipeline = "steps" in spec
+        if not pipeline and (via or self.via) != "local" and (
+                flow_run_id := await self._trigger(run_id, force, via or self.via, retry_id, patience_s)):
+            return flow_run_id
         with self._lock:
             self._registered_events[run_id] = threading.Event()
             future = self._pool.submit(self._work, run_id, spec, force)
             self._futures[run_id] = future
         future.add_done_callback(lambda done: self._forget(run_id, done))
+        return None
 
     def wait(self, run_id: str, timeout: float | None = None) -> None:
         """Block until the run's thread here is done (its render stopped); raises TimeoutError."""
@@ -99,8 +113,9 @@ class Launcher:
                 del self._futures[run_id]
                 self._registered_events.pop(run_id, None)
 
-    async def _trigger(self, run_id: str, force: bool, via: Via, retry_id: str | None) -> bool:
-        """Create a deployment run for the recorded run when ``via`` says so; False means render here."""
+    async def _trigger(self, run_id: str, force: bool, via: Via, retry_id: str | None,
+                       patience_s: float | None) -> str | None:
+        """Create a deployment run for the recorded run when ``via`` says so (its id); None means render here."""
         ensure_api()  # before Prefect is imported: it settles on its server at import
         from reelflow.runs import dispatch
 
@@ -110,11 +125,10 @@ class Launcher:
             if via != "auto":
                 raise
             log.exception("cannot tell whether a worker is online; rendering run %s here", run_id)
-            return False
+            return None
         if where != "deployment":
-            return False
-        await dispatch.trigger(repo.get_run(run_id), force=force, retry_id=retry_id)
-        return True
+            return None
+        return await dispatch.trigger(repo.get_run(run_id), force=force, retry_id=retry_id, patience_s=patience_s)
 
     def cancel(self, run_id: str) -> bool:
         """Stop the run if it is queued or rendering here (False if this process does not have it); other
@@ -149,6 +163,7 @@ class Launcher:
             return list(self._active)
 
     def shutdown(self) -> None:
+        self._dispatcher.stop()
         for run_id in self.active():
             self.cancel(run_id)
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -74,3 +74,16 @@ async def create_flow_run(name: str, *, parameters: dict[str, Any], tags: list[s
             "parameters": parameters, "tags": tags, "idempotency_key": idempotency_key})
         response.raise_for_status()
         return str(response.json()["id"])
+
+
+async def flow_run_states(flow_run_ids: list[str]) -> dict[str, str | None]:
+    """The state type (``SCHEDULED``, ``CRASHED``, ...) of each flow run, in one request; a flow run the server does
+    not have is left out. Raises ``httpx.HTTPStatusError`` or ``httpx.TransportError``."""
+    api_url = prefect_api_url()
+    if api_url is None or not flow_run_ids:
+        return {}
+    async with _client(api_url) as client:
+        response = await client.post("flow_runs/filter", json={
+            "flow_runs": {"id": {"any_": flow_run_ids}}, "limit": len(flow_run_ids)})
+        response.raise_for_status()
+        return {str(found["id"]): (found.get("state") or {}).get("type") for found in response.json()}

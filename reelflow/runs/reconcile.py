@@ -8,7 +8,10 @@ polled, never submitted again (a paid job is resumed, an unpaid one restarted). 
 (its model is unavailable, its spec invalid) is failed with the reason. ``reelflow serve``, ``reelflow up`` and
 every worker call it at start and every ``INTERVAL_S`` (``start_background``).
 
-A run waiting in Prefect (Scheduled or Pending) for a worker is left alone: the worker's process will own it.
+A run waiting in Prefect (Scheduled or Pending) for a worker is left alone: the worker's process will own it. A run
+still queued whose flow run Prefect crashed or failed before the flow began (a worker that got 503 while submitting
+it) is taken over too, even though the process that submitted it lives: no flow will ever record it running.
+Whoever restarts a crashed flow run unlinks it first (``repo.take_flow_run``), so it is started again once.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("reelflow.runs")
 INTERVAL_S = 30.0
 WAITING_FOR_A_WORKER = frozenset({"SCHEDULED", "PENDING", "PAUSED"})
+ENDED = frozenset({"CRASHED", "FAILED"})
+BEFORE_START = "before the flow began"
+RESTARTS_BEFORE_START = 3
+STATES_PER_REQUEST = 200
 Action = Literal["resumed", "restarted", "failed", "cancelled"]
 
 
@@ -41,9 +48,11 @@ class Reconciled:
     reason: str
 
 
-async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None) -> None:
+async def _restart(run_id: str, spec: dict[str, Any], on_deployment: bool, launcher: Launcher | None,
+                   *, reached_prefect: bool = True) -> None:
+    """A run that never reached Prefect (its process died before starting it) goes where new runs go."""
     if launcher is not None and not on_deployment:
-        await launcher.astart(run_id, spec, via="local")
+        await launcher.astart(run_id, spec, via="local" if reached_prefect else None)
         return
     from reelflow.runs import dispatch
 
@@ -64,7 +73,11 @@ async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None)
         return None
     if not owners.claim(run.run_id, orphan.owner):
         return None
-    gone = f"the process that ran it ({orphan.owner or 'unknown'}) is gone"
+    if state in ENDED and run.prefect_flow_run_id and not repo.take_flow_run(run.run_id, run.prefect_flow_run_id):
+        return None  # another process started it again
+    gone = (f"Prefect flow run {run.prefect_flow_run_id} ended {state.lower()} {BEFORE_START}"
+            if state in ENDED and run.status == "queued" else
+            f"the process that ran it ({orphan.owner or 'unknown'}) is gone")
     if state in ("CANCELLED", "CANCELLING"):
         repo.mark_run(run.run_id, "cancelled", error="cancelled")
         return Reconciled(run.run_id, "cancelled", f"{gone}; Prefect has it cancelled")
@@ -72,6 +85,9 @@ async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None)
     await mark_crashed(run.prefect_flow_run_id, note=f"{gone}; reelflow started the run again")
     try:
         check_resumable(run)
+        if run.status == "queued" and _restarts_before_start(run.run_id) >= RESTARTS_BEFORE_START:
+            raise ReelflowError(f"its flow runs crashed {RESTARTS_BEFORE_START + 1} times before the flow "
+                                "began; see the worker's log")
     except ReelflowError as exc:
         reason = f"{gone} and it cannot be started again: {exc}"
         repo.mark_run(run.run_id, "failed", error=reason)
@@ -82,17 +98,46 @@ async def reconcile_run(orphan: owners.Orphan, launcher: Launcher | None = None)
               else f"{gone}; nothing was paid for, starting it again")
     repo.add_event(run.run_id, "reconcile", reason)
     try:
-        await _restart(run.run_id, run.spec, on_deployment, launcher)
+        await _restart(run.run_id, run.spec, on_deployment, launcher, reached_prefect=flow_run is not None)
     except ReelflowError as exc:  # trigger failures are recorded on the run by dispatch
         return Reconciled(run.run_id, "failed", f"{gone}; starting it again failed: {exc}")
     return Reconciled(run.run_id, action, reason)
 
 
+def _restarts_before_start(run_id: str) -> int:
+    return sum(e.kind == "reconcile" and BEFORE_START in e.message for e in repo.events_after(run_id))
+
+
+async def crashed_before_start() -> list[owners.Orphan]:
+    """Queued runs whose flow run Prefect has Crashed or Failed although the flow never recorded them running."""
+    from reelflow.runs import prefect_rest
+
+    queued = repo.queued_on_prefect()
+    states: dict[str, str | None] = {}
+    ids = [flow_run_id for _, _, flow_run_id in queued]
+    for first in range(0, len(ids), STATES_PER_REQUEST):
+        states.update(await prefect_rest.flow_run_states(ids[first:first + STATES_PER_REQUEST]))
+    return [owners.Orphan(run_id, "queued", owner) for run_id, owner, flow_run_id in queued
+            if states.get(flow_run_id) == "CRASHED"]
+
+
+async def _candidates() -> list[owners.Orphan]:
+    found = owners.orphans()
+    try:
+        crashed = await crashed_before_start()
+    except Exception as exc:  # the Prefect server is busy or away: the orphans can still be taken over
+        log.info("could not ask Prefect about queued runs: %s", exc)
+        crashed = []
+    seen = {orphan.run_id for orphan in found}
+    return found + [orphan for orphan in crashed if orphan.run_id not in seen]
+
+
 async def reconcile_orphans(launcher: Launcher | None = None) -> list[Reconciled]:
-    """Take over every orphaned run: here on ``launcher`` (a local run), else through the deployment."""
+    """Take over every orphaned run (and every queued one Prefect crashed before it began): here on ``launcher``
+    (a local run), else through the deployment."""
     ensure_api()
     done = []
-    for orphan in owners.orphans():
+    for orphan in await _candidates():
         try:
             found = await reconcile_run(orphan, launcher)
         except Exception:  # one run's trouble must not keep the others stale

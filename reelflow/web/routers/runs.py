@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from reelflow.runs.launcher import Launcher
 from reelflow.store import repo
 from reelflow.web.auth import require_token
 from reelflow.web.schemas import RunCreate, RunOut, RunPage, RunStatus
-from reelflow.web.services.present import run_out
+from reelflow.web.services.present import page_readers, run_out, run_page
 from reelflow.web.services.submit import cancel_run, create_run, retry_run
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -34,12 +37,13 @@ def create(body: RunCreate, request: Request, response: Response) -> RunOut:
 
 
 @router.get("", response_model=RunPage)
-def list_runs(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62),
-              status: RunStatus | None = None, model: str | None = Query(None, max_length=100),
-              batch_id: str | None = Query(None, max_length=64)) -> RunPage:
+async def list_runs(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62),
+                    status: RunStatus | None = None, model: str | None = Query(None, max_length=100),
+                    batch_id: str | None = Query(None, max_length=64)) -> Response:
     """Runs, newest first."""
-    runs, total = repo.list_runs(limit=limit, offset=offset, status=status, model=model, batch_id=batch_id)
-    return RunPage(total=total, limit=limit, offset=offset, runs=[run_out(r) for r in runs])
+    page = await to_thread.run_sync(partial(run_page, limit=limit, offset=offset, status=status, model=model,
+                                            batch_id=batch_id), limiter=page_readers())
+    return Response(page, media_type="application/json")
 
 
 @router.get("/{run_id}", response_model=RunOut, responses={404: ERRORS[404]})

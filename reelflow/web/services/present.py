@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
+from anyio import CapacityLimiter
+
 from reelflow.orchestration.prefect_server import ui_url
+from reelflow.store import repo
 from reelflow.store.views import OutputView, RunView
-from reelflow.web.schemas import OutputOut, RunOut, StepOut
+from reelflow.web.schemas import OutputOut, RunOut, RunPage, StepOut
 from reelflow.web.services.images import client_ref
 
 MEDIA_PREFIX = "/api/media/"
+PAGE_READERS = 2
+"""Pages of runs read and serialised at once: the work is CPU-bound, so more threads only take turns holding the
+GIL (every request then finishes late) and keep the server's other requests waiting for a thread."""
 
 
 def media_url(output: OutputView) -> str | None:
@@ -39,3 +48,17 @@ def run_out(run: RunView) -> RunOut:
         started_at=run.started_at, finished_at=run.finished_at, outputs=outputs,
         steps=[StepOut.model_validate(s.model_dump()) for s in run.steps],
     )
+
+
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def page_readers() -> CapacityLimiter:
+    """This event loop's limiter (a limiter waits with the primitives of the loop it was first used in)."""
+    return _readers.setdefault(asyncio.get_running_loop(), CapacityLimiter(PAGE_READERS))
+
+
+def run_page(*, limit: int, offset: int, status: str | None, model: str | None, batch_id: str | None) -> bytes:
+    """A page of runs as the JSON ``GET /api/runs`` answers (a ``RunPage``), serialised once."""
+    runs, total = repo.list_runs(limit=limit, offset=offset, status=status, model=model, batch_id=batch_id)
+    return RunPage(total=total, limit=limit, offset=offset, runs=[run_out(r) for r in runs]).model_dump_json().encode()

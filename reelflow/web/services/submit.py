@@ -31,14 +31,15 @@ def merge_spec(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 def submit(spec: dict[str, Any], launcher: Launcher, *, force: bool = False,
            pipeline_id: str | None = None) -> Prepared:
-    """Validate and record the run (or find the identical finished one) and start it in the background."""
+    """Validate and record the run (or find the identical finished one) and start it in the background: the
+    answer never waits for the Prefect server (``Launcher.start_soon``)."""
     spec = dict(spec)
     for field in ("image", "end_image"):
         if field in spec:
             spec[field] = resolve_image(spec[field], field)
     prepared = prepare_run(spec, force=force, pipeline_id=pipeline_id)
     if not prepared.cached:
-        launcher.start(prepared.run.run_id, prepared.run.spec, force=force)
+        launcher.start_soon(prepared.run.run_id, prepared.run.spec, force=force)
     return prepared
 
 
