@@ -78,6 +78,7 @@ def test_approve_from_a_second_process_continues_the_run(tmp_path: Path) -> None
     assert film.frames == 14  # two 8-frame clips, one 0.25 s crossfade (2 frames)
     states = {s["id"]: s["status"] for s in result["steps"]}
     assert states == {"keyframe": "completed", "look": "completed", "shots": "completed", "film": "completed"}
+    assert result["cost_usd"] == 0.0, "a person's answer costs nothing: the offline run is free, not unknown"
 
 
 def test_redo_renders_the_keyframe_again_then_reject_cancels_with_no_shot(tmp_path: Path) -> None:
