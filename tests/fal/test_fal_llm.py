@@ -49,6 +49,16 @@ def _start(env: Env, run_id: str, prompt: str) -> subprocess.Popen[str]:
                             start_new_session=True)
 
 
+def _release_dead_slots(env: Env, run_id: str) -> None:
+    """What ``reelflow resume`` does first for a dead process: give back the fal slot it held, which the tests
+    after this one need (the session's Prefect server keeps a lease until it expires)."""
+    script = ("import asyncio, sys\nfrom reelflow.runs.resume import release_dead_slots\n"
+              "asyncio.run(release_dead_slots(sys.argv[1]))")
+    done = subprocess.run([sys.executable, "-c", script, run_id], cwd=ROOT, env=env, text=True, capture_output=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _result(process: subprocess.Popen[str], timeout: float = 120) -> str:
     out, err = process.communicate(timeout=timeout)
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
@@ -90,6 +100,7 @@ def test_a_killed_enhance_prompt_is_resumed_by_its_request_id_not_submitted_agai
     kill_group(first, signal.SIGKILL)
     job_id, _ = _only_job(emu)
     assert emu.finish_running() == 1
+    _release_dead_slots(env, run_id)
 
     text = _result(_start(env, run_id, "a gull crosses the light"))
     assert "a gull crosses the light" in text
