@@ -155,7 +155,7 @@ class Price(BaseModel):
         if self.unit == "gpu_hour":
             return "GPU time × your $/hour"
         if self.unit == "token":
-            return "per token (known after the job)"
+            return "$ per token (unknown in advance; the job reports it)"
         if self.unit == "clip" and self.base_usd is not None:
             return (f"${self.base_usd:g} per {self.base_seconds or 0:g} s clip, "
                     f"+${self.extra_usd_per_second or 0:g} per extra second")
