@@ -211,6 +211,11 @@ def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
     assert not_allowed.headers["allow"] == "GET, POST"
     field, message = error_of(client.get("/api/runs", params={"limt": 5}), 422)
     assert field == "limt" and "allowed: batch_id, limit, model, offset, status" in message
+    field, message = error_of(client.get("/api/runs?batch_id=a&batch_id=b"), 422)
+    assert field == "batch_id" and "given 2 times" in message
+    estimate_get = client.get("/api/pipelines/estimate")
+    error_of(estimate_get, 405)
+    assert estimate_get.headers["allow"] == "POST"
     field, _ = error_of(client.get("/api/runs/does-not-exist"), 404)
     assert field == "run_id"
     field, _ = error_of(client.get("/api/runs", params={"status": "lost"}), 422)

@@ -1,4 +1,5 @@
-"""Unknown query parameters are refused (a typo such as ``?limt=5`` gets a 422 naming it, not silence)."""
+"""Unknown query parameters are refused (a typo such as ``?limt=5`` gets a 422 naming it, not silence), and so is
+a parameter given more than once (every one takes a single value: which one was meant is not ours to guess)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,5 @@ def reject_unknown_query(request: Request) -> None:
         if name not in allowed:
             hint = f"allowed: {', '.join(sorted(allowed))}" if allowed else "this endpoint takes none"
             raise ApiError(422, f"unknown query parameter '{name[:50]}'; {hint}", name[:50])
+        if (times := len(request.query_params.getlist(name))) > 1:
+            raise ApiError(422, f"query parameter '{name}' is given {times} times; give it once", name)

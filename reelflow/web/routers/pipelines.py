@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from reelflow.core.pipeline.check import check_definition
 from reelflow.core.pipeline.definition import PipelineDefinition
@@ -30,6 +31,17 @@ from reelflow.web.schemas import (
 from reelflow.web.services.images import resolve_image
 
 router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
+
+
+class _PipelineIdConvertor(StringConvertor):
+    """A path segment naming a stored pipeline: anything but ``estimate``, so ``/api/pipelines/estimate`` is that
+    one POST route only (its 405 answers ``Allow: POST``, not the methods of ``/api/pipelines/{pipeline_id}``)."""
+
+    regex = "(?!estimate$)[^/]+"
+
+
+register_url_convertor("pipeline_id", _PipelineIdConvertor())
+ONE = "/{pipeline_id:pipeline_id}"
 PipelineId = Path(min_length=1, max_length=64)
 ERRORS = {401: {"description": "Missing or wrong bearer token"}, 404: {"description": "No such pipeline"},
           422: {"description": "Bad input; 'field' names it, and for a definition 'detail[0].loc' is "
@@ -152,7 +164,7 @@ def list_all(limit: int = Query(100, ge=1, le=500), offset: int = Query(0, ge=0,
     return PipelinePage(total=total, pipelines=[_out(p) for p in found])
 
 
-@router.get("/{pipeline_id}", response_model=PipelineOut, responses={404: ERRORS[404], 422: ERRORS[422]})
+@router.get(ONE, response_model=PipelineOut, responses={404: ERRORS[404], 422: ERRORS[422]})
 def get(pipeline_id: str = PipelineId, version: int | None = Query(None, ge=1, description=(
         "An earlier version's definition (default: the latest)."))) -> PipelineOut:
     view = pipelines.get_pipeline(pipeline_id)
@@ -162,7 +174,7 @@ def get(pipeline_id: str = PipelineId, version: int | None = Query(None, ge=1, d
     return _out(view)
 
 
-@router.put("/{pipeline_id}", response_model=PipelineOut, dependencies=[Depends(require_token)], responses=ERRORS,
+@router.put(ONE, response_model=PipelineOut, dependencies=[Depends(require_token)], responses=ERRORS,
             openapi_extra=_body_doc(PipelinePatch))
 async def update(request: Request, pipeline_id: str = PipelineId) -> PipelineOut:
     """Rename a pipeline and/or replace its definition (a new version when it changed) or its spec."""
@@ -175,7 +187,7 @@ async def update(request: Request, pipeline_id: str = PipelineId) -> PipelineOut
     return _out(pipelines.update_pipeline(pipeline_id, name=name, definition=definition, spec=spec))
 
 
-@router.delete("/{pipeline_id}", status_code=204, response_class=Response, dependencies=[Depends(require_token)],
+@router.delete(ONE, status_code=204, response_class=Response, dependencies=[Depends(require_token)],
                responses=ERRORS)
 def delete(pipeline_id: str = PipelineId) -> Response:
     pipelines.delete_pipeline(pipeline_id)
