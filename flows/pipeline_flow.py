@@ -24,6 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from flows.fallback import run_i2v
+from flows.run_outcome import executing
 from flows.video_pipeline import CANCELLED_NOTE, I2V_TASKS, _media_of
 from reelflow.core.catalog import ModelEntry
 from reelflow.core.catalog.models import parse_size
@@ -32,10 +33,8 @@ from reelflow.core.pipeline.check import model_entry
 from reelflow.core.pipeline.definition import PipelineDefinition, StepDef, is_reference, literal_text, parse_ref
 from reelflow.core.pipeline.graph import step_dependencies
 from reelflow.core.spec import MAX_SEED, PipelineSpec, check_spec, frame_size
-from reelflow.errors import PipelineDefinitionError, ProviderCancelledError, SpecError
-from reelflow.jobs.job import run_cancelled
+from reelflow.errors import PipelineDefinitionError, SpecError
 from reelflow.jobs.step import PIPELINE_STEP
-from reelflow.runs import cancel as cancelling
 from reelflow.runs import events
 from reelflow.store import pipeline_steps as store
 from reelflow.store import repo
@@ -441,13 +440,8 @@ async def execute(run: RunView, force: bool) -> RunView:
     facts = store.run_facts(run.run_id)
     definition = PipelineDefinition.model_validate(run.spec)
     run_id = run.run_id
-    flow_run_id = str(flow_run.id) if flow_run.id else None
-    repo.mark_run(run_id, "running", prefect_flow_run_id=flow_run_id)
-    current = asyncio.current_task()
-    assert current is not None
-    watcher = asyncio.create_task(cancelling.watch(run_id, flow_run_id, current))
     engine = Engine(run, definition, facts.inputs, force or facts.forced)
-    try:
+    async with executing(run_id, on_cancel=lambda why: store.close_open_steps(run_id, "cancelled", why)):
         await engine.run()
         if engine.stopped:
             store.close_open_steps(run_id, "cancelled", engine.stopped)
@@ -457,21 +451,6 @@ async def execute(run: RunView, force: bool) -> RunView:
             repo.mark_run(run_id, "failed", error=f"step failed: {names}", cost_usd=run_cost(run_id))
         else:
             repo.mark_run(run_id, "completed", cost_usd=run_cost(run_id))
-    except asyncio.CancelledError:
-        store.close_open_steps(run_id, "cancelled", "the run was cancelled")
-        repo.mark_run(run_id, "cancelled", error="cancelled")
-        current.uncancel()
-    except ProviderCancelledError as exc:
-        repo.mark_run(run_id, "cancelled", error=str(exc))
-    except Exception as exc:
-        repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    except BaseException as exc:
-        if run_cancelled(exc):
-            repo.mark_run(run_id, "cancelled", error="cancelled in Prefect")
-        raise
-    finally:
-        watcher.cancel()
     return repo.get_run(run_id)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import random
 from collections.abc import Iterator, Mapping
@@ -13,12 +12,10 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from flows.fallback import run_i2v
+from flows.run_outcome import executing
 from reelflow.core.catalog import VIDEO_KINDS, load_catalog
 from reelflow.core.domain import MediaRef
 from reelflow.core.spec import image_params, parse_spec, video_params
-from reelflow.errors import ProviderCancelledError
-from reelflow.jobs.job import run_cancelled
-from reelflow.runs import cancel as cancelling
 from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
 from reelflow.store import repo
@@ -77,12 +74,7 @@ async def execute(run: RunView) -> RunView:
     catalog = load_catalog()
     model = catalog.get(spec.model, kind=VIDEO_KINDS)
     run_id = run.run_id
-    flow_run_id = str(flow_run.id) if flow_run.id else None
-    repo.mark_run(run_id, "running", prefect_flow_run_id=flow_run_id)
-    current = asyncio.current_task()
-    assert current is not None
-    watcher = asyncio.create_task(cancelling.watch(run_id, flow_run_id, current))
-    try:
+    async with executing(run_id):
         seed = spec.seed if spec.seed is not None else random.SystemRandom().randrange(2**32)
         source = next((o for o in run.outputs if o.role in ("input", "image")), None)
         if model.kind == "t2v":
@@ -102,20 +94,6 @@ async def execute(run: RunView) -> RunView:
         produced = await run_i2v(I2V_TASKS, run_id, model, _media_of(source, spec.storage), spec, size, seed)
         await cache_r2(run_id, produced, spec.storage)
         repo.mark_run(run_id, "completed", cost_usd=run_cost(repo.get_run(run_id)))
-    except asyncio.CancelledError:
-        repo.mark_run(run_id, "cancelled", error="cancelled")
-        current.uncancel()  # the flow returns a Cancelled state instead, so Prefect records the run Cancelled
-    except ProviderCancelledError as exc:  # stopped at the provider itself (ComfyUI's own Cancel button)
-        repo.mark_run(run_id, "cancelled", error=str(exc))
-    except Exception as exc:
-        repo.mark_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    except BaseException as exc:
-        if run_cancelled(exc):  # the SIGTERM a Prefect runner sends on Cancelling landed before the watcher saw it
-            repo.mark_run(run_id, "cancelled", error="cancelled in Prefect")
-        raise
-    finally:
-        watcher.cancel()
     return repo.get_run(run_id)
 
 
