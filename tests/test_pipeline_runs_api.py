@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from uuid import UUID
@@ -18,7 +20,7 @@ from reelflow.orchestration.deployments import PIPELINE_DEPLOYMENT, WORK_POOL
 from reelflow.runs.pipelines import record_pipeline_run
 from reelflow.store import repo
 from tests.support.cli import ROOT, run_cli
-from tests.support.deployments import one_worker
+from tests.support.deployments import one_worker, read_flow_run
 from tests.support.polling import wait_until
 from tests.support.store import store_rows, store_value
 from tests.support.web_api import auth_headers, error_of, serve_api
@@ -230,3 +232,33 @@ def _states(graph: dict, name: str) -> list[str]:
 def _started(graph: dict, *pipeline_steps: str) -> list[str]:
     return [s["name"] for s in graph["steps"] if s["pipeline_step"] in pipeline_steps
             and s["status"] not in ("pending", "skipped")]
+
+
+SUBMIT_SCRIPT = """
+import sys
+import reelflow
+
+print(reelflow.submit_pipeline(sys.argv[1], {"idea": sys.argv[2]}), flush=True)
+"""
+
+
+def test_a_script_submitting_a_pipeline_while_a_worker_is_online_runs_it_as_a_pipeline_run_deployment_run(
+        tmp_path: Path) -> None:
+    definition = tmp_path / "clip.yaml"
+    definition.write_text(yaml.safe_dump(_definition(f"dispatch-{uuid.uuid4().hex[:6]}")))
+    idea = f"on a worker, {uuid.uuid4().hex[:6]}"
+    with one_worker(tmp_path) as worker:
+        submitted = subprocess.run([sys.executable, "-c", SUBMIT_SCRIPT, str(definition), idea], cwd=ROOT,
+                                   capture_output=True, text=True, timeout=180, check=False)
+        assert submitted.returncode == 0, submitted.stderr[-3000:]
+        run_id = submitted.stdout.strip().splitlines()[-1]
+        wait_until(lambda: repo.get_run(run_id).status in repo.FINISHED, 180, f"run {run_id} on the worker")
+    run = repo.get_run(run_id)
+    assert run.status == "completed", run.error
+    flow_run = read_flow_run(run.prefect_flow_run_id)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment(flow_run.deployment_id)
+        flow_name = client.read_flow(deployment.flow_id).name
+    assert f"{flow_name}/{deployment.name}" == PIPELINE_DEPLOYMENT
+    assert (flow_run.labels or {}).get("prefect.worker.name") == worker.worker_name
+    assert flow_run.state is not None and flow_run.state.type.value == "COMPLETED"

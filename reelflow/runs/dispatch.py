@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop
 
 from reelflow.core.domain import Via
 from reelflow.errors import ReelflowError
-from reelflow.orchestration.deployments import VIDEO_DEPLOYMENT
+from reelflow.orchestration.deployments import PIPELINE_DEPLOYMENT, VIDEO_DEPLOYMENT
 from reelflow.runs import prefect_rest
 from reelflow.settings import prefect_api_url
 from reelflow.store import repo
@@ -48,7 +48,8 @@ async def resolve_via(via: Via, deployment: str = VIDEO_DEPLOYMENT) -> Literal["
 
 async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = (), attempt: int = 0,
                   retry_id: str | None = None, patience_s: float | None = None) -> str:
-    """Create a flow run of the ``video-pipeline`` deployment for a recorded run; returns the flow run id.
+    """Create a flow run of the ``video-pipeline`` deployment (``pipeline-run`` for a pipeline run) for a recorded
+    run; returns the flow run id.
 
     A busy or restarting server (5xx, 429, refused or dropped connections) is retried with backoff,
     ``TRIGGER_ATTEMPTS`` times or, with ``patience_s``, for that long; the flow run's idempotency key makes a
@@ -58,15 +59,18 @@ async def trigger(run: RunView, *, force: bool = False, tags: tuple[str, ...] = 
     """
     key = f"reelflow-run-{run.run_id}" + (f"-attempt-{attempt}" if attempt else "") + \
         (f"-retry-{retry_id}" if retry_id else "")
+    deployment = deployment_of(run.spec)
+    parameters = {"run_id": run.run_id, "force": force} if deployment == PIPELINE_DEPLOYMENT else \
+        {"spec": run.spec, "run_id": run.run_id, "force": force}
     try:
         stop = stop_after_attempt(TRIGGER_ATTEMPTS) if patience_s is None else stop_after_delay(patience_s)
         async for call in AsyncRetrying(stop=stop, reraise=True, wait=wait_exponential(multiplier=0.5, max=8),
                                         retry=retry_if_exception(server_busy)):
             with call:
-                flow_run_id = await _create_flow_run({"spec": run.spec, "run_id": run.run_id, "force": force},
-                                                     ["reelflow", f"model:{run.model}", *tags], key)
+                flow_run_id = await _create_flow_run(deployment, parameters, ["reelflow", f"model:{run.model}", *tags],
+                                                     key)
     except prefect_rest.DeploymentNotFoundError:
-        message = f"deployment '{VIDEO_DEPLOYMENT}' not found on the Prefect server; run `reelflow setup`"
+        message = f"deployment '{deployment}' not found on the Prefect server; run `reelflow setup`"
         repo.mark_run(run.run_id, "failed", error=message)
         raise ReelflowError(message) from None
     except (httpx.HTTPStatusError, httpx.TransportError) as exc:
@@ -86,20 +90,26 @@ def _in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-async def _create_flow_run(parameters: dict, tags: list[str], key: str) -> str:
+def deployment_of(spec: dict) -> str:
+    """The deployment that executes a recorded run: a pipeline run's (its spec is a definition, with steps) or the
+    one-video flow's."""
+    return PIPELINE_DEPLOYMENT if "steps" in spec else VIDEO_DEPLOYMENT
+
+
+async def _create_flow_run(deployment: str, parameters: dict, tags: list[str], key: str) -> str:
     """Inside a flow (a batch), Prefect's ``run_deployment`` links the new flow run under the caller's; elsewhere
     (a script's ``submit``, the API) plain HTTP creates it without importing Prefect."""
     if not _in_prefect_run():
-        return await prefect_rest.create_flow_run(VIDEO_DEPLOYMENT, parameters=parameters, tags=tags,
+        return await prefect_rest.create_flow_run(deployment, parameters=parameters, tags=tags,
                                                   idempotency_key=key)
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     try:
-        flow_run = await run_deployment(VIDEO_DEPLOYMENT, parameters=parameters, timeout=0, tags=tags,
+        flow_run = await run_deployment(deployment, parameters=parameters, timeout=0, tags=tags,
                                         idempotency_key=key)
     except ObjectNotFound:
-        raise prefect_rest.DeploymentNotFoundError(VIDEO_DEPLOYMENT) from None
+        raise prefect_rest.DeploymentNotFoundError(deployment) from None
     return str(flow_run.id)
 
 

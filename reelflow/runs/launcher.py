@@ -87,11 +87,10 @@ class Launcher:
         """Start the run here or as a deployment run (returns its flow run id; None: started here).
 
         ``retry_id`` names a retry request, which gets a flow run of its own; ``patience_s`` is how long a busy
-        Prefect server is retried (see ``dispatch.trigger``). Pipeline runs render here until the pipeline-run
-        deployment is dispatched to."""
-        pipeline = "steps" in spec
-        if not pipeline and (via or self.via) != "local" and (
-                flow_run_id := await self._trigger(run_id, force, via or self.via, retry_id, patience_s)):
+        Prefect server is retried (see ``dispatch.trigger``). A pipeline run goes to the ``pipeline-run``
+        deployment, a one-video run to ``video-pipeline``."""
+        if (via or self.via) != "local" and (
+                flow_run_id := await self._trigger(run_id, spec, force, via or self.via, retry_id, patience_s)):
             return flow_run_id
         with self._lock:
             self._registered_events[run_id] = threading.Event()
@@ -113,14 +112,14 @@ class Launcher:
                 del self._futures[run_id]
                 self._registered_events.pop(run_id, None)
 
-    async def _trigger(self, run_id: str, force: bool, via: Via, retry_id: str | None,
+    async def _trigger(self, run_id: str, spec: dict[str, Any], force: bool, via: Via, retry_id: str | None,
                        patience_s: float | None) -> str | None:
         """Create a deployment run for the recorded run when ``via`` says so (its id); None means render here."""
         ensure_api()  # before Prefect is imported: it settles on its server at import
         from reelflow.runs import dispatch
 
         try:
-            where = await dispatch.resolve_via(via)
+            where = await dispatch.resolve_via(via, dispatch.deployment_of(spec))
         except Exception:  # the Prefect API did not answer: "auto" still renders here
             if via != "auto":
                 raise
