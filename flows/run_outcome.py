@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from prefect.runtime import flow_run
 
 from reelflow.errors import ProviderCancelledError
-from reelflow.jobs.job import run_cancelled
+from reelflow.jobs.cancel_signal import run_cancelled
 from reelflow.runs import cancel as cancelling
 from reelflow.store import repo
 

@@ -26,8 +26,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import ClassVar, Generic, TypeVar
 
-from prefect.exceptions import TerminationSignal
-
+from reelflow.jobs.cancel_signal import cancel_intent, run_cancelled
 from reelflow.jobs.step import Step
 
 ResultT = TypeVar("ResultT")
@@ -69,27 +68,9 @@ class ProviderJob(ABC, Generic[ResultT]):
 INTENT_POLL_S = 0.2
 
 
-def _cancel_intent() -> bool:
-    """Whether a Prefect runner asked this process to cancel its flow run (Prefect's private control channel;
-    False when this Prefect has none, and the SIGTERM path alone applies)."""
-    try:
-        from prefect._internal.control_listener import get_intent
-    except ImportError:
-        return False
-    return get_intent() == "cancel"
-
-
-def run_cancelled(exc: BaseException) -> bool:
-    """Task cancellation, or the SIGTERM a Prefect runner sends to cancel the flow run when it lands inside a task.
-    Any other interruption (a crash, a plain SIGTERM) leaves the job running for ``reelflow resume``."""
-    if isinstance(exc, asyncio.CancelledError):
-        return True
-    return isinstance(exc, TerminationSignal) and _cancel_intent()
-
-
 async def _watch_cancel_intent(job_task: asyncio.Task[object]) -> None:
     """Cancel ``job_task`` once the runner's cancel intent is recorded, whether or not its SIGTERM reached it."""
-    while not _cancel_intent():  # noqa: ASYNC110 (set by Prefect's listener thread: there is no event to await)
+    while not cancel_intent():  # noqa: ASYNC110 (set by Prefect's listener thread: there is no event to await)
         await asyncio.sleep(INTENT_POLL_S)
     job_task.cancel()
 

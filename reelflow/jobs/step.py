@@ -17,6 +17,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from prefect.runtime import task_run
 
 from reelflow.errors import ProviderCancelledError
+from reelflow.jobs.cancel_signal import run_cancelled
 from reelflow.runs import events
 from reelflow.store import repo
 
@@ -134,6 +135,11 @@ async def tracked_step(run_id: str, name: str, backend: str, endpoint: str | Non
     except Exception as exc:
         repo.close_step(step_id, "failed", error=str(exc) or type(exc).__name__, detail=handle.detail or None)
         events.emit(run_id, "step", f"{name} failed: {exc}", step=name)
+        raise
+    except BaseException as exc:
+        if run_cancelled(exc):  # the SIGTERM a Prefect runner sends on Cancelling, landed in this step
+            repo.close_step(step_id, "cancelled", error="cancelled in Prefect", detail=handle.detail or None)
+            events.emit(run_id, "step", f"{name} cancelled in Prefect", step=name)
         raise
     repo.close_step(step_id, "completed", cost_usd=handle.cost_usd, detail=handle.detail or None)
     events.emit(run_id, "step", f"{name} completed", step=name)
