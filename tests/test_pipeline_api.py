@@ -20,20 +20,8 @@ from reelflow.core.pipeline.check import check_definition
 from reelflow.core.pipeline.load import load_definition
 from reelflow.store import pipelines
 from tests.support.cli import run_cli
-from tests.support.web_api import Served, error_of, serve_api
+from tests.support.web_api import error_of
 from tests.test_pipeline_definition import STORY, STORY_YAML
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[Served]:
-    with serve_api() as served:
-        yield served
-
-
-@pytest.fixture()
-def client(api: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=60, headers=api.headers) as http:
-        yield http
 
 
 def named(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:

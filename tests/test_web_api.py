@@ -38,16 +38,6 @@ SECRETS = {"vastai_api_key": API_KEY, "portal_token": "portal-secret-123",
 
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[Served]:
-    with serve_api() as served:
-        yield served
-
-
-@pytest.fixture()
-def client(api: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=60, headers=api.headers) as http:
-        yield http
 
 
 

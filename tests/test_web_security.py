@@ -37,22 +37,12 @@ from tests.support.web_api import Served, error_of, serve_api
 LOCAL = {"model": "local-kenburns", "prompt": "drift", "duration": 1.0, "fps": 8, "resolution": "160x96"}
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[Served]:
-    with serve_api() as served:
-        yield served
-
 
 @pytest.fixture()
 def anon(api: Served) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api.url, timeout=30) as http:
         yield http
 
-
-@pytest.fixture()
-def client(api: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.url, timeout=30, headers=api.headers) as http:
-        yield http
 
 
 
