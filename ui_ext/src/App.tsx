@@ -5,12 +5,16 @@ import { NewRun } from "./components/NewRun";
 import { Pipelines } from "./components/Pipelines";
 import { RunDetail } from "./components/RunDetail";
 import { RunList } from "./components/RunList";
+import { PipelineEditor } from "./views/pipelines/PipelineEditor";
+import { PipelineRunPage } from "./views/pipelines/PipelineRunPage";
+import { Spend } from "./views/spend/Spend";
 import { useRoute, type Route } from "./router";
 
 const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/new", label: "Make a video", views: ["new"] },
   { href: "#/runs", label: "Runs", views: ["runs", "run"] },
-  { href: "#/pipelines", label: "Pipelines", views: ["pipelines"] },
+  { href: "#/pipelines", label: "Pipelines", views: ["pipelines", "pipeline", "pipeline-run"] },
+  { href: "#/spend", label: "Spend", views: ["spend"] },
   { href: "#/gpu", label: "GPU", views: ["gpu"] },
 ];
 
@@ -57,6 +61,9 @@ export function App() {
         {route.view === "runs" && <RunList />}
         {route.view === "run" && <RunDetail runId={route.runId} />}
         {route.view === "pipelines" && <Pipelines />}
+        {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
+        {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
+        {route.view === "spend" && <Spend />}
         {route.view === "gpu" && <GpuSettings />}
       </main>
     </>
