@@ -30,7 +30,7 @@ from reelflow.orchestration import prefect_server  # noqa: E402
 from reelflow.settings import reload_settings  # noqa: E402
 from tests.support.cli import ROOT  # noqa: E402
 
-pytest_plugins = ["tests.support.settings_env", "tests.support.web_api_fixtures"]
+pytest_plugins = ["tests.support.settings_env", "tests.support.web_api_fixtures", "tests.support.panel_fixtures"]
 ARTIFACTS = Path(os.environ.get("REELFLOW_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 

@@ -4,79 +4,35 @@ choose the local model, upload an image, submit, watch the run complete over SSE
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 from reelflow.core.api_token import login_url, read_api_token
-from tests.support.cli import ROOT
 from tests.support.files import make_image
-from tests.support.web_api import Served, serve_api
+from tests.support.web_api import Served
 
-UI = ROOT / "ui_ext"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_TIMEOUT_MS = 120_000
 PREFECT_UI = os.environ["PREFECT_API_URL"].removesuffix("/api")
 
 
-def _stale(dist: Path) -> bool:
-    index = dist / "index.html"
-    if not index.is_file():
-        return True
-    built = index.stat().st_mtime
-    sources = [UI / "index.html", UI / "package-lock.json", *(UI / "src").rglob("*")]
-    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
-
-
-def build_panel() -> Path:
-    """``npm ci`` (when node_modules is missing) and ``npm run build`` when dist is missing or older than src."""
-    dist = UI / "dist"
-    if _stale(dist):
-        npm = shutil.which("npm")
-        assert npm, "npm is needed to build the panel (ui_ext): install Node.js 20+"
-        if not (UI / "node_modules").is_dir():
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=UI, check=True, timeout=600)
-        subprocess.run([npm, "run", "build"], cwd=UI, check=True, timeout=600)
-    return dist
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    build_panel()
-    with serve_api() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).is_file(), "Debian's chromium is needed: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture()
-def page(browser: Browser, served: Served) -> Iterator[Page]:
+def page(browser: Browser, panel: Served) -> Iterator[Page]:
     """A browser logged in the way a user is: through the login URL `reelflow serve` prints."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     token = read_api_token()
     assert token
-    page.goto(login_url(served.url, token))
+    page.goto(login_url(panel.url, token))
     expect(page.get_by_role("heading", name="Make a video")).to_be_visible()  # rendered once logged in
-    assert page.url == f"{served.url}/"
+    assert page.url == f"{panel.url}/"
     page.go_back()
     assert page.url == "about:blank", "the login URL stayed in the history"
     page.go_forward()
-    assert page.url == f"{served.url}/"
+    assert page.url == f"{panel.url}/"
     cookies = {c["name"]: c for c in context.cookies()}
     session = cookies["reelflow_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict" and token not in session["value"]
@@ -84,7 +40,7 @@ def page(browser: Browser, served: Served) -> Iterator[Page]:
     context.close()
 
 
-def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path, artifacts_dir: Path) -> None:
+def test_make_a_video_from_the_panel(panel: Served, page: Page, tmp_path: Path, artifacts_dir: Path) -> None:
     image = make_image(tmp_path / "beach.png", (480, 320))
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))
@@ -92,7 +48,7 @@ def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path,
     page.on("response", lambda response: failures.append(f"{response.status} {response.url}")
             if response.status >= 400 else None)
 
-    page.goto(f"{served.url}/")
+    page.goto(f"{panel.url}/")
     expect(page.get_by_role("heading", name="Make a video")).to_be_visible()
     local = page.get_by_role("radio", name="Local pan & zoom (CPU)")
     expect(local).to_be_enabled()
@@ -118,7 +74,7 @@ def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path,
     status = page.get_by_test_id("run-status")
     expect(status).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_test_id("run-cost")).to_have_text("free")
-    stored = httpx.get(f"{served.url}/api/runs/{run_id}", timeout=10, headers=served.headers).json()
+    stored = httpx.get(f"{panel.url}/api/runs/{run_id}", timeout=10, headers=panel.headers).json()
     assert stored["prefect_url"] == f"{PREFECT_UI}/runs/flow-run/{stored['prefect_flow_run_id']}"
     expect(page.get_by_role("link", name="open this run in the Prefect UI")).to_have_attribute(
         "href", stored["prefect_url"])
@@ -145,12 +101,12 @@ def test_make_a_video_from_the_panel(served: Served, page: Page, tmp_path: Path,
     assert failures == []
 
 
-def test_run_list_updates_live(served: Served, page: Page, tmp_path: Path) -> None:
+def test_run_list_updates_live(panel: Served, page: Page, tmp_path: Path) -> None:
     with page.expect_response(lambda response: response.url.endswith("/api/events")) as listening:
-        page.goto(f"{served.url}/#/runs")
+        page.goto(f"{panel.url}/#/runs")
     assert listening.value.request.resource_type == "eventsource" and listening.value.status == 200
     image = make_image(tmp_path / "lake.png", (320, 200))
-    with httpx.Client(base_url=served.url, timeout=60, headers=served.headers) as client:
+    with httpx.Client(base_url=panel.url, timeout=60, headers=panel.headers) as client:
         uploaded = client.post("/api/uploads", files={"file": ("lake.png", image.read_bytes(), "image/png")}).json()
         run = client.post("/api/runs", json={"model": "local-kenburns", "image": uploaded["image"], "duration": 1.0,
                                              "fps": 8, "resolution": "160x96", "seed": 77}).json()
