@@ -1,8 +1,25 @@
-import { defineConfig } from "vite";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { defineConfig, type Plugin } from "vite";
+
+// Swagger UI's files for the API's /docs, copied from the npm package so the docs need no CDN (they work offline).
+function docsAssets(): Plugin {
+  const dist = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+  return {
+    name: "reelflow-docs-assets",
+    apply: "build",
+    generateBundle() {
+      for (const name of ["swagger-ui-bundle.js", "swagger-ui.css"])
+        this.emitFile({ type: "asset", fileName: `docs-assets/${name}`, source: readFileSync(join(dist, name)) });
+    },
+  };
+}
 
 // The panel is served by the reelflow API at "/", so assets use absolute paths. `npm run dev` proxies
 // the API to a `reelflow serve` on port 8000.
 export default defineConfig({
+  plugins: [docsAssets()],
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match, Mount
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from reelflow.core.api_token import auth_enabled, ensure_api_token
 from reelflow.orchestration.prefect_server import prepare_environment
@@ -51,6 +52,32 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>reelflow</title>
 <body><h1>reelflow API</h1><p>The panel is not built yet: run <code>npm ci &amp;&amp; npm run build</code>
 in <code>ui_ext/</code>. The API is at <a href="/docs">/docs</a>.</p></body></html>"""
+
+
+DOCS_ASSETS = "docs-assets"  # Swagger UI's files, copied from the npm package swagger-ui-dist by the panel's build
+
+
+class PanelFiles:
+    """The panel's files as they are on disk now: a panel built while the server runs is served at once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files = StaticFiles(directory=directory, html=True, check_dir=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (self.directory / "index.html").is_file() and scope.get("path", "") in ("", "/", "/index.html"):
+            await HTMLResponse(NOT_BUILT)(scope, receive, send)
+            return
+        await self.files(scope, receive, send)
+
+
+def docs_page(panel: Path) -> HTMLResponse:
+    """Swagger UI from the panel's own copy of its files (no CDN, so it works offline), or the CDN's before a build."""
+    assets = panel / DOCS_ASSETS
+    local = (assets / "swagger-ui-bundle.js").is_file() and (assets / "swagger-ui.css").is_file()
+    urls = ({"swagger_js_url": f"/{DOCS_ASSETS}/swagger-ui-bundle.js",
+             "swagger_css_url": f"/{DOCS_ASSETS}/swagger-ui.css", "swagger_favicon_url": "data:,"} if local else {})
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="reelflow API", **urls)
 
 
 class PanelMount(Mount):
@@ -91,7 +118,7 @@ def create_app(*, panel_dir: Path | None = None, launcher: Launcher | None = Non
 
     app = FastAPI(title="reelflow", summary="Images and prompts to videos, orchestrated by Prefect.",
                   version="0.1.0", lifespan=lifespan, responses=COMMON_ERRORS,
-                  dependencies=[Depends(reject_unknown_query)])
+                  dependencies=[Depends(reject_unknown_query)], docs_url=None, redoc_url=None)
     app.state.launcher = runner
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
@@ -102,9 +129,7 @@ def create_app(*, panel_dir: Path | None = None, launcher: Launcher | None = Non
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(require_auth)], responses=AUTH_ERRORS)
     panel = panel_dir or default_panel_dir()
-    app.state.panel_built = (panel / "index.html").is_file()
-    if app.state.panel_built:
-        app.router.routes.append(PanelMount("/", app=StaticFiles(directory=panel, html=True), name="panel"))
-    else:
-        app.add_api_route("/", lambda: HTMLResponse(NOT_BUILT), include_in_schema=False)
+    app.state.panel_dir = panel
+    app.add_api_route("/docs", lambda: docs_page(panel), include_in_schema=False)
+    app.router.routes.append(PanelMount("/", app=PanelFiles(panel), name="panel"))
     return app

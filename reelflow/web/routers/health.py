@@ -25,5 +25,5 @@ def _version() -> str:
 def health(request: Request) -> Health:
     _, total = repo.list_runs(limit=1)
     return Health(status="ok", version=_version(), auth_required=auth_enabled(),
-                  prefect_api_url=prefect_api_url(), panel=request.app.state.panel_built,
+                  prefect_api_url=prefect_api_url(), panel=(request.app.state.panel_dir / "index.html").is_file(),
                   runs=total)
