@@ -270,3 +270,5 @@ class Health(BaseModel):
     prefect_api_url: str | None
     panel: bool
     runs: int
+    max_input_bytes: int
+    max_input_pixels: int

@@ -1,5 +1,5 @@
-import { useEffect, useState } from "react";
-import { api, describeError } from "./api";
+import { lazy, Suspense, useEffect, useRef, useState } from "react";
+import { api } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
 import { Pipelines } from "./components/Pipelines";
@@ -7,8 +7,15 @@ import { RunDetail } from "./components/RunDetail";
 import { RunList } from "./components/RunList";
 import { PipelineEditor } from "./views/pipelines/PipelineEditor";
 import { PipelineRunPage } from "./views/pipelines/PipelineRunPage";
-import { Spend } from "./views/spend/Spend";
 import { useRoute, type Route } from "./router";
+import { ConnectionBanner } from "./ui/ConnectionBanner";
+import { explain } from "./ui/ErrorMessage";
+import { Skeleton } from "./ui/Skeleton";
+import { applyTheme, storedTheme, ThemeToggle } from "./ui/theme";
+
+const Spend = lazy(() => import("./views/spend/Spend").then((m) => ({ default: m.Spend })));
+
+applyTheme(storedTheme());
 
 const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/new", label: "Make a video", views: ["new"] },
@@ -18,6 +25,17 @@ const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/gpu", label: "GPU", views: ["gpu"] },
 ];
 
+const TITLES: Record<Route["view"], string> = {
+  new: "Make a video",
+  runs: "Runs",
+  run: "Run",
+  pipelines: "Pipelines",
+  pipeline: "Pipeline",
+  "pipeline-run": "Pipeline run",
+  spend: "Spend",
+  gpu: "GPU",
+};
+
 function LoginField() {
   const [value, setValue] = useState("");
   const [error, setError] = useState("");
@@ -26,7 +44,7 @@ function LoginField() {
       className="token"
       onSubmit={(event) => {
         event.preventDefault();
-        api.login(value.trim()).then(() => window.location.reload(), (e) => setError(describeError(e)));
+        api.login(value.trim()).then(() => window.location.reload(), (e) => setError(explain(e).text));
       }}
     >
       <label htmlFor="api-token">API token</label>
@@ -40,11 +58,20 @@ function LoginField() {
 export function App() {
   const route = useRoute();
   const [loggedOut, setLoggedOut] = useState(false);
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
   useEffect(() => {
     api.session().then((session) => setLoggedOut(session.auth_required && !session.authenticated), () => undefined);
   }, []);
+  useEffect(() => {
+    // The title names the view, and focus moves to the new view (not on the first load: the page starts at the top).
+    document.title = `${TITLES[route.view]} · reelflow`;
+    if (first.current) first.current = false;
+    else main.current?.focus();
+  }, [route.view]);
   return (
     <>
+      <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); main.current?.focus(); }}>Skip to content</a>
       <header className="top">
         <h1>reelflow</h1>
         <nav aria-label="Main">
@@ -54,16 +81,22 @@ export function App() {
             </a>
           ))}
         </nav>
+        <ThemeToggle />
         {loggedOut && <LoginField />}
       </header>
-      <main>
-        {route.view === "new" && <NewRun pipelineId={route.pipelineId} />}
+      <ConnectionBanner />
+      <main id="main" ref={main} tabIndex={-1} aria-label={TITLES[route.view]}>
+        {route.view === "new" && <NewRun key={route.from ?? ""} pipelineId={route.pipelineId} from={route.from} />}
         {route.view === "runs" && <RunList />}
         {route.view === "run" && <RunDetail runId={route.runId} />}
         {route.view === "pipelines" && <Pipelines />}
         {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
         {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
-        {route.view === "spend" && <Spend />}
+        {route.view === "spend" && (
+          <Suspense fallback={<Skeleton label="Loading spend…" />}>
+            <Spend />
+          </Suspense>
+        )}
         {route.view === "gpu" && <GpuSettings />}
       </main>
     </>

@@ -20,6 +20,10 @@ export interface ModelInputs {
   default_fps?: number;
   resolutions?: string[];
   width_range?: [number, number];
+  height_range?: [number, number];
+  size_multiple?: number;
+  prompt_max_chars?: number;
+  negative_prompt_max_chars?: number;
   default_resolution?: string;
   seed?: boolean;
   end_image?: "unused" | "optional" | "required";
@@ -155,6 +159,8 @@ export interface Health {
   version: string;
   auth_required: boolean;
   panel: boolean;
+  max_input_bytes: number;
+  max_input_pixels: number;
 }
 
 export const FINISHED: RunStatus[] = ["completed", "failed", "cancelled"];

@@ -1,6 +1,8 @@
 // GPU settings (ComfyUI/SwarmUI URLs, provider, vast.ai instance) and the vast.ai instances with start/stop.
 import { useCallback, useEffect, useState } from "react";
 import { api, describeError } from "../api";
+import { ErrorMessage } from "../ui/ErrorMessage";
+import { Skeleton } from "../ui/Skeleton";
 import { usd } from "../format";
 import type { GpuConfig, Instance } from "../types";
 
@@ -82,14 +84,23 @@ export function GpuSettings() {
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState("");
   const [error, setError] = useState("");
+  const [loadError, setLoadError] = useState<unknown>(null);
 
-  useEffect(() => {
+  const loadConfig = useCallback(() => {
+    setLoadError(null);
     api.gpuConfig().then((c) => {
       setConfig(c);
       setForm(toForm(c));
-    }, (e) => setError(describeError(e)));
+    }, (e) => setLoadError(e));
   }, []);
-  if (!form || !config) return <section className="panel"><p className="error" role="alert">{error}</p><p>Loading GPU settings…</p></section>;
+  useEffect(loadConfig, [loadConfig]);
+  if (!form || !config)
+    return (
+      <section className="panel" aria-labelledby="gpu-title">
+        <h2 id="gpu-title">GPU</h2>
+        {loadError ? <ErrorMessage error={loadError} onRetry={loadConfig} /> : <Skeleton label="Loading GPU settings…" />}
+      </section>
+    );
 
   const field = (name: keyof Form, label: string, type = "text", hint?: string) => (
     <div className="field wide">

@@ -1,5 +1,7 @@
 // The video models as cards, grouped by kind and backend: price estimate (with audio when asked), speed hint,
-// the inputs a model takes beyond an image (last frame, audio), and what is missing when unavailable.
+// the inputs a model takes beyond an image (last frame, audio). Models that cannot run here are collapsed under
+// "Needs setup", still reachable by keyboard, each saying what is missing. Each card's radio is the control: its
+// name is the model's name, the rest of the card its description.
 import { usd } from "../format";
 import type { Model } from "../types";
 
@@ -20,47 +22,85 @@ function groups(models: Model[]): [string, Model[]][] {
   return [...found.entries()];
 }
 
+/** What a missing requirement means and what to do about it, in plain words. */
+export function nextStep(missing: string[]): string {
+  const text = missing.join("; ");
+  if (/FAL_KEY/i.test(text)) return "Set FAL_KEY (your fal.ai key) where `reelflow serve` runs, then reload.";
+  if (/comfy|swarm|gpu|vast/i.test(text)) return "Open GPU settings to connect a GPU.";
+  return "See `reelflow models` for how to set it up.";
+}
+
+function Card({ model, selected, onSelect }: { model: Model; selected: boolean; onSelect: (id: string) => void }) {
+  const id = `model-${model.id}`;
+  return (
+    <label className={`card${selected ? " selected" : ""}${model.available ? "" : " unavailable"}`} htmlFor={id}>
+      <input
+        id={id}
+        type="radio"
+        name="model"
+        value={model.id}
+        checked={selected}
+        aria-disabled={!model.available || undefined}
+        aria-labelledby={`${id}-name`}
+        aria-describedby={`${id}-about`}
+        onChange={() => model.available && onSelect(model.id)}
+      />
+      <span id={`${id}-name`} className="card-title">{model.name}</span>
+      <span id={`${id}-about`} className="card-about">
+        <span className="card-meta">
+          <span className="badge">{model.backend}</span>
+          {!model.ai && <span className="badge">not AI</span>}
+          {model.inputs.end_image === "required" && <span className="badge">first + last frame</span>}
+          {model.inputs.end_image === "optional" && <span className="badge">last frame optional</span>}
+          {model.inputs.audio && <span className="badge">audio on request</span>}
+        </span>{" "}
+        <span className="card-price" title={model.price.source ?? undefined}>
+          {model.price.estimate_usd !== null ? `≈ ${usd(model.price.estimate_usd)} for this video` : model.price.text}
+          {model.price.confirmed === false && " (unconfirmed)"}
+        </span>{" "}
+        <span className="card-speed">{model.speed_hint}</span>{" "}
+        {model.available && model.unchecked.length > 0 ? (
+          <span className="card-unchecked">not checked: {model.unchecked.join("; ")}</span>
+        ) : model.available ? (
+          <span className="card-ok">available</span>
+        ) : (
+          <span className="card-missing">
+            unavailable, missing: {model.missing.join("; ")}. {nextStep(model.missing)}
+          </span>
+        )}
+      </span>
+    </label>
+  );
+}
+
 export function ModelCards({ models, selected, onSelect }: Props) {
+  const ready = models.filter((m) => m.available);
+  const blocked = models.filter((m) => !m.available);
+  const selectedBlocked = blocked.some((m) => m.id === selected);
   return (
     <fieldset className="cards">
       <legend>Video model</legend>
-      {groups(models).map(([title, members]) => (
+      {groups(ready).map(([title, members]) => (
         <div key={title} className="card-group" role="group" aria-label={title}>
           <h3 className="card-group-title">{title}</h3>
           {members.map((model) => (
-            <label key={model.id} className={`card${model.id === selected ? " selected" : ""}${model.available ? "" : " unavailable"}`}>
-              <input
-                type="radio"
-                name="model"
-                value={model.id}
-                checked={model.id === selected}
-                disabled={!model.available}
-                onChange={() => onSelect(model.id)}
-              />
-              <span className="card-title">{model.name}</span>
-              <span className="card-meta">
-                <span className="badge">{model.backend}</span>
-                {!model.ai && <span className="badge">not AI</span>}
-                {model.inputs.end_image === "required" && <span className="badge">first + last frame</span>}
-                {model.inputs.end_image === "optional" && <span className="badge">last frame optional</span>}
-                {model.inputs.audio && <span className="badge">audio on request</span>}
-              </span>
-              <span className="card-price" title={model.price.source ?? undefined}>
-                {model.price.estimate_usd !== null ? `≈ ${usd(model.price.estimate_usd)} for this video` : model.price.text}
-                {model.price.confirmed === false && " (unconfirmed)"}
-              </span>
-              <span className="card-speed">{model.speed_hint}</span>
-              {model.available && model.unchecked.length > 0 ? (
-                <span className="card-unchecked" title={model.unchecked.join("; ")}>not checked: {model.unchecked.join("; ")}</span>
-              ) : model.available ? (
-                <span className="card-ok">available</span>
-              ) : (
-                <span className="card-missing">missing: {model.missing.join("; ")}</span>
-              )}
-            </label>
+            <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} />
           ))}
         </div>
       ))}
+      {blocked.length > 0 && (
+        <details className="needs-setup" open={selectedBlocked || ready.length === 0}>
+          <summary>Needs setup ({blocked.length} models)</summary>
+          {groups(blocked).map(([title, members]) => (
+            <div key={title} className="card-group" role="group" aria-label={title}>
+              <h3 className="card-group-title">{title}</h3>
+              {members.map((model) => (
+                <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} />
+              ))}
+            </div>
+          ))}
+        </details>
+      )}
     </fieldset>
   );
 }
