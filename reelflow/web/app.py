@@ -35,6 +35,7 @@ from reelflow.web.routers import (
     pipelines,
     runs,
     session,
+    spend,
     uploads,
     vastai,
 )
@@ -42,7 +43,7 @@ from reelflow.web.strict import reject_unknown_query
 
 OPEN_ROUTERS = (health.router, session.router)
 ROUTERS = (models.router, pipelines.router, runs.router, events.router, uploads.router, media.router, gpu.router,
-           vastai.router, compat.router, pipeline_runs.router)
+           vastai.router, compat.router, pipeline_runs.router, spend.router)
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A body that cannot be parsed, or a Host that is not allowed"},
     408: {"description": "A body that stalled"}, 413: {"description": "A body over the size limit"}}
