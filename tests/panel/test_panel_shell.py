@@ -4,11 +4,15 @@ pricing, image input, Tweak & re-run, cost), honest loading and error states, th
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, Response, expect
 
+from reelflow.store.db import session_scope
+from reelflow.store.models import Run
 from tests.support.files import make_image
 from tests.support.web_api import Served
 
@@ -199,3 +203,35 @@ def test_theme_toggle_is_remembered_and_title_and_focus_follow_the_view(panel: S
     expect(page.get_by_role("main")).to_be_focused()
     page.get_by_role("link", name="GPU").click()
     expect(page).to_have_title("GPU · reelflow")
+
+
+def record_run(model: str, cost: float | None, prompt: str) -> str:
+    """A finished run as the store has it once its provider reported (or did not report) a cost."""
+    run_id = uuid.uuid4().hex
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with session_scope() as s:
+        s.add(Run(id=run_id, idempotency_key=uuid.uuid4().hex, model_id=model, backend="fal", status="completed",
+                  spec={"model": model, "prompt": prompt}, cost_usd=cost, created_at=now, finished_at=now))
+    return run_id
+
+
+def test_spend_page_chart_tables_and_unknown_costs(panel: Served, page: Page) -> None:
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    costly = record_run("veo-3.1-i2v", 3.2, "a very costly sunrise")
+    record_run("veo-3.1-i2v", None, "a run fal reported no cost for")
+    page.goto(f"{panel.url}/#/new")
+    page.reload()
+    expect(page.get_by_role("heading", name="Make a video")).to_be_visible()
+    assert not any("Spend" in url for url in scripts), "the spend chart's code loads only on #/spend"
+
+    page.get_by_role("link", name="Spend").click()
+    expect(page.get_by_text("This month so far")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ runs? of unknown cost")).first).to_be_visible()
+    expect(page.locator(".spend-chart canvas")).to_have_count(1)
+    models = page.get_by_role("table").filter(has_text="veo-3.1-i2v")
+    expect(models.get_by_role("row", name=re.compile("veo-3.1-i2v"))).to_contain_text("$3.20")
+    page.get_by_text("Spend per day as a table").click()
+    expect(page.get_by_role("row").filter(has_text=datetime.now(UTC).date().isoformat())).to_be_visible()
+    page.get_by_role("link", name=re.compile(r"\$3\.20 · veo-3\.1-i2v")).first.click()
+    page.wait_for_url(f"**/#/runs/{costly}")
