@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import Page, Response, expect
 
 from reelflow.store.db import session_scope
 from reelflow.store.models import Run
+from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
 from tests.support.files import make_image
+from tests.support.gpu import save_gpu
 from tests.support.web_api import Served
 
 
@@ -235,3 +240,53 @@ def test_spend_page_chart_tables_and_unknown_costs(panel: Served, page: Page) ->
     expect(page.get_by_role("row").filter(has_text=datetime.now(UTC).date().isoformat())).to_be_visible()
     page.get_by_role("link", name=re.compile(r"\$3\.20 · veo-3\.1-i2v")).first.click()
     page.wait_for_url(f"**/#/runs/{costly}")
+
+
+def saved_gpu(**fields: object) -> None:
+    """The GPU endpoint saved the way `reelflow gpu set` does (in a thread: Playwright's loop runs in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(save_gpu, **fields).result()
+
+
+@pytest.fixture(scope="module")
+def vast() -> Iterator[VastEmulator]:
+    with VastEmulator() as emu:
+        yield emu
+
+
+def test_gpu_view_follows_start_and_stop_live_and_prices_at_the_instance_rate(
+        panel: Served, page: Page, vast: VastEmulator) -> None:
+    saved_gpu(provider="vastai", vastai_instance_id=DEFAULT_INSTANCE_ID, vastai_api_key=API_KEY,
+              vastai_api_url=vast.url, portal_token=PORTAL_TOKEN)
+    vast.configure(loading_polls=2)
+    try:
+        page.goto(f"{panel.url}/#/gpu")
+        page.reload()
+        state = page.get_by_test_id(f"instance-{DEFAULT_INSTANCE_ID}-state")
+        expect(state).to_have_text(re.compile("^running"))
+        stop = page.get_by_role("button", name=f"Stop {DEFAULT_INSTANCE_ID}")
+        stop.click()
+        dialog = page.get_by_role("dialog", name=f"Stop instance {DEFAULT_INSTANCE_ID}?")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        assert vast.stats()["instances"][DEFAULT_INSTANCE_ID]["actual_status"] == "running"
+        stop.click()
+        dialog.get_by_role("button", name=f"Stop {DEFAULT_INSTANCE_ID}").click()
+        expect(state).to_have_text(re.compile("^exited"))  # no Refresh pressed
+        start = page.get_by_role("button", name=f"Start {DEFAULT_INSTANCE_ID}")
+        start.click()
+        expect(start).to_be_disabled()
+        expect(stop).to_be_disabled()  # both, while it starts
+        expect(state).to_have_text(re.compile("^running"), timeout=30_000)
+        expect(page.get_by_role("status").filter(has_text="Starting instance")).to_have_count(0)
+
+        page.get_by_role("button", name="Discover URLs (vast.ai)").click()
+        expect(page.get_by_text("Found and saved: ComfyUI https://comfy-emu.trycloudflare.com")).to_be_visible()
+        expect(page.get_by_label("ComfyUI URL")).to_have_value("https://comfy-emu.trycloudflare.com")
+
+        page.goto(f"{panel.url}/#/new")
+        page.reload()
+        expect(page.locator(".card", has_text="Wan 2.2").first).to_contain_text("× $0.42/hour (your selected instance)")
+    finally:
+        vast.reset()
+        saved_gpu(provider="none")

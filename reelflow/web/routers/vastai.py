@@ -53,6 +53,18 @@ async def list_instances() -> InstanceList:
     return InstanceList(instances=[_out(i, selected) for i in found], selected_id=selected)
 
 
+@router.get("/{instance_id}", response_model=InstanceOut, responses=ERRORS)
+async def show(instance_id: int = InstanceId) -> InstanceOut:
+    """One instance's state now (what the panel polls after a start or stop until it settles)."""
+    client, selected = await _client()
+    try:
+        async with client:
+            instance = await client.show_instance(instance_id)
+    except ProviderError as exc:
+        raise _translate(exc) from None
+    return _out(instance, selected)
+
+
 async def _set_state(instance_id: int, start: bool) -> InstanceOut:
     client, selected = await _client()
     try:

@@ -1,6 +1,7 @@
 // GPU settings (ComfyUI/SwarmUI URLs, provider, vast.ai instance) and the vast.ai instances with start/stop.
-import { useCallback, useEffect, useState } from "react";
-import { api, describeError } from "../api";
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api, describeError, request } from "../api";
+import { ConfirmDialog } from "../ui/ConfirmDialog";
 import { ErrorMessage } from "../ui/ErrorMessage";
 import { Skeleton } from "../ui/Skeleton";
 import { usd } from "../format";
@@ -19,36 +20,63 @@ function toForm(config: GpuConfig): Form {
   };
 }
 
+const SETTLED: Record<"start" | "stop", string[]> = { start: ["running"], stop: ["exited", "stopped", "offline"] };
+
 function Instances({ provider }: { provider: string }) {
   const [instances, setInstances] = useState<Instance[]>([]);
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState<number | null>(null);
-  const load = useCallback(() => {
-    setError("");
-    api.instances().then((list) => setInstances(list.instances), (e) => setError(describeError(e)));
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState<{ id: number; action: "start" | "stop" } | null>(null);
+  const [stopping, setStopping] = useState<Instance | null>(null);
+  const alive = useRef(true);
+  useEffect(() => () => void (alive.current = false), []);
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      const list = await api.instances();
+      setInstances(list.instances);
+      return list.instances;
+    } catch (e) {
+      setError(e);
+      return null;
+    }
   }, []);
   useEffect(() => {
-    if (provider === "vastai") load();
+    if (provider === "vastai") void load();
   }, [provider, load]);
   if (provider !== "vastai") return null;
 
   async function set(id: number, action: "start" | "stop") {
-    setBusy(id);
+    setStopping(null);
+    setBusy({ id, action });
     try {
       const updated = await api.setInstance(id, action);
       setInstances((current) => current.map((i) => (i.id === id ? updated : i)));
+      // The state follows until it settles: polled with a growing pause (1 s, then ×1.5, at most 10 s; 5 min).
+      let pause = 1000;
+      const deadline = Date.now() + 5 * 60_000;
+      let state = updated.actual_status ?? "";
+      while (alive.current && !SETTLED[action].includes(state) && Date.now() < deadline) {
+        await new Promise((resolve) => window.setTimeout(resolve, pause));
+        pause = Math.min(pause * 1.5, 10_000);
+        const now = await request<Instance>("GET", `/api/vastai/instances/${id}`);
+        setInstances((current) => current.map((i) => (i.id === id ? now : i)));
+        state = now.actual_status ?? state;
+      }
     } catch (e) {
-      setError(describeError(e));
+      setError(e);
     } finally {
-      setBusy(null);
+      if (alive.current) setBusy(null);
     }
   }
 
   return (
     <section aria-labelledby="instances-title">
       <h3 id="instances-title">vast.ai instances</h3>
-      <button type="button" onClick={load}>Refresh</button>
-      <p className="error" role="alert">{error}</p>
+      <button type="button" onClick={() => void load()}>Refresh</button>
+      <ErrorMessage error={error} onRetry={() => void load()} />
+      <p role="status" className="muted">
+        {busy ? `${busy.action === "start" ? "Starting" : "Stopping"} instance ${busy.id}… the state below follows it.` : ""}
+      </p>
       <table>
         <thead>
           <tr>
@@ -62,18 +90,68 @@ function Instances({ provider }: { provider: string }) {
         <tbody>
           {instances.map((i) => (
             <tr key={i.id}>
-              <td>{i.id}{i.selected ? " (selected)" : ""}{i.label ? ` — ${i.label}` : ""}</td>
-              <td>{i.actual_status ?? "unknown"}{i.status_msg ? ` — ${i.status_msg}` : ""}</td>
-              <td>{i.num_gpus && i.num_gpus > 1 ? `${i.num_gpus}× ` : ""}{i.gpu_name}</td>
-              <td>{usd(i.dph_total)}</td>
-              <td>
-                <button type="button" disabled={busy === i.id || i.actual_status === "running"} onClick={() => set(i.id, "start")}>Start {i.id}</button>
-                <button type="button" disabled={busy === i.id || i.actual_status !== "running"} onClick={() => set(i.id, "stop")}>Stop {i.id}</button>
+              <td data-label="Instance">{i.id}{i.selected ? " (selected)" : ""}{i.label ? ` — ${i.label}` : ""}</td>
+              <td data-label="State" data-testid={`instance-${i.id}-state`}>{i.actual_status ?? "unknown"}{i.status_msg ? ` — ${i.status_msg}` : ""}</td>
+              <td data-label="GPU">{i.num_gpus && i.num_gpus > 1 ? `${i.num_gpus}× ` : ""}{i.gpu_name}</td>
+              <td data-label="$/hour">{usd(i.dph_total)}</td>
+              <td data-label="Actions">
+                <button type="button" disabled={busy !== null || i.actual_status === "running"} onClick={() => void set(i.id, "start")}>Start {i.id}</button>
+                <button type="button" className="danger" disabled={busy !== null || i.actual_status !== "running"} onClick={() => setStopping(i)}>Stop {i.id}</button>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
+      <ConfirmDialog
+        open={stopping !== null}
+        title={`Stop instance ${stopping?.id}?`}
+        confirmLabel={`Stop ${stopping?.id}`}
+        onConfirm={() => stopping && void set(stopping.id, "stop")}
+        onCancel={() => setStopping(null)}
+      >
+        <p>Runs on it fail, and starting it again takes minutes (its disk is kept and still billed).</p>
+      </ConfirmDialog>
+    </section>
+  );
+}
+
+function Setup({ onSaved }: { onSaved: (config: GpuConfig) => void }) {
+  const [busy, setBusy] = useState<"discover" | "check" | null>(null);
+  const [lines, setLines] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  async function run(what: "discover" | "check") {
+    setBusy(what);
+    setError(null);
+    setLines([]);
+    try {
+      if (what === "discover") {
+        const saved = await request<GpuConfig>("POST", "/api/gpu/discover");
+        onSaved(saved);
+        setLines([`Found and saved: ComfyUI ${saved.comfyui_url ?? "—"}, SwarmUI ${saved.swarmui_url ?? "—"}.`]);
+      } else {
+        const found = await request<{ ok: boolean; lines: string[]; error: string | null }>("POST", "/api/gpu/check");
+        setLines(found.ok ? [...found.lines, "The GPU is ready."] : found.lines);
+        if (!found.ok) setError(new Error(found.error ?? "the check failed"));
+      }
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(null);
+    }
+  }
+  return (
+    <section aria-labelledby="gpu-setup-title">
+      <h3 id="gpu-setup-title">Find and check</h3>
+      <div className="actions">
+        <button type="button" disabled={busy !== null} onClick={() => void run("discover")}>{busy === "discover" ? "Discovering…" : "Discover URLs (vast.ai)"}</button>
+        <button type="button" disabled={busy !== null} onClick={() => void run("check")}>{busy === "check" ? "Checking…" : "Check the GPU"}</button>
+      </div>
+      <ul role="status" className="log">
+        {lines.map((line) => (
+          <li key={line}>{line}</li>
+        ))}
+      </ul>
+      <ErrorMessage error={error} />
     </section>
   );
 }
@@ -161,8 +239,9 @@ export function GpuSettings() {
           <button type="submit" className="primary" disabled={busy}>{busy ? "Checking…" : "Save GPU settings"}</button>
         </div>
         <p role="status">{message}</p>
-        <p className="error" role="alert">{error}</p>
+        {error && <p className="error" role="alert">{error}</p>}
       </form>
+      <Setup onSaved={(saved) => { setConfig(saved); setForm(toForm(saved)); }} />
       <Instances provider={config.gpu_provider} />
     </section>
   );

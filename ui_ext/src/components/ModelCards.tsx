@@ -9,6 +9,7 @@ interface Props {
   models: Model[];
   selected: string;
   onSelect: (id: string) => void;
+  gpuRate?: number;
 }
 
 const KINDS: Record<string, string> = { i2v: "Image to video", t2v: "Text to video" };
@@ -30,7 +31,7 @@ export function nextStep(missing: string[]): string {
   return "See `reelflow models` for how to set it up.";
 }
 
-function Card({ model, selected, onSelect }: { model: Model; selected: boolean; onSelect: (id: string) => void }) {
+function Card({ model, selected, onSelect, gpuRate }: { model: Model; selected: boolean; onSelect: (id: string) => void; gpuRate?: number }) {
   const id = `model-${model.id}`;
   return (
     <label className={`card${selected ? " selected" : ""}${model.available ? "" : " unavailable"}`} htmlFor={id}>
@@ -55,7 +56,11 @@ function Card({ model, selected, onSelect }: { model: Model; selected: boolean; 
           {model.inputs.audio && <span className="badge">audio on request</span>}
         </span>{" "}
         <span className="card-price" title={model.price.source ?? undefined}>
-          {model.price.estimate_usd !== null ? `≈ ${usd(model.price.estimate_usd)} for this video` : model.price.text}
+          {model.price.estimate_usd !== null
+            ? `≈ ${usd(model.price.estimate_usd)} for this video`
+            : model.price.unit === "gpu_hour" && gpuRate !== undefined
+              ? `GPU time × ${usd(gpuRate)}/hour (your selected instance)`
+              : model.price.text}
           {model.price.confirmed === false && " (unconfirmed)"}
         </span>{" "}
         <span className="card-speed">{model.speed_hint}</span>{" "}
@@ -73,7 +78,7 @@ function Card({ model, selected, onSelect }: { model: Model; selected: boolean; 
   );
 }
 
-export function ModelCards({ models, selected, onSelect }: Props) {
+export function ModelCards({ models, selected, onSelect, gpuRate }: Props) {
   const ready = models.filter((m) => m.available);
   const blocked = models.filter((m) => !m.available);
   const selectedBlocked = blocked.some((m) => m.id === selected);
@@ -84,7 +89,7 @@ export function ModelCards({ models, selected, onSelect }: Props) {
         <div key={title} className="card-group" role="group" aria-label={title}>
           <h3 className="card-group-title">{title}</h3>
           {members.map((model) => (
-            <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} />
+            <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} gpuRate={gpuRate} />
           ))}
         </div>
       ))}
@@ -95,7 +100,7 @@ export function ModelCards({ models, selected, onSelect }: Props) {
             <div key={title} className="card-group" role="group" aria-label={title}>
               <h3 className="card-group-title">{title}</h3>
               {members.map((model) => (
-                <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} />
+                <Card key={model.id} model={model} selected={model.id === selected} onSelect={onSelect} gpuRate={gpuRate} />
               ))}
             </div>
           ))}

@@ -34,6 +34,7 @@ export function NewRun({ pipelineId, from }: { pipelineId?: string; from?: strin
   const [modelsError, setModelsError] = useState<unknown>(null);
   const [pricing, setPricing] = useState(0);
   const [health, setHealth] = useState<Health | null>(null);
+  const [gpuRate, setGpuRate] = useState<number | undefined>(undefined);
   const [pipelines, setPipelines] = useState<Pipeline[]>([]);
   const [pipeline, setPipeline] = useState(pipelineId ?? "");
   const [spec, setSpec] = useState<Spec>(BLANK);
@@ -55,6 +56,14 @@ export function NewRun({ pipelineId, from }: { pipelineId?: string; from?: strin
   useEffect(() => {
     api.pipelines().then((page) => setPipelines(page.pipelines), () => undefined);
     api.health().then(setHealth, () => undefined);
+    // GPU models are priced at the selected vast.ai instance's $/hour when it is known.
+    api.gpuConfig().then(
+      (config) => {
+        if (config.gpu_provider === "vastai")
+          api.instances().then((list) => setGpuRate(list.instances.find((i) => i.selected)?.dph_total ?? undefined), () => undefined);
+      },
+      () => undefined,
+    );
   }, []);
   useEffect(() => {
     if (!from) return;
@@ -81,7 +90,7 @@ export function NewRun({ pipelineId, from }: { pipelineId?: string; from?: strin
   const priceResolution = clientErrors.resolution ? undefined : spec.resolution?.trim() || undefined;
   useEffect(() => {
     const timer = window.setTimeout(() => {
-      api.models({ duration: priceDuration, resolution: priceResolution, audio: spec.audio || undefined }).then(
+      api.models({ duration: priceDuration, resolution: priceResolution, audio: spec.audio || undefined, gpu_usd_per_hour: gpuRate }).then(
         (all) => {
           setModels(all);
           setModelsError(null);
@@ -91,7 +100,7 @@ export function NewRun({ pipelineId, from }: { pipelineId?: string; from?: strin
     }, models === null ? 0 : 300);
     return () => window.clearTimeout(timer);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [priceDuration, priceResolution, spec.audio, pricing]);
+  }, [priceDuration, priceResolution, spec.audio, pricing, gpuRate]);
 
   const videoModels = useMemo(() => (models ?? []).filter((m) => m.kind === "i2v" || m.kind === "t2v"), [models]);
   const imageModel = spec.image_prompt ? models?.find((m) => m.id === (spec.image_model ?? "flux-schnell")) : undefined;
@@ -252,7 +261,7 @@ export function NewRun({ pipelineId, from }: { pipelineId?: string; from?: strin
         modelsError ? <ErrorMessage error={modelsError} onRetry={() => setPricing((n) => n + 1)} /> : <Skeleton label="Loading the models…" lines={4} />
       ) : (
         <>
-          <ModelCards models={videoModels} selected={spec.model ?? ""} onSelect={(id) => edit({ ...spec, model: id })} />
+          <ModelCards models={videoModels} selected={spec.model ?? ""} onSelect={(id) => edit({ ...spec, model: id })} gpuRate={gpuRate} />
           {modelsError !== null && <ErrorMessage error={modelsError} onRetry={() => setPricing((n) => n + 1)} />}
         </>
       )}
