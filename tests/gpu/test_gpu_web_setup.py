@@ -39,3 +39,10 @@ def test_check_reports_health_and_each_missing_file(client: httpx.Client, fresh_
     assert missing["ok"] is False and len(missing["lines"]) == 1  # the health line, then the failure
     assert "vae/wan_2.1_vae.safetensors" in missing["error"]
     assert fresh_comfy.stats()["submits"] == []
+
+
+def test_an_unreachable_comfyui_is_said_in_words_not_exception_names(client: httpx.Client) -> None:
+    save_gpu(provider="local", comfyui_url="http://127.0.0.1:9")
+    found = client.post("/api/gpu/check").json()
+    assert found["ok"] is False and "ComfyUI at http://127.0.0.1:9 is unreachable: could not connect" in found["error"]
+    assert "ConnectError" not in found["error"] and "(" + "'" not in found["error"]

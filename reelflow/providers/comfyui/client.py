@@ -36,6 +36,14 @@ IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif",
 _KNOWN_CLASSES: dict[str, set[str]] = {}  # base URL -> node classes seen installed (custom nodes stay installed)
 
 
+def plain_reason(exc: httpx.HTTPError) -> str:
+    """What went wrong on the connection, in words (no exception class names, which a panel user cannot act on)."""
+    kind = ("timed out" if isinstance(exc, httpx.TimeoutException) else
+            "could not connect" if isinstance(exc, httpx.ConnectError) else "the connection broke")
+    text = str(exc).strip()
+    return f"{kind} ({text})" if text else kind
+
+
 @dataclass(frozen=True)
 class QueueState:
     """Prompt ids running and pending on the server (pending in execution order)."""
@@ -106,9 +114,9 @@ class ComfyClient:
         try:
             response = await self._http.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, plain_reason(exc)) from None
         except httpx.HTTPError as exc:
-            raise ComfyBusyError(f"{method} {path} on {self.base_url} failed mid-call: {exc!r}") from None
+            raise ComfyBusyError(f"{method} {path} on {self.base_url} failed mid-call: {plain_reason(exc)}") from None
         if response.status_code in UNSURE_STATUSES:
             raise ComfyBusyError(f"{method} {path} on {self.base_url} answered HTTP {response.status_code}: "
                                  f"{response.text[:200]}", response.status_code)
@@ -245,9 +253,9 @@ class ComfyClient:
                 async for chunk in response.aiter_bytes(chunk_size):
                     yield chunk
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, plain_reason(exc)) from None
         except httpx.HTTPError as exc:
-            raise ComfyBusyError(f"download of {output.filename} from {self.base_url} broke: {exc!r}") \
+            raise ComfyBusyError(f"download of {output.filename} from {self.base_url} broke: {plain_reason(exc)}") \
                 from None
 
     async def exists(self, output: OutputFile) -> bool:
@@ -257,9 +265,9 @@ class ComfyClient:
             async with self._http.stream("GET", "/view", params=params) as response:
                 return response.status_code == 200
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ComfyUnreachableError(self.base_url, repr(exc)) from None
+            raise ComfyUnreachableError(self.base_url, plain_reason(exc)) from None
         except httpx.HTTPError as exc:
-            raise ComfyBusyError(f"GET /view on {self.base_url} broke: {exc!r}") from None
+            raise ComfyBusyError(f"GET /view on {self.base_url} broke: {plain_reason(exc)}") from None
 
     async def cancel(self, prompt_id: str) -> None:
         """Remove the prompt if pending, then interrupt it if running."""
