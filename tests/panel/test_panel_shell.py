@@ -16,6 +16,7 @@ from playwright.sync_api import Page, Response, expect
 
 from reelflow.store.db import session_scope
 from reelflow.store.models import Run
+from tests.emulators.comfyui import ComfyEmulator
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, PORTAL_TOKEN, VastEmulator
 from tests.support.files import make_image
 from tests.support.gpu import save_gpu
@@ -290,3 +291,31 @@ def test_gpu_view_follows_start_and_stop_live_and_prices_at_the_instance_rate(
     finally:
         vast.reset()
         saved_gpu(provider="none")
+
+
+def test_a_paid_run_says_its_cost_and_is_confirmed_first(panel: Served, page: Page, tmp_path: Path) -> None:
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/api/runs") else None)
+    with ComfyEmulator(job_seconds=0.4, progress_steps=2) as comfy:
+        saved_gpu(provider="local", comfyui_url=comfy.url)
+        try:
+            open_form(page, panel)
+            page.get_by_role("radio", name="Wan 2.2 I2V 14B + LightX2V 4-step (your GPU, ComfyUI)", exact=True).check()
+            expect(page.get_by_role("status").filter(has_text="Price unknown beforehand")).to_be_visible()
+            page.get_by_label("Image file (PNG, JPEG or WebP)").set_input_files(
+                str(make_image(tmp_path / "gpu.png", (320, 240))))
+            page.get_by_label("Prompt (required)").fill("a slow pan")
+            page.get_by_role("button", name="Make video").click()
+            dialog = page.get_by_role("dialog", name="Start a paid run?")
+            expect(dialog).to_contain_text("Price unknown beforehand")
+            dialog.get_by_role("button", name="Cancel").click()
+            expect(dialog).to_be_hidden()
+            assert posts == []
+            page.get_by_role("button", name="Make video").click()
+            with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/api/runs")):
+                dialog.get_by_role("button", name="Start anyway").click()
+            page.wait_for_url("**/#/runs/*")
+            run_id = page.url.rsplit("/", 1)[-1]
+            httpx.post(f"{panel.url}/api/runs/{run_id}/cancel", headers=panel.headers, timeout=30)
+        finally:
+            saved_gpu(provider="none")
