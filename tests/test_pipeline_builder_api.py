@@ -44,6 +44,8 @@ def test_the_palette_lists_every_step_kind_with_its_typed_fields_and_the_models_
     assert "duration" in video["params"] and "local-kenburns" in video["models"]
     assert "flux-schnell" not in video["models"] and "flux-schnell" in kinds["generate_image"]["models"]
     assert {f["name"]: f["list"] for f in kinds["concat"]["fields"]}["videos"] is True
+    templates = {t["name"]: t["yaml"] for t in palette["templates"]}
+    assert "kind: approve" in templates["story"] and {"edit-then-animate", "long-take"} <= set(templates)
     assert set(palette["input_types"]) == {"text", "texts", "image", "number", "choice"}
     models = {m["id"]: m for m in palette["models"]}
     assert models["local-kenburns"]["available"] is True

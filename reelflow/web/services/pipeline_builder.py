@@ -5,6 +5,7 @@ and field, the YAML form and the JSON form of it, the estimate, warnings for mod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, get_args
 
 import yaml
@@ -32,6 +33,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "approve": ("Approval", "A person approves, rejects or asks for a redo of a step's output."),
 }
 LIST_FIELDS = frozenset({"videos"})
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "pipelines"
+"""The example definitions the builder offers as templates (present in a checkout or an sdist)."""
 PLACEHOLDERS: dict[str, Any] = {"text": "text given at run time", "texts": ["one item"], "image": checks.RUN_TIME_IMAGE,
                                 "number": 1}
 
@@ -62,7 +65,9 @@ def palette() -> dict[str, Any]:
         models.append({"id": model.id, "name": model.name, "kind": model.kind, "backend": model.backend,
                        "inputs": model.inputs.model_dump(mode="json", exclude_none=True),
                        "price": model.price.text(), "available": found.available, "missing": found.missing})
-    return {"kinds": kinds, "input_types": list(get_args(InputType)), "models": models}
+    templates = [{"name": path.stem, "yaml": path.read_text(encoding="utf-8")}
+                 for path in sorted(EXAMPLES.glob("*.yaml"))] if EXAMPLES.is_dir() else []
+    return {"kinds": kinds, "input_types": list(get_args(InputType)), "models": models, "templates": templates}
 
 
 _ORDER = ("model", "target", "for_each", "variants", "times", "prompt", "negative_prompt", "image", "end_image",
