@@ -1,14 +1,15 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import { api, describeError } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
-import { Pipelines } from "./components/Pipelines";
 import { RunDetail } from "./components/RunDetail";
 import { RunList } from "./components/RunList";
-import { PipelineEditor } from "./views/pipelines/PipelineEditor";
-import { PipelineRunPage } from "./views/pipelines/PipelineRunPage";
+import { PipelineList } from "./views/pipelines/PipelineList";
 import { Spend } from "./views/spend/Spend";
 import { useRoute, type Route } from "./router";
+
+const PipelineEditor = lazy(() => import("./views/pipelines/PipelineEditor").then((m) => ({ default: m.PipelineEditor })));
+const PipelineRunPage = lazy(() => import("./views/pipelines/PipelineRunPage").then((m) => ({ default: m.PipelineRunPage })));
 
 const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/new", label: "Make a video", views: ["new"] },
@@ -60,9 +61,11 @@ export function App() {
         {route.view === "new" && <NewRun pipelineId={route.pipelineId} />}
         {route.view === "runs" && <RunList />}
         {route.view === "run" && <RunDetail runId={route.runId} />}
-        {route.view === "pipelines" && <Pipelines />}
-        {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
-        {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
+        {route.view === "pipelines" && <PipelineList />}
+        <Suspense fallback={<p className="muted">Loading…</p>}>
+          {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
+          {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
+        </Suspense>
         {route.view === "spend" && <Spend />}
         {route.view === "gpu" && <GpuSettings />}
       </main>
