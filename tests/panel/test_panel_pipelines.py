@@ -69,8 +69,15 @@ def _drag(page: Page, source: str, output: str, target: str, field: str) -> None
     page.get_by_role("region", name="Pipeline graph").scroll_into_view_if_needed()
     expect(start).to_be_visible()
     expect(end).to_be_visible()
-    a, b = start.bounding_box(), end.bounding_box()
-    assert a and b
+    last: list[Any] = [None]
+
+    def settled() -> tuple[Any, Any] | None:  # the view is fitted again after a change: wait until it stays put
+        boxes = (start.bounding_box(), end.bounding_box())
+        still, last[0] = boxes == last[0], boxes
+        return boxes if still and None not in boxes else None
+
+    a, b = wait_until(settled, 10, "the graph to settle")
+    page.screenshot(path=f"/tmp/p2/drag-{source}-{target}.png")
     page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
     page.mouse.down()
     page.mouse.move((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2, steps=5)
@@ -147,20 +154,23 @@ def test_a_pipeline_built_in_the_builder_is_saved_run_and_approved_on_the_live_g
     _no_violations(page, artifacts_dir, "pipeline-builder")
 
     page.evaluate("""() => {
-        window.__firstRunning = null;
-        new MutationObserver(() => {
-            if (window.__firstRunning === null && [...document.querySelectorAll('[data-testid^="state-"]')]
-                    .some((n) => n.textContent === 'running')) window.__firstRunning = performance.now();
-        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+        window.__first = {};
+        const seen = () => {
+            for (const chip of document.querySelectorAll('[data-testid^="state-"]')) {
+                const state = chip.textContent;
+                if (state !== 'queued' && !(state in window.__first)) window.__first[state] = performance.now();
+            }
+        };
+        new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
     clicked = page.evaluate("() => performance.now()")
     page.get_by_role("button", name="Run pipeline").click()
     run_id = _run_id(page)
-    expect(page.get_by_test_id("state-image")).to_have_text("running", timeout=RUN_TIMEOUT_MS)
-    first_running_ms = page.evaluate("() => window.__firstRunning") - clicked
-    (artifacts_dir / "pipeline-first-running.json").write_text(json.dumps({"click_to_first_running_ms":
-                                                                          round(first_running_ms)}))
-    print(f"\nclick to first node running: {first_running_ms:.0f} ms")
+    wait_until(lambda: page.evaluate("() => Object.keys(window.__first).length > 0"), 60, "a node to leave queued")
+    first = {state: round(at - clicked) for state, at in page.evaluate("() => window.__first").items()}
+    (artifacts_dir / "pipeline-first-running.json").write_text(json.dumps({"click_to_first_state_ms": first}))
+    print(f"\nfrom the run click to each node state first shown (ms): {first}")
+    assert "running" in first or "completed" in first, first
 
     expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_test_id("state-approve")).to_have_text("waiting for approval")
@@ -169,11 +179,11 @@ def test_a_pipeline_built_in_the_builder_is_saved_run_and_approved_on_the_live_g
     assert judged.evaluate("(img) => img.naturalWidth") == 320
     expect(page.get_by_test_id("node-image").get_by_role("img")).to_be_visible()
     _no_violations(page, artifacts_dir, "pipeline-run-waiting")
-    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
     expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_test_id("state-clip")).to_have_text("completed")
-    page.get_by_role("button", name="clip", exact=True).click()
-    expect(page.get_by_role("group", name="Step clip").locator("video")).to_be_visible()
+    page.get_by_role("button", name="Step clip").click()
+    expect(page.get_by_role("group", name="Outputs of clip").get_by_label("clip video")).to_be_visible()
     assert repo.get_run(run_id).status == "completed"
     answer = store_value("SELECT detail FROM steps WHERE run_id = ? AND name = 'approve'", run_id)
     assert json.loads(answer)["decision"] == "approve" and json.loads(answer)["via"] == "api"
@@ -202,7 +212,7 @@ def test_redo_from_the_panel_renders_the_judged_step_again_with_the_new_seed(
     expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
     renders = store_value("SELECT count(*) FROM steps WHERE run_id = ? AND name = 'keyframe'", run_id)
     assert renders == 2, f"one render per round, not more: {renders}"
-    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
     expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
     assert store_value("SELECT count(*) FROM steps WHERE run_id = ? AND name = 'keyframe'", run_id) == 2
     assert store_value("SELECT count(*) FROM steps WHERE run_id = ? AND name = 'clip'", run_id) == 1

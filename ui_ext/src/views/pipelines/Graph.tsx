@@ -3,6 +3,8 @@ import { Background, Controls, ReactFlow, type Connection, type Edge, type NodeM
 import "@xyflow/react/dist/style.css";
 import { nodeTypes, type StepNodeType } from "./StepNode";
 
+const FIT = { padding: 0.12, minZoom: 0.45, maxZoom: 1.2 };
+
 export function Graph({ nodes, edges, label, onNodeClick, onConnect, onEdgesDelete, editable = false }: {
   nodes: StepNodeType[];
   edges: Edge[];
@@ -12,10 +14,12 @@ export function Graph({ nodes, edges, label, onNodeClick, onConnect, onEdgesDele
   onEdgesDelete?: (edges: Edge[]) => void;
   editable?: boolean;
 }) {
+  const layout = nodes.map((n) => `${n.id}@${Math.round(n.position.x)},${Math.round(n.position.y)}`).join(";");
   const click: NodeMouseHandler<StepNodeType> = (_, node) => onNodeClick?.(node.id);
   return (
     <div className="graph" role="region" aria-label={label}>
       <ReactFlow
+        key={layout /* a new layout (a step added, a connection made) is fitted to the view afresh */}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -28,7 +32,7 @@ export function Graph({ nodes, edges, label, onNodeClick, onConnect, onEdgesDele
         nodesConnectable={editable}
         elementsSelectable
         fitView
-        fitViewOptions={{ padding: 0.15 }}
+        fitViewOptions={FIT}
         minZoom={0.2}
       >
         <Background />

@@ -326,8 +326,7 @@ export function PipelineEditor({ pipelineId: routeId }: { pipelineId: string | n
         </section>
         <div className="builder-canvas">
           <Graph nodes={drawn.nodes} edges={drawn.edges} label="Pipeline graph" editable
-            onNodeClick={(id) => setSelected(id)} onConnect={connect} onEdgesDelete={removeEdges}
-            key={`${definition.steps.map((s) => s.id).join()}|${Object.keys(definition.inputs ?? {}).join()}`} />
+            onNodeClick={(id) => setSelected(id)} onConnect={connect} onEdgesDelete={removeEdges} />
           <p className="error" role="alert" data-testid="connect-error">{connectError}</p>
         </div>
         <div className="builder-step">

@@ -211,13 +211,13 @@ export function PipelineRunPage({ runId }: { runId: string }) {
         <Approval key={`${approve.id}:${byId[approve.target ?? ""]?.items.map((i) => i.attempts + String(i.seed)).join()}`}
           runId={run.run_id} definition={definition} approve={approve} judged={byId[approve.target ?? ""]} onAnswered={load} />
       ))}
-      <Graph nodes={drawn.nodes} edges={drawn.edges} label="Run graph" onNodeClick={(id) => setSelected(id === INPUTS_NODE ? null : id)} key={definition.steps.map((s) => s.id).join()} />
+      <Graph nodes={drawn.nodes} edges={drawn.edges} label="Run graph" onNodeClick={(id) => setSelected(id === INPUTS_NODE ? null : id)} />
       <section className="panel" aria-labelledby="prun-steps">
         <h3 id="prun-steps">Steps</h3>
         <ul className="step-list">
           {definition.steps.map((step) => (
             <li key={step.id}>
-              <button type="button" aria-pressed={selected === step.id} onClick={() => setSelected(selected === step.id ? null : step.id)}>
+              <button type="button" aria-label={`Step ${step.id}`} aria-pressed={selected === step.id} onClick={() => setSelected(selected === step.id ? null : step.id)}>
                 {step.id}
               </button>
               <span className={`state-chip state-chip-${shownState(graph, step.id, heard)}`}>{stateLabel(shownState(graph, step.id, heard))}</span>
@@ -226,7 +226,7 @@ export function PipelineRunPage({ runId }: { runId: string }) {
           ))}
         </ul>
         {shown && (
-          <div className="step-detail" aria-label={`Step ${shown.id}`} role="group">
+          <div className="step-detail" aria-label={`Outputs of ${shown.id}`} role="group">
             <h4>{shown.id}: {stateLabel(shown.status)}</h4>
             {shown.error && <p className="error">{shown.error}</p>}
             <ul className="items">

@@ -4,8 +4,8 @@ import dagre from "@dagrejs/dagre";
 import type { Definition, InputType, StepDef, StepKindInfo, ValueType } from "./api";
 
 export const INPUTS_NODE = "__inputs";
-export const NODE_W = 230;
-export const NODE_H = 120;
+export const NODE_W = 200;
+export const NODE_H = 110;
 
 export interface Ref {
   source: "input" | "step" | "item" | "index";
@@ -70,7 +70,7 @@ export function edgesOf(definition: Definition): GraphEdge[] {
 /** Top-left positions for every node (the inputs node included when the pipeline has inputs), left to right. */
 export function layout(definition: Definition, edges: GraphEdge[]): Record<string, { x: number; y: number }> {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 30, ranksep: 70 });
+  g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 56 });
   g.setDefaultEdgeLabel(() => ({}));
   const hasInputs = Object.keys(definition.inputs ?? {}).length > 0;
   if (hasInputs) g.setNode(INPUTS_NODE, { width: NODE_W, height: NODE_H });
