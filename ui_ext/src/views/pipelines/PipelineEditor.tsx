@@ -74,7 +74,12 @@ function FieldError({ id, problems }: { id: string; problems: Problem[] }) {
   return <span id={id} className="field-error">{problems.map((p) => p.message).join("; ")}</span>;
 }
 
-export function PipelineEditor({ pipelineId: routeId }: { pipelineId: string | null }) {
+// Another pipeline, or another template, is a new builder (not the state of the one before).
+export function PipelineEditor({ pipelineId }: { pipelineId: string | null }) {
+  return <Builder key={pipelineId ?? `new:${templateName() ?? ""}`} pipelineId={pipelineId} />;
+}
+
+function Builder({ pipelineId: routeId }: { pipelineId: string | null }) {
   const [palette, setPalette] = useState<Palette | null>(null);
   const [definition, setDefinition] = useState<Definition | null>(null);
   const [yamlText, setYamlText] = useState("");
@@ -151,7 +156,13 @@ export function PipelineEditor({ pipelineId: routeId }: { pipelineId: string | n
       const source = definition.steps.find((s) => s.id === e.source);
       return { ...e, sourceHandle: source ? Object.keys(outputsOf(definition, source, kinds))[0] ?? "" : "" };
     });
-    const positions = layout(definition, raw);
+    const positions = layout(definition, raw, (id) => {
+      if (id === INPUTS_NODE) return 60 + Object.keys(definition.inputs ?? {}).length * 18;
+      const step = definition.steps.find((s) => s.id === id);
+      const ports = (kinds[step?.kind ?? ""]?.fields ?? []).filter((f) => REF_FIELDS.has(f.name)).length;
+      const problems = (checked?.errors ?? []).filter((e) => e.step === id).length + (checked?.warnings ?? []).filter((w) => w.step === id).length;
+      return 90 + ports * 18 + problems * 60;
+    });
     const nodes: StepNodeType[] = [];
     const inputs = Object.entries(definition.inputs ?? {});
     if (inputs.length) {

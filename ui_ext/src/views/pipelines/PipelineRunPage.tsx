@@ -42,8 +42,14 @@ function shownState(graph: RunGraph, step: string, heard: Set<string>): string {
 
 function runNodes(definition: Definition, graph: RunGraph, progress: Record<string, number>, heard: Set<string>): { nodes: StepNodeType[]; edges: Edge[] } {
   const edges = edgesOf(definition);
-  const positions = layout(definition, edges);
   const byId = Object.fromEntries(graph.steps.map((s) => [s.id, s]));
+  const ports = (id: string) => Math.max(new Set(edges.filter((e) => e.target === id).map((e) => e.targetHandle)).size,
+    new Set(edges.filter((e) => e.source === id).map((e) => e.sourceHandle)).size);
+  const positions = layout(definition, edges, (id) => {
+    const step = definition.steps.find((s) => s.id === id);
+    const judged = step?.kind === "approve" ? byId[step.target ?? ""] : byId[id];
+    return 80 + ports(id) * 18 + (firstMedia(judged) ? 100 : 0);
+  });
   const nodes: StepNodeType[] = [];
   const inputs = Object.keys(definition.inputs ?? {});
   if (inputs.length) {

@@ -67,20 +67,22 @@ export function edgesOf(definition: Definition): GraphEdge[] {
   return edges;
 }
 
-/** Top-left positions for every node (the inputs node included when the pipeline has inputs), left to right. */
-export function layout(definition: Definition, edges: GraphEdge[]): Record<string, { x: number; y: number }> {
+/** Top-left positions for every node (the inputs node included when the pipeline has inputs), left to right (top
+ * to bottom on a phone). */
+export function layout(definition: Definition, edges: GraphEdge[], heightOf: (id: string) => number = () => NODE_H): Record<string, { x: number; y: number }> {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 56 });
+  const narrow = typeof window !== "undefined" && window.innerWidth < 700;  // a phone: top to bottom, readable
+  g.setGraph({ rankdir: narrow ? "TB" : "LR", nodesep: 24, ranksep: narrow ? 40 : 56 });
   g.setDefaultEdgeLabel(() => ({}));
   const hasInputs = Object.keys(definition.inputs ?? {}).length > 0;
-  if (hasInputs) g.setNode(INPUTS_NODE, { width: NODE_W, height: NODE_H });
-  for (const step of definition.steps) g.setNode(step.id, { width: NODE_W, height: NODE_H });
+  if (hasInputs) g.setNode(INPUTS_NODE, { width: NODE_W, height: heightOf(INPUTS_NODE) });
+  for (const step of definition.steps) g.setNode(step.id, { width: NODE_W, height: heightOf(step.id) });
   for (const edge of edges) if (g.hasNode(edge.source) && g.hasNode(edge.target)) g.setEdge(edge.source, edge.target);
   dagre.layout(g);
   const positions: Record<string, { x: number; y: number }> = {};
   for (const id of g.nodes()) {
     const node = g.node(id);
-    positions[id] = { x: node.x - NODE_W / 2, y: node.y - NODE_H / 2 };
+    positions[id] = { x: node.x - NODE_W / 2, y: node.y - node.height / 2 };
   }
   return positions;
 }
