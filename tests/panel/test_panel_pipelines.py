@@ -1,12 +1,15 @@
 """The pipelines in the panel, in headless Chromium against the real API: a pipeline built in the builder (palette,
 connections dragged between handles, models, an approval), saved, run and approved on the live run graph; a redo
 from the panel; the YAML pane and the graph following each other; a mismatched connection refused with its reason;
-errors on the node they belong to; the phone width and axe-core in light and dark mode on the list, builder and run
+errors on the node they belong to; on fal (the emulator, behind `reelflow serve` as a user starts it) a redo paid
+once per render; the phone width and axe-core in light and dark mode on the list, builder and run
 page."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +19,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from reelflow.core.api_token import login_url, read_api_token
+from reelflow.orchestration import prefect_server
 from reelflow.runs.pipelines import describe_steps
 from reelflow.store import repo
+from tests.emulators.fal import EmulatorConfig, FalEmulator
+from tests.support.cli import ROOT
+from tests.support.fal_pipeline import FLUX, WAN, fal_env
 from tests.support.panel_fixtures import (
     DESKTOP,
     PHONE,
@@ -27,8 +35,8 @@ from tests.support.panel_fixtures import (
     screenshot,
 )
 from tests.support.polling import wait_until
-from tests.support.store import store_value
-from tests.support.web_api import Served
+from tests.support.store import store_rows, store_value
+from tests.support.web_api import Served, answers, auth_headers
 
 RUN_TIMEOUT_MS = 120_000
 APPROVED = {
@@ -298,3 +306,71 @@ def test_the_pipeline_views_fit_a_phone_and_pass_axe(phone_page: Page, page: Pag
     httpx.post(f"{panel.url}/api/runs/{run_id}/steps/look/approve", json={"decision": "reject"},
                headers=panel.headers)
     wait_until(lambda: repo.get_run(run_id).status == "cancelled", 60, "the rejected run to end")
+
+
+@pytest.fixture(scope="module")
+def fal_panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FalEmulator]]:
+    """`reelflow serve` as a user starts it, in its own process, with fal-client pointed at the fal emulator."""
+    folder = tmp_path_factory.mktemp("fal-panel")
+    with FalEmulator(cert_dir=folder / "certs", config=EmulatorConfig(processing_s=0.3)) as emu:
+        emu.configure(account_concurrency=16)
+        port = prefect_server.free_port(0, "the panel on fal")
+        env = {**fal_env(emu), "PYTHONPATH": str(ROOT)}
+        with (folder / "serve.log").open("wb") as log:
+            serve = subprocess.Popen([sys.executable, "-m", "reelflow.cli.main", "serve", "--port", str(port),
+                                      "--via", "local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: answers(base), 60, "reelflow serve to answer")
+            yield base, emu
+        finally:
+            serve.terminate()
+            serve.wait(30)
+
+
+def test_on_fal_a_redo_from_the_panel_renders_and_pays_the_judged_step_once_more(
+        browser: Browser, fal_panel: tuple[str, FalEmulator], artifacts_dir: Path) -> None:
+    base, emu = fal_panel
+    name = f"fal-redo-{uuid.uuid4().hex[:6]}"
+    definition = {"name": name, "inputs": {"idea": {"type": "text", "default": "a pier at dawn"}}, "steps": [
+        {"id": "keyframe", "kind": "generate_image", "model": "flux-schnell", "prompt": "$inputs.idea",
+         "params": {"seed": 7}},
+        {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
+        {"id": "clip", "kind": "image_to_video", "model": "wan-2.5-i2v", "image": "$look.image",
+         "prompt": "$inputs.idea", "params": {"duration": 5, "resolution": "480p", "seed": 1}}]}
+    saved = httpx.post(f"{base}/api/pipelines", json={"definition": definition}, headers=auth_headers())
+    assert saved.status_code == 201 and saved.json()["warnings"] == [], saved.text
+    token = read_api_token()
+    assert token
+    page = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+    try:
+        page.goto(login_url(base, token))
+        page.goto(f"{base}/#/pipelines")
+        page.get_by_role("button", name=f"Run {name}…").click()
+        page.get_by_role("textbox", name="idea").fill(f"a pier at dawn {uuid.uuid4().hex[:6]}")
+        page.get_by_role("button", name="Run pipeline").click()
+        run_id = _run_id(page)
+        expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_role("img", name="keyframe output to judge")).to_be_visible()
+        page.get_by_role("button", name="Redo…").click()
+        page.get_by_label("New seed").fill("99")
+        page.get_by_role("button", name="Render keyframe again").click()
+
+        def redone() -> dict[str, Any] | None:
+            graph = httpx.get(f"{base}/api/runs/{run_id}/graph", headers=auth_headers()).json()
+            steps = {s["id"]: s for s in graph["steps"]}
+            keyframe = steps["keyframe"]["items"][0]
+            return graph if keyframe["seed"] == 99 and steps["look"]["status"] == "waiting" else None
+
+        wait_until(redone, 60, "the keyframe rendered again with seed 99 and the approval asked again")
+        expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
+        page.get_by_role("button", name="Approve", exact=True).click()
+        expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_test_id("node-clip")).to_contain_text("$0.25")
+        screenshot(page, artifacts_dir, "pipeline-run-fal-completed")
+        rows = store_rows("SELECT name, status, provider_job_id, cost_usd, detail FROM steps WHERE run_id = ? "
+                          "ORDER BY id", run_id)
+        assert emu.stats()["submits"]["by_endpoint"] == {FLUX: 2, WAN: 1}, rows
+    finally:
+        page.context.close()
