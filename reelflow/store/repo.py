@@ -190,13 +190,15 @@ def open_step(run_id: str, name: str, backend: str, *, prefect_task_run_id: str 
 
 def finished_job(run_id: str, step_name: str) -> str | None:
     """The provider job of the latest completed attempt of this step: its output was not stored yet (a crash in
-    between), so it is resumed rather than paid for again."""
+    between), so it is resumed rather than paid for again. A pipeline step whose outputs were stored is a finished
+    render (an approval's redo renders it anew): none."""
     with session_scope() as s:
-        return s.scalars(
-            select(Step.provider_job_id).where(Step.run_id == run_id, Step.name == step_name,
-                                               Step.status == "completed", Step.provider_job_id != "")
+        row = s.execute(
+            select(Step.provider_job_id, Step.detail).where(Step.run_id == run_id, Step.name == step_name,
+                                                            Step.status == "completed", Step.provider_job_id != "")
             .order_by(Step.id.desc()).limit(1)
         ).first()
+        return None if row is None or "outputs" in (row.detail or {}) else row.provider_job_id
 
 
 def set_step_job(step_id: int, provider_job_id: str, *, endpoint: str | None = None) -> None:

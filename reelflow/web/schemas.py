@@ -180,6 +180,8 @@ class PipelineOut(BaseModel):
     spec: dict[str, Any] = Field(description="The one-video spec it was saved as; empty for a definition.")
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    warnings: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "Steps whose model cannot run here yet: {step, field, message} (saved all the same)."))
 
 
 class PipelinePage(BaseModel):

@@ -2,11 +2,9 @@ import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { api } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
-import { Pipelines } from "./components/Pipelines";
 import { RunDetail } from "./components/RunDetail";
 import { RunList } from "./components/RunList";
-import { PipelineEditor } from "./views/pipelines/PipelineEditor";
-import { PipelineRunPage } from "./views/pipelines/PipelineRunPage";
+import { PipelineList } from "./views/pipelines/PipelineList";
 import { useRoute, type Route } from "./router";
 import { ConnectionBanner } from "./ui/ConnectionBanner";
 import { explain } from "./ui/ErrorMessage";
@@ -16,6 +14,9 @@ import { applyTheme, storedTheme, ThemeToggle } from "./ui/theme";
 const Spend = lazy(() => import("./views/spend/Spend").then((m) => ({ default: m.Spend })));
 
 applyTheme(storedTheme());
+
+const PipelineEditor = lazy(() => import("./views/pipelines/PipelineEditor").then((m) => ({ default: m.PipelineEditor })));
+const PipelineRunPage = lazy(() => import("./views/pipelines/PipelineRunPage").then((m) => ({ default: m.PipelineRunPage })));
 
 const NAV: { href: string; label: string; views: Route["view"][] }[] = [
   { href: "#/new", label: "Make a video", views: ["new"] },
@@ -89,14 +90,12 @@ export function App() {
         {route.view === "new" && <NewRun key={route.from ?? ""} pipelineId={route.pipelineId} from={route.from} />}
         {route.view === "runs" && <RunList />}
         {route.view === "run" && <RunDetail runId={route.runId} />}
-        {route.view === "pipelines" && <Pipelines />}
-        {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
-        {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
-        {route.view === "spend" && (
-          <Suspense fallback={<Skeleton label="Loading spend…" />}>
-            <Spend />
-          </Suspense>
-        )}
+        {route.view === "pipelines" && <PipelineList />}
+        <Suspense fallback={<Skeleton label="Loading…" />}>
+          {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
+          {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}
+          {route.view === "spend" && <Spend />}
+        </Suspense>
         {route.view === "gpu" && <GpuSettings />}
       </main>
     </>

@@ -1,5 +1,6 @@
-"""Pipeline runs over REST: start a stored pipeline (``POST /api/pipelines/{id}/runs``) and answer an approval step
-(``POST /api/runs/{id}/steps/{step}/approve``)."""
+"""Pipeline runs over REST: start a stored pipeline (``POST /api/pipelines/{id}/runs``), its step graph
+(``GET /api/runs/{id}/graph``), answer an approval step (``POST /api/runs/{id}/steps/{step}/approve``) and resume a
+failed one from its failed step (``POST /api/runs/{id}/resume``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from reelflow.runs import approvals
 from reelflow.store import repo
 from reelflow.web.auth import require_token
 from reelflow.web.schemas import RunOut
-from reelflow.web.services.pipeline_runs import start_pipeline_run
+from reelflow.web.services.pipeline_runs import resume_pipeline_run, run_graph, start_pipeline_run
 from reelflow.web.services.present import run_out
 
 router = APIRouter(tags=["pipeline runs"])
@@ -80,3 +81,18 @@ def approve(body: ApprovalIn, run_id: str = RunId, step: str = StepId) -> Approv
     except approvals.NotWaitingError as exc:
         raise ApiError(409, str(exc), "step") from None
     return ApprovalOut(run_id=full_id, step=step, decision=body.decision)
+
+
+@router.get("/api/runs/{run_id}/graph", responses={404: ERRORS[404]})
+def graph(run_id: str = RunId) -> dict[str, Any]:
+    """The run and its step graph: each step's kind, model, what it depends on, state, cost, error and items (one,
+    or one per fan-out item) with their outputs as browser URLs; a one-video run is its one-step pipeline."""
+    return run_graph(run_id)
+
+
+@router.post("/api/runs/{run_id}/resume", response_model=RunOut, dependencies=[Depends(require_token)],
+             responses=ERRORS)
+def resume(request: Request, run_id: str = RunId) -> RunOut:
+    """Resume a failed pipeline run from its failed step (``reelflow pipeline resume``): completed steps are kept,
+    the rest run again in a new flow run; 409 for a run that is not a failed pipeline run."""
+    return run_out(resume_pipeline_run(run_id, request.app.state.launcher))

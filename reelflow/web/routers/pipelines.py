@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from reelflow.core.pipeline.check import check_definition
@@ -28,16 +28,18 @@ from reelflow.web.schemas import (
     PipelinePatch,
     SpecFields,
 )
+from reelflow.web.services import pipeline_builder
 from reelflow.web.services.images import resolve_image
 
 router = APIRouter(prefix="/api/pipelines", tags=["pipelines"])
 
 
 class _PipelineIdConvertor(StringConvertor):
-    """A path segment naming a stored pipeline: anything but ``estimate``, so ``/api/pipelines/estimate`` is that
-    one POST route only (its 405 answers ``Allow: POST``, not the methods of ``/api/pipelines/{pipeline_id}``)."""
+    """A path segment naming a stored pipeline: anything but ``estimate``, ``check`` and ``palette``, so
+    ``/api/pipelines/estimate`` is that one POST route only (its 405 answers ``Allow: POST``, not the methods of
+    ``/api/pipelines/{pipeline_id}``)."""
 
-    regex = "(?!estimate$)[^/]+"
+    regex = "(?!(?:estimate|check|palette)$)[^/]+"
 
 
 register_url_convertor("pipeline_id", _PipelineIdConvertor())
@@ -116,7 +118,8 @@ async def _read_body(request: Request, model: type[BaseModel]) -> Any:
 
 
 def _out(view: pipelines.PipelineView) -> PipelineOut:
-    return PipelineOut.model_validate(view.model_dump())
+    return PipelineOut.model_validate({**view.model_dump(),
+                                       "warnings": pipeline_builder.model_warnings(view.definition)})
 
 
 def _one_of(definition: Any, spec: Any) -> None:
@@ -156,6 +159,46 @@ def estimate(body: EstimateIn) -> EstimateOut:
     definition = checked_definition(given)
     found = price(definition, body.inputs, gpu_usd_per_hour=body.gpu_usd_per_hour, gpu_seconds=body.gpu_seconds)
     return EstimateOut.model_validate({"pipeline": definition.name, **found.as_json()})
+
+
+class CheckIn(BaseModel):
+    """A definition to check without saving (JSON object or YAML text), and inputs to price it with."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    definition: dict[str, Any] | str
+    inputs: dict[str, Any] = Field(default_factory=dict, max_length=200)
+
+
+class Problem(BaseModel):
+    step: str | None = Field(description="The step's id; null for the pipeline itself or its inputs.")
+    field: str
+    message: str
+
+
+class CheckOut(BaseModel):
+    valid: bool
+    errors: list[Problem] = Field(description="Every problem found, each on its step and field.")
+    warnings: list[Problem] = Field(description="Steps whose model cannot run here yet (and why).")
+    definition: dict[str, Any] | None = Field(description="The definition as JSON (null when the YAML does not parse).")
+    yaml: str | None = Field(description="The definition as YAML (the text given, when YAML was given).")
+    estimate: EstimateOut | None = Field(description="Per step and total, when the definition is valid; a required "
+                                         "input not given is priced with a stand-in.")
+
+
+@router.get("/palette")
+def palette() -> dict[str, Any]:
+    """The builder's palette: each step kind with its fields (and the value type each reference must carry), its
+    outputs, params and the catalog models it takes; every model with its availability and input ranges."""
+    return pipeline_builder.palette()
+
+
+@router.post("/check", response_model=CheckOut, responses={422: ERRORS[422]}, openapi_extra=_body_doc(CheckIn))
+async def check(request: Request) -> CheckOut:
+    """Check a definition without saving it: every error with its step and field (200, ``valid`` false), the
+    warnings, the YAML form of a JSON definition and the JSON form of a YAML one, and the estimate."""
+    body: CheckIn = await _read_body(request, CheckIn)
+    return CheckOut.model_validate(pipeline_builder.check(body.definition, body.inputs))
 
 
 @router.get("", response_model=PipelinePage)
