@@ -46,7 +46,8 @@ async def asubmit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, v
 
     ``via="auto"`` triggers the ``video-pipeline`` deployment when the Prefect server has it and a worker of
     its pool is online, and otherwise renders in a detached child process that owns the run and outlives this
-    one (``reelflow.runs.detached``); ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises before anything is recorded.
+    one (``reelflow.runs.detached``); ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises
+    before anything is recorded.
     """
     prepared = prepare_run(spec, force=force)
     if not prepared.cached:

@@ -36,12 +36,16 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
 
 
-def start(run_id: str, *, force: bool = False, handshake_s: float = HANDSHAKE_S) -> int:
-    """Hand the recorded run (owned by this process) to a detached child; returns the child's pid once it owns
-    the run (or the run has already ended). Raises ``ReelflowError`` if the child exits or stalls before that."""
+def start(run_id: str, *, force: bool = False, from_owner: str | None = None, resume: bool = False,
+          handshake_s: float = HANDSHAKE_S) -> int:
+    """Hand the recorded run (owned by this process, or by ``from_owner``, a process that is gone) to a detached
+    child that renders it (``resume``: continues it, as ``reelflow pipeline resume`` does); returns the child's pid
+    once it owns the run (or the run has already ended). Raises ``ReelflowError`` if the child exits or stalls
+    before that."""
     log = log_path(run_id)
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "reelflow.runs.render_child", run_id, owners.me(), *(["--force"] if force else [])]
+    command = [sys.executable, "-m", "reelflow.runs.render_child", run_id, from_owner or owners.me(),
+               *(["--force"] if force else []), *(["--resume"] if resume else [])]
     with log.open("ab") as out:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True, env=_child_env(), close_fds=True)
