@@ -426,3 +426,58 @@ def _resume(run_id: str, step: str, flow_run_id: str, payload: dict[str, Any]) -
     if response.status != SetStateStatus.ACCEPT:
         reason = getattr(response.details, "reason", None) or response.status.value
         raise NotWaitingError(run_id, step, f"Prefect refused the answer: {reason}")
+
+
+# --- no process waits on a suspended run: its timeout is checked here ---------------------------------------------
+
+def _overdue() -> list[tuple[str, str, int, str, float, str]]:
+    """Waiting approval rounds whose timeout has passed: (run id, step, row id, flow run id, timeout, on_timeout)."""
+    now = utcnow()
+    with session_scope(readonly=True) as s:
+        rows = s.scalars(select(Step).where(Step.kind == "approve", Step.status == WAITING)).all()
+        found = []
+        for row in rows:
+            detail = row.detail or {}
+            timeout_s, flow_run_id = detail.get("timeout_s"), detail.get("flow_run_id")
+            started = row.started_at
+            if not timeout_s or not flow_run_id or started is None:
+                continue
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=now.tzinfo)
+            if (now - started).total_seconds() >= float(timeout_s):
+                found.append((row.run_id, row.name, row.id, str(flow_run_id), float(timeout_s),
+                              str(detail.get("on_timeout") or "cancel")))
+    return found
+
+
+async def expire_suspended() -> list[str]:
+    """End the approvals of suspended deployment runs whose timeout has passed as their step says (``on_timeout``:
+    approve resumes the run with an approval, cancel ends it cancelled), long before Prefect's own pause expiry
+    would fail the flow run. No process waits on a suspended run, so ``reconcile`` (in every worker and ``reelflow
+    serve``) calls this; an in-process pause keeps its own timer. Returns the runs it ended or resumed."""
+    from reelflow.runs.dispatch import cancel_flow_run
+
+    done = []
+    for run_id, step, step_id, flow_run_id, timeout_s, on_timeout in _overdue():
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(UUID(flow_run_id))
+        state = flow_run.state
+        if state is None or state.type != StateType.PAUSED or not state.state_details.pause_reschedule:
+            continue  # an in-process pause (its own timer), or not paused yet
+        note = f"no answer within {timeout_s:g} s (on_timeout: {on_timeout})"
+        if on_timeout == "approve":
+            try:
+                await asyncio.to_thread(answer_approval, run_id, step, "approve", note=note, via="timeout")
+            except NotWaitingError:
+                continue  # answered meanwhile
+        else:
+            if not _claim(step_id, "timed-out"):
+                continue
+            await cancel_flow_run(flow_run_id, force_cancelled=True)  # first: Prefect agrees once the store says
+            answer = ApprovalAnswer(decision="timeout", note=note, via="timeout")
+            _close_round(step_id, "cancelled", answer, note)
+            repo.mark_run(run_id, "cancelled", error=f"approval '{step}': {note}")
+            events.emit(run_id, "approval", f"{step}: {note}", step=step,
+                        data={"answer": True, "received": True, "decision": "timeout", "via": "timeout"})
+        done.append(run_id)
+    return done
