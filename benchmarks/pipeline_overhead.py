@@ -57,14 +57,19 @@ def _epoch(moment: datetime) -> float:
 
 
 async def _answer_when_waiting(run_id: str) -> float:
-    """Approve as soon as the approval can take an answer (its row waiting and its flow run Paused in Prefect)."""
+    """Approve as soon as the approval can take an answer (its row waiting and its flow run Paused in Prefect).
+
+    The answer is sent from a thread, as from another process: ``answer_approval`` blocks while it waits for the
+    flow run to leave Running, and on the flow's own event loop it would keep the flow from pausing (a 10-20 s
+    stall of the makespan whenever the row was seen waiting before Prefect showed Paused)."""
     from reelflow.runs.approvals import NotWaitingError, answer_approval
     from reelflow.store import pipeline_steps
 
     while True:
-        if any(r["name"] == "look" and r["status"] == "waiting" for r in pipeline_steps.pipeline_steps(run_id)):
+        steps = await asyncio.to_thread(pipeline_steps.pipeline_steps, run_id)
+        if any(r["name"] == "look" and r["status"] == "waiting" for r in steps):
             try:
-                answer_approval(run_id, "look", "approve", via="python")
+                await asyncio.to_thread(answer_approval, run_id, "look", "approve", via="python")
                 return time.time()
             except NotWaitingError:  # the row waits a moment before Prefect shows the flow run Paused
                 pass

@@ -45,8 +45,9 @@ async def asubmit(spec: dict[str, Any] | PipelineSpec, *, force: bool = False, v
     """Record a run and start it without waiting; returns its run id (an identical finished run's id if cached).
 
     ``via="auto"`` triggers the ``video-pipeline`` deployment when the Prefect server has it and a worker of
-    its pool is online, and otherwise runs the flow in a background thread of this process;
-    ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises before anything is recorded.
+    its pool is online, and otherwise renders in a detached child process that owns the run and outlives this
+    one (``reelflow.runs.detached``); ``"deployment"`` or ``"local"`` insist on one of them. Bad input raises
+    before anything is recorded.
     """
     prepared = prepare_run(spec, force=force)
     if not prepared.cached:

@@ -330,8 +330,6 @@ def test_an_approval_left_by_a_killed_run_is_asked_again_by_pipeline_resume_and_
     run_id, killed_flow_run = wait_until(round_waiting, 120, "the approval to wait")
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=60)
-    refused = run_cli("approve", run_id, "look", env=ENV)
-    assert refused.returncode == 1 and "reelflow pipeline resume" in refused.stderr, refused.stderr
 
     resumed = subprocess.Popen([*REELFLOW, "pipeline", "resume", run_id, "--json"], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

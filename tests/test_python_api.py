@@ -18,7 +18,7 @@ from reelflow.errors import SpecError
 from reelflow.orchestration.deployments import WORK_POOL
 from reelflow.orchestration.stack import Child
 from reelflow.runs import dispatch
-from reelflow.store import repo
+from reelflow.store import owners, repo
 from tests.support.deployments import QUICK, SLOW, one_worker, read_flow_run, worker_of
 from tests.support.files import make_image
 
@@ -98,10 +98,11 @@ def test_cancel_before_a_worker_takes_the_run(worker: Child, image: str) -> None
     assert read_flow_run(flow_run_id).state.type == StateType.CANCELLED
 
 
-def test_submit_in_process_runs_and_cancels_in_a_background_thread(image: str) -> None:
+def test_submit_local_runs_and_cancels_in_a_detached_child(image: str) -> None:
     run_id = reelflow.submit({**QUICK, "image": image, "seed": 4}, via="local")
     done = reelflow.wait(run_id, timeout=120)
     assert done.status == "completed" and done.video is not None
+    assert owners.owner_of(run_id)[0] != owners.me(), "rendered by a child process, not this one"
     assert read_flow_run(done.prefect_flow_run_id or "").deployment_id is None
 
     slow_id = reelflow.submit({**SLOW, "image": image, "seed": 5}, via="local")

@@ -47,6 +47,7 @@ MAX_SEED = 2**32 - 1
 POLL_INTERVAL_S = 0.25
 """How often a paused flow asks Prefect whether it was resumed (Prefect's default is 10 s)."""
 PAUSING_S = 10.0
+PENDING_ANSWER = "pending_answer"  # on a round answered while no process ran the run
 """How long an answer waits for a flow run that is about to pause (its step already says waiting)."""
 PREFECT_GRACE_S = 300
 """Prefect's own pause deadline is this much later than the step's, so the step's timeout is what ends it."""
@@ -118,18 +119,22 @@ def _latest_row(session: Any, run_id: str, step: str) -> Step | None:
                            .order_by(Step.id.desc()).limit(1)).first()
 
 
-def _open_round(run_id: str, step: str, flow_run_id: str, question: dict[str, Any]) -> tuple[int, int, bool]:
+def _open_round(run_id: str, step: str, flow_run_id: str,
+                question: dict[str, Any]) -> tuple[int, int, bool, dict[str, Any] | None]:
     """The open round of this approval (one still waiting or answered: a re-executed run gets its answer) or a new
-    one; returns (step row id, round number, whether it is new)."""
+    one; returns (step row id, round number, whether it is new, the answer given while no process ran it)."""
     with session_scope() as s:
         row = _latest_row(s, run_id, step)
         if row is not None and row.status in (WAITING, ANSWERED):
             detail = dict(row.detail or {})
+            if row.status == ANSWERED and isinstance(pending := detail.get(PENDING_ANSWER), dict):
+                row.detail = {**detail, "flow_run_id": flow_run_id}
+                return row.id, int(detail.get("round", 1)), False, pending
             if detail.get("flow_run_id") == flow_run_id:  # this flow run re-executed from the top (suspended)
-                return row.id, int(detail.get("round", 1)), False
+                return row.id, int(detail.get("round", 1)), False, None
             # Another flow run runs it now (its process died and it was started again): ask this one, anew.
             row.status, row.detail = WAITING, {**detail, **question, "flow_run_id": flow_run_id}
-            return row.id, int(detail.get("round", 1)), True
+            return row.id, int(detail.get("round", 1)), True, None
         asked = [int(d["round"]) for d in s.scalars(select(Step.detail).where(Step.run_id == run_id,
                                                                               Step.name == step))
                  if isinstance(d, dict) and "round" in d]
@@ -142,7 +147,7 @@ def _open_round(run_id: str, step: str, flow_run_id: str, question: dict[str, An
         row.detail = {**question, "round": round_no, "flow_run_id": flow_run_id}
         row.started_at = utcnow()
         s.flush()
-        return row.id, round_no, True
+        return row.id, round_no, True, None
 
 
 def _claim(step_id: int, to: str, *, allowed: tuple[str, ...] = (WAITING,)) -> bool:
@@ -228,7 +233,9 @@ async def await_approval(run_id: str, step: str, subject: MediaRef | None, subje
     markdown = _question(run_id, step, link, timeout_s, on_timeout)
     question = {"subject_url": link, "timeout_s": timeout_s, "on_timeout": on_timeout}
     repo.mark_run(run_id, WAITING, prefect_flow_run_id=flow_run_id)  # first: a waiting step has a waiting run
-    step_id, round_no, new = _open_round(run_id, step, flow_run_id, question)
+    step_id, round_no, new, pending = _open_round(run_id, step, flow_run_id, question)
+    if pending is not None:  # answered while no process ran the run; this one was started to go on with it
+        return _received(run_id, step, step_id, round_no, ApprovalInput(**pending))
     key = _pause_key(step, round_no)
     if new:
         events.emit(run_id, "approval", f"{step}: waiting for a person to judge {link or 'the output'}", step=step,
@@ -353,9 +360,42 @@ def answer_approval(run_id: str, step: str, decision: str, *, prompt: str | None
                       "seed": seed, "note": note})
     try:
         _resume(run_id, step, flow_run_id, payload)
+    except _OwnerGone as gone:
+        if "steps" not in repo.get_run(run_id).spec:  # not a pipeline run: nothing would find the answer again
+            _claim(step_id, WAITING, allowed=(ANSWERED,))
+            raise NotWaitingError(run_id, step, f"the process that ran it ({gone.owner}) is gone, so nothing "
+                                  "would continue it") from None
+        _continue_elsewhere(run_id, step, step_id, payload, gone.owner)
     except BaseException:
         _claim(step_id, WAITING, allowed=(ANSWERED,))
         raise
+
+
+class _OwnerGone(Exception):
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
+
+
+def _continue_elsewhere(run_id: str, step: str, step_id: int, payload: dict[str, Any], dead_owner: str) -> None:
+    """The process that paused the run is gone: record the answer on the round and resume the run in a detached
+    process, whose flow finds completed steps in the store and takes this answer instead of asking again."""
+    from reelflow.runs import detached
+
+    with session_scope() as s:
+        row = s.get(Step, step_id)
+        assert row is not None
+        row.detail = {**(row.detail or {}), PENDING_ANSWER: payload}
+    try:
+        detached.start(run_id, from_owner=dead_owner, resume=True)
+    except BaseException:
+        with session_scope() as s:
+            row = s.get(Step, step_id)
+            assert row is not None
+            row.detail = {k: v for k, v in (row.detail or {}).items() if k != PENDING_ANSWER}
+        raise
+    events.emit(run_id, "approval", f"{step}: the process that paused the run ({dead_owner}) is gone; resumed in "
+                f"another process with this answer", step=step)
 
 
 def _owner_gone(run_id: str) -> str | None:
@@ -381,9 +421,63 @@ def _resume(run_id: str, step: str, flow_run_id: str, payload: dict[str, Any]) -
             shown = state.name if state is not None else "unknown"
             raise NotWaitingError(run_id, step, f"its Prefect flow run {flow_run_id} is {shown}, not paused")
         if not state.state_details.pause_reschedule and (gone := _owner_gone(run_id)):
-            raise NotWaitingError(run_id, step, f"the process that ran it ({gone}) is gone, so nothing would "
-                                  f"continue it; `reelflow pipeline resume {run_id}` starts it again and asks again")
+            raise _OwnerGone(gone)
         response = client.resume_flow_run(UUID(flow_run_id), run_input=payload)
     if response.status != SetStateStatus.ACCEPT:
         reason = getattr(response.details, "reason", None) or response.status.value
         raise NotWaitingError(run_id, step, f"Prefect refused the answer: {reason}")
+
+
+# --- no process waits on a suspended run: its timeout is checked here ---------------------------------------------
+
+def _overdue() -> list[tuple[str, str, int, str, float, str]]:
+    """Waiting approval rounds whose timeout has passed: (run id, step, row id, flow run id, timeout, on_timeout)."""
+    now = utcnow()
+    with session_scope(readonly=True) as s:
+        rows = s.scalars(select(Step).where(Step.kind == "approve", Step.status == WAITING)).all()
+        found = []
+        for row in rows:
+            detail = row.detail or {}
+            timeout_s, flow_run_id = detail.get("timeout_s"), detail.get("flow_run_id")
+            started = row.started_at
+            if not timeout_s or not flow_run_id or started is None:
+                continue
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=now.tzinfo)
+            if (now - started).total_seconds() >= float(timeout_s):
+                found.append((row.run_id, row.name, row.id, str(flow_run_id), float(timeout_s),
+                              str(detail.get("on_timeout") or "cancel")))
+    return found
+
+
+async def expire_suspended() -> list[str]:
+    """End the approvals of suspended deployment runs whose timeout has passed as their step says (``on_timeout``:
+    approve resumes the run with an approval, cancel ends it cancelled), long before Prefect's own pause expiry
+    would fail the flow run. No process waits on a suspended run, so ``reconcile`` (in every worker and ``reelflow
+    serve``) calls this; an in-process pause keeps its own timer. Returns the runs it ended or resumed."""
+    from reelflow.runs.dispatch import cancel_flow_run
+
+    done = []
+    for run_id, step, step_id, flow_run_id, timeout_s, on_timeout in _overdue():
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(UUID(flow_run_id))
+        state = flow_run.state
+        if state is None or state.type != StateType.PAUSED or not state.state_details.pause_reschedule:
+            continue  # an in-process pause (its own timer), or not paused yet
+        note = f"no answer within {timeout_s:g} s (on_timeout: {on_timeout})"
+        if on_timeout == "approve":
+            try:
+                await asyncio.to_thread(answer_approval, run_id, step, "approve", note=note, via="timeout")
+            except NotWaitingError:
+                continue  # answered meanwhile
+        else:
+            if not _claim(step_id, "timed-out"):
+                continue
+            await cancel_flow_run(flow_run_id, force_cancelled=True)  # first: Prefect agrees once the store says
+            answer = ApprovalAnswer(decision="timeout", note=note, via="timeout")
+            _close_round(step_id, "cancelled", answer, note)
+            repo.mark_run(run_id, "cancelled", error=f"approval '{step}': {note}")
+            events.emit(run_id, "approval", f"{step}: {note}", step=step,
+                        data={"answer": True, "received": True, "decision": "timeout", "via": "timeout"})
+        done.append(run_id)
+    return done

@@ -59,11 +59,13 @@ class Launcher:
     """Starts recorded runs in the background and cancels them; at most ``max_parallel`` local ones at once.
 
     ``via``: ``local`` always renders here; ``auto`` hands a run to the deployment when a worker is online;
-    ``deployment`` always does. ``start``/``astart`` may override it per run.
+    ``deployment`` always does. ``start``/``astart`` may override it per run. ``detach``: a run rendered "here"
+    renders in a detached child process instead (``reelflow.runs.detached``), which outlives this one.
     """
 
-    def __init__(self, max_parallel: int = 4, via: Via = "local") -> None:
+    def __init__(self, max_parallel: int = 4, via: Via = "local", detach: bool = False) -> None:
         self.via = via
+        self.detach = detach
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="reelflow-run")
         self._active: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
         self._futures: dict[str, Future[None]] = {}
@@ -92,6 +94,11 @@ class Launcher:
         if (via or self.via) != "local" and (
                 flow_run_id := await self._trigger(run_id, spec, force, via or self.via, retry_id, patience_s)):
             return flow_run_id
+        if self.detach:
+            from reelflow.runs import detached
+
+            await asyncio.to_thread(detached.start, run_id, force=force)
+            return None
         with self._lock:
             self._registered_events[run_id] = threading.Event()
             future = self._pool.submit(self._work, run_id, spec, force)
@@ -204,5 +211,6 @@ class Launcher:
 
 @cache
 def process_launcher() -> Launcher:
-    """The Python API's launcher: its threads keep a script's process alive until its runs have ended."""
-    return Launcher(max_parallel=PROCESS_PARALLEL, via="auto")
+    """The Python API's launcher: a run it renders "here" renders in a detached child, so a script may submit
+    and exit at once."""
+    return Launcher(max_parallel=PROCESS_PARALLEL, via="auto", detach=True)

@@ -136,6 +136,13 @@ async def reconcile_orphans(launcher: Launcher | None = None) -> list[Reconciled
     """Take over every orphaned run (and every queued one Prefect crashed before it began): here on ``launcher``
     (a local run), else through the deployment."""
     ensure_api()
+    from reelflow.runs import approvals
+
+    try:
+        for run_id in await approvals.expire_suspended():
+            log.warning("run %s: an approval's timeout passed while its deployment run was suspended", run_id)
+    except Exception:  # the Prefect server is busy or away: the next round tries again
+        log.exception("could not check suspended approvals for their timeout")
     done = []
     for orphan in await _candidates():
         try:

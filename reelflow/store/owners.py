@@ -82,6 +82,13 @@ def orphans() -> list[Orphan]:
     return found
 
 
+def owner_of(run_id: str) -> tuple[str | None, str | None]:
+    """The run's ``(owner, status)`` as stored now (``(None, None)`` for an unknown run)."""
+    with session_scope(readonly=True) as s:
+        row = s.execute(select(Run.owner, Run.status).where(Run.id == run_id)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def claim(run_id: str, dead_owner: str | None) -> bool:
     """Make this process the run's owner if it still is unfinished and owned by ``dead_owner``: of several
     processes reconciling at once, exactly one wins."""
