@@ -193,3 +193,26 @@ def test_reconcile_starts_again_a_queued_run_whose_flow_run_crashed_while_its_su
     assert ended["status"] == "completed", ended
     assert ended["prefect_flow_run_id"] != first
     assert any("before the flow began" in e.message for e in repo.events_after(run.run_id))
+
+
+def test_a_retry_answers_before_the_flow_run_exists_and_the_retried_run_completes(
+        deployed: str, tmp_path: Path) -> None:
+    """``POST /retry`` of a failed run answers once the retry is recorded; the dispatcher starts it afterwards,
+    through a Prefect server that answers 503 first."""
+    from reelflow.runs.prepare import prepare_run
+
+    image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
+    run_id = prepare_run({**QUICK, "image": image, "prompt": "failed, then retried while the server is busy"},
+                         force=True).run.run_id
+    repo.mark_run(run_id, "failed", error="failed on purpose, before it was started")
+    proxy = FlakyCreate(upstream=deployed.rstrip("/"), busy=2)
+    with workers(deployed, tmp_path, 1), served_through(proxy, tmp_path / "serve.log") as base:
+        retried = httpx.post(f"{base}/api/runs/{run_id}/retry", timeout=30, headers=auth_headers())
+        assert retried.status_code == 200, retried.text
+        assert proxy.created == 0, "the retry waited for the Prefect server"
+        proxy.release.set()
+        ended = wait_until(lambda: (found := _run(base, run_id))["status"] in ("completed", "failed", "cancelled")
+                           and found, 240, "the retried run to end")
+        assert ended["status"] == "completed", ended
+        assert proxy.refused == 2 and proxy.created == 1, (proxy.refused, proxy.created)
+        _prefect_completes(ended["prefect_flow_run_id"])

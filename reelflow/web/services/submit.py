@@ -55,11 +55,11 @@ def create_run(body: RunCreate, launcher: Launcher) -> Prepared:
 
 def retry_run(run_id: str, launcher: Launcher) -> RunView:
     """A failed run runs again under its own id in a new flow run (resuming any provider job it paid for); a
-    cancelled run is rendered afresh as a new run with the same spec."""
+    cancelled run is rendered afresh as a new run with the same spec. Answers once the retry is recorded."""
     run = repo.get_run(run_id)
     if (why := retry.not_retryable(run)) is not None:
         raise ApiError(409, why, "run_id")
-    return retry.retry_run(run, launcher)
+    return retry.retry_run(run, launcher, background=True)
 
 
 def cancel_run(run_id: str, launcher: Launcher) -> RunView:
