@@ -62,8 +62,11 @@ def test_check_returns_every_error_on_its_step_and_field_without_saving(client: 
         {"id": "film", "kind": "concat", "videos": ["$nowhere.video"]},
     ]}
     checked = client.post("/api/pipelines/check", json={"definition": broken})
-    assert checked.status_code == 200, checked.text
+    field, message = error_of(checked, 422)
+    assert "is a video model (i2v)" in message
     body = checked.json()
+    assert field == "steps.keyframe.model" and body["detail"][0]["loc"] == ["steps", "keyframe", "model"]
+    assert len(body["detail"]) == len(body["errors"]) == 3
     assert body["valid"] is False and body["estimate"] is None
     where = {(e["step"], e["field"]) for e in body["errors"]}
     assert where == {("keyframe", "model"), ("clip", "params.colour"), ("film", "videos")}, body["errors"]
@@ -87,7 +90,9 @@ def test_check_turns_json_into_yaml_and_yaml_into_json_with_the_estimate(client:
     estimate = from_yaml["estimate"]
     assert [s["step"] for s in estimate["steps"]] == ["keyframe", "look", "clip"]
     assert estimate["total_usd"] == "0" and estimate["unknown"] == []
-    bad_yaml = client.post("/api/pipelines/check", json={"definition": "name: x\nsteps: [\n"}).json()
+    bad_yaml = client.post("/api/pipelines/check", json={"definition": "name: x\nsteps: [\n"})
+    assert bad_yaml.status_code == 422
+    bad_yaml = bad_yaml.json()
     assert bad_yaml["valid"] is False and bad_yaml["errors"][0]["field"] == "definition"
     assert "line" in bad_yaml["errors"][0]["message"]
     error_of(client.post("/api/pipelines/check", json={"definition": STORY, "extra": 1}), 422)

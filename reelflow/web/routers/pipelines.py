@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -193,12 +194,24 @@ def palette() -> dict[str, Any]:
     return pipeline_builder.palette()
 
 
-@router.post("/check", response_model=CheckOut, responses={422: ERRORS[422]}, openapi_extra=_body_doc(CheckIn))
-async def check(request: Request) -> CheckOut:
-    """Check a definition without saving it: every error with its step and field (200, ``valid`` false), the
-    warnings, the YAML form of a JSON definition and the JSON form of a YAML one, and the estimate."""
+@router.post("/check", response_model=CheckOut, openapi_extra=_body_doc(CheckIn), responses={422: {
+    "description": "The definition has problems: the usual error ('field' and 'detail' name the first and each "
+    "one) with the whole check (every error on its step and field, warnings, JSON and YAML forms) beside it; a "
+    "body that is not a check request: the usual error only"}})
+async def check(request: Request) -> Any:
+    """Check a definition without saving it: 200 when it is valid, 422 with every error on its step and field
+    otherwise; either way the warnings, the YAML form of a JSON definition and the JSON form of a YAML one, and
+    (valid) the estimate."""
     body: CheckIn = await _read_body(request, CheckIn)
-    return CheckOut.model_validate(pipeline_builder.check(body.definition, body.inputs))
+    found = CheckOut.model_validate(pipeline_builder.check(body.definition, body.inputs))
+    if found.valid:
+        return found
+    where = [(["steps", e.step, *e.field.split(".")] if e.step else e.field.split(".")) for e in found.errors]
+    first = found.errors[0]
+    return JSONResponse(status_code=422, content={
+        "error": first.message, "field": ".".join(where[0]),
+        "detail": [{"loc": loc, "msg": e.message} for loc, e in zip(where, found.errors, strict=True)],
+        **found.model_dump(mode="json")})
 
 
 @router.get("", response_model=PipelinePage)

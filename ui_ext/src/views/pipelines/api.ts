@@ -1,5 +1,5 @@
 // The pipeline builder's and the pipeline run page's calls to the API, and their types.
-import { request } from "../../api";
+import { ApiError, request } from "../../api";
 import type { ModelInputs, Run } from "../../types";
 
 export type ValueType = "text" | "texts" | "image" | "video" | "number";
@@ -154,10 +154,21 @@ export interface RunGraph {
   final_outputs: Record<string, unknown>;
 }
 
+/** Check a definition without saving it. One with problems answers 422 with the whole check (every error, the
+ * YAML and JSON forms) beside the usual error: the builder wants all of it, so that 422 is an answer here. */
+async function check(definition: Definition | string, inputs: Record<string, unknown> = {}): Promise<Checked> {
+  const response = await fetch("/api/pipelines/check", {
+    method: "POST", headers: { "X-Reelflow-Request": "1", "Content-Type": "application/json" },
+    body: JSON.stringify({ definition, inputs }),
+  });
+  const data = await response.json().catch(() => ({ error: response.statusText, field: null }));
+  if (response.ok || (response.status === 422 && "valid" in data)) return data as Checked;
+  throw new ApiError(response.status, data.error ?? response.statusText, data.field ?? null);
+}
+
 export const pipelinesApi = {
   palette: () => request<Palette>("GET", "/api/pipelines/palette"),
-  check: (definition: Definition | string, inputs: Record<string, unknown> = {}) =>
-    request<Checked>("POST", "/api/pipelines/check", { definition, inputs }),
+  check,
   list: () => request<{ total: number; pipelines: SavedPipeline[] }>("GET", "/api/pipelines?limit=500"),
   get: (id: string) => request<SavedPipeline>("GET", `/api/pipelines/${encodeURIComponent(id)}`),
   save: (definition: Definition, id?: string | null) =>
