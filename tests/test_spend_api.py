@@ -30,7 +30,7 @@ def test_spend_per_day_and_model_with_unknown_costs(client: httpx.Client) -> Non
     record(model, 0.1, noon)
     record(model, 0.2, noon)
     record(model, None, noon)  # a provider that reported no cost
-    big = record(other, 2.5, noon - timedelta(days=1), status="failed", prompt="the expensive one")
+    big = record(other, 7777.5, noon - timedelta(days=1), status="failed", prompt="the expensive one")
     record(other, 1.0, noon, status="running")  # not finished: not counted yet
     record(other, 9.0, noon - timedelta(days=400))  # outside the range
 
@@ -40,12 +40,12 @@ def test_spend_per_day_and_model_with_unknown_costs(client: httpx.Client) -> Non
     assert len(report["days"]) == 7 and report["days"][-1]["day"] == str(today)
     by_model = {m["model"]: m for m in report["models"]}
     assert by_model[model] == {"model": model, "usd": "0.3", "runs": 3, "unknown_cost_runs": 1}  # exact, not 0.300…04
-    assert by_model[other] == {"model": other, "usd": "2.5", "runs": 1, "unknown_cost_runs": 0}
+    assert by_model[other] == {"model": other, "usd": "7777.5", "runs": 1, "unknown_cost_runs": 0}
     day = {d["day"]: d for d in report["days"]}
     assert day[str(today)]["unknown_cost_runs"] >= 1
     assert report["total"]["unknown_cost_runs"] >= 1
-    assert report["most_expensive"][0]["run_id"] == big
-    assert report["most_expensive"][0]["usd"] == "2.5" and report["most_expensive"][0]["prompt"] == "the expensive one"
+    top = report["most_expensive"][0]
+    assert top["run_id"] == big and top["usd"] == "7777.5" and top["prompt"] == "the expensive one"
     month = report["month_to_date"]
     assert month["runs"] >= 3 and month["unknown_cost_runs"] >= 1
 

@@ -1,6 +1,6 @@
 """The panel in headless Chromium (Debian's, driven by Playwright; no browser is downloaded), as a pytest plugin.
 
-Fixtures: ``panel`` (a served API with the built panel, one per test module), ``browser`` (one per session),
+Fixtures: ``panel`` (a served API with the built panel, one per test module), ``browser`` (one per module),
 ``page`` (logged in through the login URL at 1280×800) and ``phone_page`` (the same at 390×844). Helpers check what
 every view must satisfy: no sideways scroll at a phone's width, no serious axe-core violation, a screenshot saved
 among the CI artifacts.
@@ -59,7 +59,9 @@ def panel() -> Iterator[Served]:
         yield api
 
 
-@pytest.fixture(scope="session")
+# One per module: Playwright's sync API keeps an event loop running in this thread, where a later module's
+# asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).is_file(), "Debian's chromium is needed: apt-get install -y chromium"
     with sync_playwright() as playwright:
