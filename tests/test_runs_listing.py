@@ -4,9 +4,12 @@ while runs arrive, the card's facts, and a burst of identical requests each answ
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +18,8 @@ from sqlalchemy import update
 from reelflow.store import repo
 from reelflow.store.db import session_scope
 from reelflow.store.models import Run
+from tests.emulators.common.media import png_bytes
+from tests.support.polling import wait_until
 from tests.support.web_api import Served, error_of
 
 DAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -32,6 +37,13 @@ def _run(batch: str, *, prompt: str, model: str = "local-kenburns", backend: str
         with session_scope() as s:
             s.execute(update(Run).where(Run.id == run_id).values(created_at=created))
     return run_id
+
+
+def _upload(client: httpx.Client) -> str:
+    image = png_bytes((40, 90, 160), (320, 192))
+    response = client.post("/api/uploads", files={"file": ("in.png", image, "image/png")})
+    assert response.status_code == 201, response.text
+    return response.json()["image"]
 
 
 def _ids(client: httpx.Client, **params: Any) -> list[str]:
@@ -132,3 +144,30 @@ def test_a_burst_answers_each_request_with_what_was_stored_before_it(api: Served
 
     early, late = asyncio.run(burst())
     assert set(early) <= {1, 2} and set(late) == {2}
+
+
+def test_bulk_download_streams_a_zip_with_readable_names(client: httpx.Client, tmp_path: Path) -> None:
+    batch = f"batch-{uuid.uuid4().hex[:8]}"
+    made = client.post("/api/runs", json={"model": "local-kenburns", "prompt": "A slow pan, over the HILLS at dusk!",
+                                          "image": _upload(client), "duration": 1.0, "fps": 8,
+                                          "resolution": "160x96", "force": True})
+    assert made.status_code in (200, 201), made.text
+    run_id = made.json()["run_id"]
+    wait_until(lambda: repo.get_run(run_id).status in ("completed", "failed"), timeout=300, what="the run to end")
+    pending = _run(batch, prompt="not rendered", status="queued")
+    with client.stream("GET", "/api/runs/download", params={"ids": f"{run_id},{pending}"}) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+        assert "attachment" in response.headers["content-disposition"]
+        target = tmp_path / "runs.zip"
+        with target.open("wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+        date = repo.get_run(run_id).created_at.strftime("%Y-%m-%d")
+        assert names[0] == f"{date}-local-kenburns-a-slow-pan-over-the-{run_id[:8]}.mp4"
+        assert re.fullmatch(r"[a-z0-9.-]+", names[0])
+        assert archive.read(names[0]) == Path(repo.get_run(run_id).video.path).read_bytes()  # type: ignore[union-attr]
+        assert archive.read("missing.txt").decode() == f"{pending}: no video yet\n"
+    field, message = error_of(client.get("/api/runs/download", params={"ids": "nope"}), 422)
+    assert field == "ids" and "'nope'" in message

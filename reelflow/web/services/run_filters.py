@@ -39,7 +39,7 @@ def _moment(field: str, text: str | None, *, end_of_day: bool = False) -> dateti
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def run_filter(
+async def run_filter(
     q: str | None = Query(None, max_length=200, description="Text the prompt contains (any case)."),
     status: str | None = Query(None, max_length=200, description=f"One of {', '.join(STATUSES)}, or a comma list."),
     model: str | None = Query(None, max_length=100),
