@@ -44,7 +44,7 @@ def token_matches(given: str, token: str) -> bool:
     return secrets.compare_digest(given.encode(), token.encode())
 
 
-async def require_auth(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+def require_auth(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
     """Accept ``Authorization: Bearer <token>``, or the session cookie (plus ``X-Reelflow-Request`` on writes)."""
     token = configured_token()
     if token is None:

@@ -118,6 +118,8 @@ class RunOut(BaseModel):
     width: int | None = None
     height: int | None = None
     elapsed_s: float | None = Field(default=None, description="Seconds from start to finish (so far, if running).")
+    input_path: str | None = Field(default=None, description=(
+        "Where the server stored the input image (local storage): for `reelflow run --image` on this machine."))
 
 
 class EventOut(EventFacts):

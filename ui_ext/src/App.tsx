@@ -3,10 +3,10 @@ import { api, describeError } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
 import { Pipelines } from "./components/Pipelines";
-import { RunDetail } from "./components/RunDetail";
-import { RunList } from "./components/RunList";
 import { PipelineEditor } from "./views/pipelines/PipelineEditor";
 import { PipelineRunPage } from "./views/pipelines/PipelineRunPage";
+import { RunPage } from "./views/runs/RunPage";
+import { RunsGallery } from "./views/runs/RunsGallery";
 import { Spend } from "./views/spend/Spend";
 import { useRoute, type Route } from "./router";
 
@@ -58,8 +58,8 @@ export function App() {
       </header>
       <main>
         {route.view === "new" && <NewRun pipelineId={route.pipelineId} />}
-        {route.view === "runs" && <RunList />}
-        {route.view === "run" && <RunDetail runId={route.runId} />}
+        {route.view === "runs" && <RunsGallery params={route.params} />}
+        {route.view === "run" && <RunPage runId={route.runId} />}
         {route.view === "pipelines" && <Pipelines />}
         {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}
         {route.view === "pipeline-run" && <PipelineRunPage runId={route.runId} />}

@@ -69,6 +69,7 @@ def _card(run: RunView) -> dict[str, Any]:
         "duration_s": video.duration_s if video and video.duration_s else _number(run.spec.get("duration")),
         "width": video.width if video else None, "height": video.height if video else None,
         "elapsed_s": _elapsed(run),
+        "input_path": next((o.path for o in run.outputs if o.role == "input" and o.path), None),
     }
 
 
