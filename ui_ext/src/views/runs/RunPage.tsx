@@ -48,7 +48,7 @@ export function RunPage({ runId }: { runId: string }) {
   const onEvent = useCallback(
     (event: RunEvent) => {
       setLog((current) => (current.some((e) => e.id === event.id) ? current : [...current, event]));
-      if (event.kind === "status" || event.kind === "step") refresh();
+      if (event.kind === "status") refresh();
       else if (event.progress !== null) setRun((r) => (r ? { ...r, progress: event.progress ?? r.progress } : r));
     },
     [refresh],

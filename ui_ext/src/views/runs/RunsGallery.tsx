@@ -85,7 +85,7 @@ function grouped(runs: RunCard[]): Group[] {
 
 function Card({ run, selected, onSelect }: { run: RunCard; selected: boolean; onSelect: (on: boolean) => void }) {
   return (
-    <li className={`card${selected ? " selected" : ""}`}>
+    <li className={`card${selected ? " selected" : ""}`} data-run-id={run.run_id}>
       <Poster run={run} />
       <div className="card-body">
         <input type="checkbox" checked={selected} onChange={(e) => onSelect(e.target.checked)} aria-label={`Select ${title(run)}`} />
@@ -118,7 +118,7 @@ function Table({ runs, selected, onSelect }: { runs: RunCard[]; selected: Set<st
         </thead>
         <tbody>
           {runs.map((run) => (
-            <tr key={run.run_id}>
+            <tr key={run.run_id} data-run-id={run.run_id}>
               <td><input type="checkbox" checked={selected.has(run.run_id)} onChange={(e) => onSelect(run.run_id, e.target.checked)} aria-label={`Select ${title(run)}`} /></td>
               <td><a href={runHref(run)}>{title(run)}</a>{run.batch_id ? <span className="muted"> ({run.batch_id})</span> : null}</td>
               <td>{run.kind === "pipeline" ? `Pipeline ${run.pipeline_name ?? ""}` : run.model_name ?? run.model}</td>
