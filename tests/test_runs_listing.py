@@ -26,10 +26,10 @@ DAY = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def _run(batch: str, *, prompt: str, model: str = "local-kenburns", backend: str = "local", status: str = "completed",
-         cost: float | None = None, created: datetime | None = None) -> str:
+         cost: float | None = None, created: datetime | None = None, pipeline_id: str | None = None) -> str:
     run_id = uuid.uuid4().hex
     repo.create_run(run_id=run_id, idempotency_key=uuid.uuid4().hex, spec={"model": model, "prompt": prompt, "seed": 7},
-                    model_id=model, backend=backend, batch_id=batch)
+                    model_id=model, backend=backend, batch_id=batch, pipeline_id=pipeline_id)
     if status != "queued":
         repo.mark_run(run_id, "running")
         repo.mark_run(run_id, status, cost_usd=cost)
@@ -171,3 +171,15 @@ def test_bulk_download_streams_a_zip_with_readable_names(client: httpx.Client, t
         assert archive.read("missing.txt").decode() == f"{pending}: no video yet\n"
     field, message = error_of(client.get("/api/runs/download", params={"ids": "nope"}), 422)
     assert field == "ids" and "'nope'" in message
+
+
+def test_runs_of_a_saved_pipeline_are_found_by_it_and_named(client: httpx.Client) -> None:
+    batch = f"batch-{uuid.uuid4().hex[:8]}"
+    saved = client.post("/api/pipelines", json={"name": f"pans {batch}", "spec": {"model": "local-kenburns"}})
+    assert saved.status_code == 201, saved.text
+    pipeline_id = saved.json()["pipeline_id"]
+    from_it = _run(batch, prompt="from the saved one", pipeline_id=pipeline_id)
+    _run(batch, prompt="on its own")
+    [card] = client.get("/api/runs", params={"batch_id": batch, "pipeline_id": pipeline_id}).json()["runs"]
+    assert card["run_id"] == from_it and card["pipeline_name"] == f"pans {batch}"
+    assert client.get(f"/api/runs/{from_it}").json()["pipeline_name"] == f"pans {batch}"

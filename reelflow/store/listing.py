@@ -85,7 +85,8 @@ def _fill(s: Any, rows: dict[str, SimpleNamespace]) -> None:
         for found in s.execute(select(table).where(table.c.run_id.in_(rows)).order_by(table.c.id)).mappings():
             getattr(rows[found["run_id"]], into).append(SimpleNamespace(**found))
     saved = {row.pipeline_id for row in rows.values() if row.pipeline_id}
-    names = dict(s.execute(select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_(saved))).tuples()) if saved else {}
+    names = {found.id: found.name for found in s.execute(select(Pipeline.id, Pipeline.name)
+                                                           .where(Pipeline.id.in_(saved)))} if saved else {}
     for row in rows.values():
         row.pipeline_name = names.get(row.pipeline_id) or (
             row.spec.get("name") if row.kind == "pipeline" and isinstance(row.spec, dict) else None)
