@@ -102,13 +102,15 @@ async def _load(base: str, headers: dict[str, str], args: argparse.Namespace, pi
             used = _cpu_s(pid)
             page200 += await _gets(client, args.gets, {"limit": 200})
             cpu["limit 200"] += _cpu_s(pid) - used
-            (post_ms, ids), get_ms = await asyncio.gather(_posts(client, args.posts, image, round_),
-                                                         _gets(client, args.gets, {}))
-            posts += post_ms
-            mixed += get_ms
-            created += ids
+            if args.posts:
+                (post_ms, ids), get_ms = await asyncio.gather(_posts(client, args.posts, image, round_),
+                                                             _gets(client, args.gets, {}))
+                posts += post_ms
+                mixed += get_ms
+                created += ids
         started = time.perf_counter()
-        while True:
+        shown: list[str] = []
+        while created:
             shown = [(await client.get(f"/api/runs/{run_id}")).json()["status"] for run_id in created]
             if all(status in FINISHED for status in shown) or time.perf_counter() - started > args.settle_s:
                 break
@@ -117,6 +119,8 @@ async def _load(base: str, headers: dict[str, str], args: argparse.Namespace, pi
           f"server CPU {cpu['default'] / len(default) * 1000:.1f} ms per request")
     print(f"GET  /api/runs?limit=200, {args.gets} at once       {_percentiles(page200)}   "
           f"server CPU {cpu['limit 200'] / len(page200) * 1000:.1f} ms per request")
+    if not args.posts:
+        return
     print(f"POST /api/runs, {args.posts} at once (with GETs)     {_percentiles(posts)}")
     print(f"GET  /api/runs while those POSTs ran            {_percentiles(mixed)}")
     counts = {status: shown.count(status) for status in set(shown)}
@@ -127,7 +131,7 @@ async def _load(base: str, headers: dict[str, str], args: argparse.Namespace, pi
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3052)
-    parser.add_argument("--posts", type=int, default=30)
+    parser.add_argument("--posts", type=int, default=30, help="0: the GET phases only")
     parser.add_argument("--gets", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--via", default="auto", choices=("auto", "local"),

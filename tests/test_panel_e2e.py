@@ -4,6 +4,7 @@ choose the local model, upload an image, submit, watch the run complete over SSE
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,10 +75,10 @@ def test_make_a_video_from_the_panel(panel: Served, page: Page, tmp_path: Path, 
     run_id = page.url.rsplit("/", 1)[-1]
     status = page.get_by_test_id("run-status")
     expect(status).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
-    expect(page.get_by_test_id("run-cost")).to_have_text("free")
+    expect(page.get_by_test_id("fact-cost")).to_have_text("free")
     stored = httpx.get(f"{panel.url}/api/runs/{run_id}", timeout=10, headers=panel.headers).json()
     assert stored["prefect_url"] == f"{PREFECT_UI}/runs/flow-run/{stored['prefect_flow_run_id']}"
-    expect(page.get_by_role("link", name="open this run in the Prefect UI")).to_have_attribute(
+    expect(page.get_by_role("link", name="Open in the Prefect UI")).to_have_attribute(
         "href", stored["prefect_url"])
 
     streams = [r for r in requests if r.url.endswith(f"/api/runs/{run_id}/events")]
@@ -97,8 +98,8 @@ def test_make_a_video_from_the_panel(panel: Served, page: Page, tmp_path: Path, 
     page.screenshot(path=str(artifacts_dir / "panel.png"), full_page=True)
 
     page.get_by_role("link", name="Runs").click()
-    row = page.locator(f"tr[data-run-id='{run_id}']")
-    expect(row.locator(".status")).to_have_text("completed")
+    row = page.locator(f"[data-run-id='{run_id}']")
+    expect(row.locator(".chip")).to_have_text("completed")
     assert failures == []
 
 
@@ -106,13 +107,21 @@ def test_run_list_updates_live(panel: Served, page: Page, tmp_path: Path) -> Non
     with page.expect_response(lambda response: response.url.endswith("/api/events")) as listening:
         page.goto(f"{panel.url}/#/runs")
     assert listening.value.request.resource_type == "eventsource" and listening.value.status == 200
+    count = page.get_by_role("status").filter(has_text=re.compile("^(Showing|No runs)"))
+    expect(count).not_to_have_text("Loading runs…")
+    before = count.inner_text()
     image = make_image(tmp_path / "lake.png", (320, 200))
     with httpx.Client(base_url=panel.url, timeout=60, headers=panel.headers) as client:
         uploaded = client.post("/api/uploads", files={"file": ("lake.png", image.read_bytes(), "image/png")}).json()
         run = client.post("/api/runs", json={"model": "local-kenburns", "image": uploaded["image"], "duration": 1.0,
                                              "fps": 8, "resolution": "160x96", "seed": 77}).json()
-    row = page.locator(f"tr[data-run-id='{run['run_id']}']")
-    expect(row).to_be_visible(timeout=30_000)
-    expect(row.locator(".status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
-    expect(row.locator("progress")).to_have_attribute("value", "1")
+    # A run that arrives does not shift the listed page or its count: it is announced, and shown on demand.
+    page.get_by_role("button", name="Show 1 new run").click(timeout=30_000)
+    assert before != count.inner_text() or before.startswith("No runs")
+    total = int(count.inner_text().rsplit(" ", 1)[1])
+    expect(count).to_have_text(f"Showing 1–{min(total, 24)} of {total}")
+    row = page.locator(f"[data-run-id='{run['run_id']}']")
+    expect(row).to_be_visible()
+    expect(page.locator("[data-run-id]")).to_have_count(min(total, 24))
+    expect(row.locator(".chip")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -405,7 +406,7 @@ def test_list_runs_pages_and_filters(client: httpx.Client) -> None:
     assert run_id in {r["run_id"] for r in completed["runs"]}
     assert all(r["status"] == "completed" for r in completed["runs"])
     assert client.get("/api/runs", params={"model": "veo-3.1-i2v"}).json() == {
-        "total": 0, "limit": 20, "offset": 0, "runs": []}
+        "total": 0, "limit": 20, "offset": 0, "runs": [], "as_of": ANY, "next_offset": None}
 
 
 def test_cancel_stops_the_render_and_retry_starts_afresh(client: httpx.Client, api: Served) -> None:

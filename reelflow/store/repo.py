@@ -24,7 +24,8 @@ def _run_view(run: Run) -> RunView:
         run_id=run.id, status=run.status, model=run.model_id, backend=run.backend, spec=run.spec,
         idempotency_key=run.idempotency_key, cost_usd=run.cost_usd, error=run.error, progress=run.progress,
         prefect_flow_run_id=run.prefect_flow_run_id, batch_id=run.batch_id, created_at=run.created_at,
-        started_at=run.started_at, finished_at=run.finished_at,
+        started_at=run.started_at, finished_at=run.finished_at, kind=run.kind or "video",
+        pipeline_id=run.pipeline_id, inputs=run.inputs,
         outputs=[OutputView.model_validate(o, from_attributes=True) for o in run.outputs],
         steps=[_step_view(s) for s in run.steps],
     )

@@ -34,6 +34,8 @@ class StepFacts(BaseModel):
     fan_index: int | None = None
     depends_on: list[str] | None = None
     idempotency_key: str | None = None
+    reused_from: str | None = None
+    """The earlier run whose finished step this one reused ("from cache"): no provider was called."""
 
 
 class StepView(StepFacts):
@@ -58,6 +60,10 @@ class RunView(BaseModel):
     progress: float = 0.0
     prefect_flow_run_id: str | None = None
     batch_id: str | None = None
+    kind: str = "video"
+    pipeline_id: str | None = None
+    inputs: dict[str, Any] | None = None
+    pipeline_name: str | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

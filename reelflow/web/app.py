@@ -26,6 +26,7 @@ from reelflow.web.headers import SecurityHeaders, allowed_hosts
 from reelflow.web.limits import BodyLimit
 from reelflow.web.routers import (
     compat,
+    downloads,
     events,
     gpu,
     health,
@@ -42,8 +43,8 @@ from reelflow.web.routers import (
 from reelflow.web.strict import reject_unknown_query
 
 OPEN_ROUTERS = (health.router, session.router)
-ROUTERS = (models.router, pipelines.router, runs.router, events.router, uploads.router, media.router, gpu.router,
-           vastai.router, compat.router, pipeline_runs.router, spend.router)
+ROUTERS = (models.router, pipelines.router, downloads.router, runs.router, events.router, uploads.router,
+           media.router, gpu.router, vastai.router, compat.router, pipeline_runs.router, spend.router)
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A body that cannot be parsed, or a Host that is not allowed"},
     408: {"description": "A body that stalled"}, 413: {"description": "A body over the size limit"}}

@@ -44,8 +44,13 @@ def token_matches(given: str, token: str) -> bool:
     return secrets.compare_digest(given.encode(), token.encode())
 
 
-def require_auth(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
-    """Accept ``Authorization: Bearer <token>``, or the session cookie (plus ``X-Reelflow-Request`` on writes)."""
+async def require_auth(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
+    """Accept ``Authorization: Bearer <token>``, or the session cookie (plus ``X-Reelflow-Request`` on writes). A
+    coroutine: FastAPI would run a plain function in a worker thread, a hop that cost more than the check itself."""
+    check_auth(request, credentials)
+
+
+def check_auth(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
     token = configured_token()
     if token is None:
         return
@@ -67,7 +72,7 @@ def require_auth(request: Request, credentials: HTTPAuthorizationCredentials | N
 def authenticated(request: Request) -> bool:
     """Whether a read with this request's credentials would be let in."""
     try:
-        require_auth(request, _bearer_of(request))
+        check_auth(request, _bearer_of(request))
     except ApiError:
         return False
     return True

@@ -108,6 +108,18 @@ class RunOut(BaseModel):
     finished_at: UtcDateTime | None = None
     outputs: list[OutputOut]
     steps: list[StepOut]
+    kind: Literal["video", "pipeline"] = "video"
+    pipeline_id: str | None = Field(default=None, description="The saved pipeline it was started from.")
+    pipeline_name: str | None = None
+    model_name: str | None = Field(default=None, description="The model's display name (null: not in the catalog).")
+    prompt: str | None = None
+    seed: int | None = Field(default=None, description="The seed the run used (a random one is drawn and recorded).")
+    duration_s: float | None = Field(default=None, description="Seconds of the output video (else the spec's).")
+    width: int | None = None
+    height: int | None = None
+    elapsed_s: float | None = Field(default=None, description="Seconds from start to finish (so far, if running).")
+    input_path: str | None = Field(default=None, description=(
+        "Where the server stored the input image (local storage): for `reelflow run --image` on this machine."))
 
 
 class EventOut(EventFacts):
@@ -117,10 +129,14 @@ class EventOut(EventFacts):
 
 
 class RunPage(BaseModel):
-    total: int
+    total: int = Field(description="How many runs match the filters (created up to as_of).")
     limit: int
     offset: int
     runs: list[RunOut]
+    as_of: UtcDateTime | None = Field(default=None, description=(
+        "Pass it back with the next offset: runs created later are left out, so pages neither shift nor repeat "
+        "while new runs arrive."))
+    next_offset: int | None = Field(default=None, description="The next page's offset; null on the last page.")
 
 
 class PriceOut(BaseModel):

@@ -25,7 +25,7 @@ def _allowed(route: APIRoute) -> set[str]:
     return cached
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

@@ -2,9 +2,9 @@ import { lazy, Suspense, useEffect, useRef, useState } from "react";
 import { api } from "./api";
 import { GpuSettings } from "./components/GpuSettings";
 import { NewRun } from "./components/NewRun";
-import { RunDetail } from "./components/RunDetail";
-import { RunList } from "./components/RunList";
 import { PipelineList } from "./views/pipelines/PipelineList";
+import { RunPage } from "./views/runs/RunPage";
+import { RunsGallery } from "./views/runs/RunsGallery";
 import { useRoute, type Route } from "./router";
 import { ConnectionBanner } from "./ui/ConnectionBanner";
 import { explain } from "./ui/ErrorMessage";
@@ -88,8 +88,8 @@ export function App() {
       <ConnectionBanner />
       <main id="main" ref={main} tabIndex={-1} aria-label={TITLES[route.view]}>
         {route.view === "new" && <NewRun key={route.from ?? ""} pipelineId={route.pipelineId} from={route.from} />}
-        {route.view === "runs" && <RunList />}
-        {route.view === "run" && <RunDetail runId={route.runId} />}
+        {route.view === "runs" && <RunsGallery params={route.params} />}
+        {route.view === "run" && <RunPage runId={route.runId} />}
         {route.view === "pipelines" && <PipelineList />}
         <Suspense fallback={<Skeleton label="Loading…" />}>
           {route.view === "pipeline" && <PipelineEditor pipelineId={route.pipelineId} />}

@@ -7,11 +7,14 @@ from functools import partial
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from reelflow.errors import RunNotFoundError, SpecError
 from reelflow.runs.launcher import Launcher
-from reelflow.store import repo
+from reelflow.store.listing import SORT_CHOICES, RunFilter, runs_by_id
 from reelflow.web.auth import require_token
-from reelflow.web.schemas import RunCreate, RunOut, RunPage, RunStatus
+from reelflow.web.schemas import RunCreate, RunOut, RunPage
 from reelflow.web.services.present import page_readers, run_out, run_page
+from reelflow.web.services.run_filters import run_filter
+from reelflow.web.services.shared_reads import shared_reads
 from reelflow.web.services.submit import cancel_run, create_run, retry_run
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -36,19 +39,27 @@ def create(body: RunCreate, request: Request, response: Response) -> RunOut:
     return run_out(prepared.run)
 
 
-@router.get("", response_model=RunPage)
-async def list_runs(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62),
-                    status: RunStatus | None = None, model: str | None = Query(None, max_length=100),
-                    batch_id: str | None = Query(None, max_length=64)) -> Response:
-    """Runs, newest first."""
-    page = await to_thread.run_sync(partial(run_page, limit=limit, offset=offset, status=status, model=model,
-                                            batch_id=batch_id), limiter=page_readers())
+@router.get("", response_model=RunPage, responses={422: ERRORS[422]})
+async def list_runs(where: RunFilter = Depends(run_filter),
+                    sort: str = Query("-created_at", max_length=20,
+                                      description=f"One of {', '.join(SORT_CHOICES)}; '-' is high to low."),
+                    limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=2**62)) -> Response:
+    """Runs matching the filters, newest first unless ``sort`` says otherwise. Page on with ``offset`` and the
+    ``as_of`` the first page answered: runs created meanwhile do not shift the pages."""
+    if sort not in SORT_CHOICES:
+        raise SpecError("sort", f"'{sort}' is not one of: {', '.join(SORT_CHOICES)}")
+    read = partial(run_page, where, sort=sort, limit=limit, offset=offset)
+    page = await shared_reads().get((where, sort, limit, offset),
+                                    lambda: to_thread.run_sync(read, limiter=page_readers()))
     return Response(page, media_type="application/json")
 
 
 @router.get("/{run_id}", response_model=RunOut, responses={404: ERRORS[404]})
 def get_run(run_id: str = RunId) -> RunOut:
-    return run_out(repo.get_run(run_id))
+    found = runs_by_id([run_id])
+    if not found:
+        raise RunNotFoundError(run_id)
+    return run_out(found[0])
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut, dependencies=[Depends(require_token)], responses=ERRORS)
