@@ -158,7 +158,7 @@ def test_a_pipeline_built_in_the_builder_is_saved_run_and_approved_on_the_live_g
     assert built["steps"][2]["image"] == "$approve.image" and built["steps"][1]["target"] == "image"
 
     page.get_by_role("button", name="Save pipeline").click()
-    expect(page.get_by_role("status")).to_contain_text("as version 1")
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_contain_text("as version 1")
     _no_violations(page, artifacts_dir, "pipeline-builder")
 
     page.evaluate("""() => {
