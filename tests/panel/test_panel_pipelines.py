@@ -28,10 +28,8 @@ from tests.support.cli import ROOT
 from tests.support.fal_pipeline import FLUX, WAN, fal_env
 from tests.support.panel_fixtures import (
     DESKTOP,
-    PHONE,
     assert_no_horizontal_scroll,
     axe_violations,
-    logged_in,
     screenshot,
 )
 from tests.support.polling import wait_until
@@ -51,21 +49,6 @@ APPROVED = {
 }
 
 
-@pytest.fixture()
-def page(browser: Browser, panel: Served) -> Iterator[Page]:
-    """The plugin's page, with the panel's Content-Security-Policy bypassed so axe-core's script can be added."""
-    shown = logged_in(browser, panel, DESKTOP, bypass_csp=True)
-    yield shown
-    shown.context.close()
-
-
-@pytest.fixture()
-def phone_page(browser: Browser, panel: Served) -> Iterator[Page]:
-    shown = logged_in(browser, panel, PHONE, is_mobile=True, has_touch=True, bypass_csp=True)
-    yield shown
-    shown.context.close()
-
-
 def _handle(page: Page, node: str, handle: str, kind: str) -> Locator:
     return page.locator(f'.react-flow__handle.{kind}[data-nodeid="{node}"][data-handleid="{handle}"]')
 
@@ -77,15 +60,17 @@ def _drag(page: Page, source: str, output: str, target: str, field: str) -> None
     page.get_by_role("region", name="Pipeline graph").scroll_into_view_if_needed()
     expect(start).to_be_visible()
     expect(end).to_be_visible()
-    last: list[Any] = [None]
+    seen: list[Any] = []
 
-    def settled() -> tuple[Any, Any] | None:  # the view is fitted again after a change: wait until it stays put
-        boxes = (start.bounding_box(), end.bounding_box())
-        still, last[0] = boxes == last[0], boxes
-        return boxes if still and None not in boxes else None
+    def settled() -> tuple[Any, Any] | None:
+        # The view is laid out and fitted again once node sizes are measured: wait until it has stayed put for
+        # five polls (a quarter of a second), not two, so a drag does not start on a graph still moving.
+        seen.append((start.bounding_box(), end.bounding_box()))
+        recent = seen[-5:]
+        return recent[-1] if len(recent) == 5 and all(b == recent[-1] for b in recent) and None not in recent[-1] \
+            else None
 
     a, b = wait_until(settled, 10, "the graph to settle")
-    page.screenshot(path=f"/tmp/p2/drag-{source}-{target}.png")
     page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
     page.mouse.down()
     page.mouse.move((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2, steps=5)
@@ -343,7 +328,7 @@ def test_on_fal_a_redo_from_the_panel_renders_and_pays_the_judged_step_once_more
     assert saved.status_code == 201 and saved.json()["warnings"] == [], saved.text
     token = read_api_token()
     assert token
-    page = browser.new_context(viewport=DESKTOP, bypass_csp=True).new_page()
+    page = browser.new_context(viewport=DESKTOP).new_page()
     try:
         page.goto(login_url(base, token))
         page.goto(f"{base}/#/pipelines")

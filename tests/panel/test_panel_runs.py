@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from reelflow.store import repo
 from tests.emulators.common.media import image_bytes
 from tests.support.cli import run_cli
-from tests.support.panel_fixtures import AXE, screenshot
+from tests.support.panel_fixtures import assert_no_horizontal_scroll, axe_violations, screenshot
 from tests.support.polling import wait_until
 from tests.support.web_api import Served
 
@@ -51,26 +51,6 @@ def made(panel: Served) -> Iterator[Made]:
     for run_id in ids:
         wait_until(lambda run_id=run_id: repo.get_run(run_id).status == "completed", timeout=300, what="a render")
     yield Made(ids=ids, image_size=size)
-
-
-def axe_violations(page: Page) -> list[dict[str, object]]:
-    """Serious and critical axe-core violations in the view (``main``; the shell around it is tested with its own
-    views). axe is evaluated over the DevTools protocol, which the panel's Content-Security-Policy (script-src
-    'self') does not block, unlike the injected script tag of the plugin's helper."""
-    page.evaluate(AXE.read_text())
-    found = page.evaluate("async () => (await axe.run('main')).violations")
-    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-            for v in found if v["impact"] in ("serious", "critical")]
-
-
-def assert_view_fits(page: Page) -> None:
-    """Nothing in the view (``main``) reaches past the viewport's width (the shell's nav is its owner's to test)."""
-    width = page.viewport_size["width"]  # type: ignore[index]
-    wide = page.evaluate("""w => [...document.querySelectorAll('main, main *')]
-        .filter(e => e.getBoundingClientRect().right > w + 0.5 && !e.parentElement?.closest('.table-wrap, .timeline'))
-        .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 5)""", width)
-    assert wide == [], f"{page.url}: wider than {width} px: {wide}"
-    assert page.evaluate("() => document.querySelector('main').scrollWidth") <= width
 
 
 def _check_view(page: Page, artifacts_dir: Path, name: str) -> None:
@@ -122,7 +102,7 @@ def test_gallery_search_filters_sort_and_table_kept_in_the_url(panel: Served, ma
     for view in ("", "&view=table"):
         phone_page.goto(f"{panel.url}/#/runs?q={TAG}{view}")
         expect(phone_page.get_by_role("link", name=PROMPTS[0]).first).to_be_visible()
-        assert_view_fits(phone_page)
+        assert_no_horizontal_scroll(phone_page)
         screenshot(phone_page, artifacts_dir, f"runs-{'table' if view else 'gallery'}-phone")
 
 
@@ -160,7 +140,7 @@ def test_compare_plays_in_step_and_bulk_download_gives_named_files(panel: Served
         phone_page.get_by_role("checkbox", name=f"Select {prompt}").check()
     phone_page.get_by_role("button", name="Compare 2 videos").click()
     expect(phone_page.get_by_test_id("compare-video")).to_have_count(2)
-    assert_view_fits(phone_page)
+    assert_no_horizontal_scroll(phone_page)
     screenshot(phone_page, artifacts_dir, "runs-compare-phone")
 
 
@@ -226,5 +206,5 @@ def test_run_page_is_a_record(panel: Served, made: Made, page: Page, phone_page:
 
     phone_page.goto(f"{panel.url}/#/runs/{run_id}")
     expect(phone_page.get_by_test_id("run-status")).to_have_text("completed")
-    assert_view_fits(phone_page)
+    assert_no_horizontal_scroll(phone_page)
     screenshot(phone_page, artifacts_dir, "run-page-phone")
