@@ -3,7 +3,6 @@ the ideal ``runs / limit x job time``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/fal_throughput.py [--batches 10] [--runs 24] [--limit 4]
         [--processing 5.0] [--prefect-db sqlite|postgres] [--max-in-flight 24] [--timeline]
-        [--env NAME=VALUE ...]
 
 The stack is the one reelflow starts by default: a fresh REELFLOW_HOME, the background Prefect server (on SQLite
 in that home, or on a throwaway PostgreSQL cluster with ``--prefect-db postgres``), the ``fal`` limit provisioned
@@ -13,9 +12,6 @@ process; account concurrency far above the limit, so only reelflow's limit caps 
 Makespan = the batch's first job start -> last job end, from the emulator's own timestamps; "stalled" = a
 gap of more than twice the job time with fewer jobs in progress than the limit while items still waited.
 Afterwards it prints the rows each run added to the Prefect server's tables (what the server had to write).
-The server logs every answer it gave 503 (``PREFECT_API_LOG_RETRYABLE_ERRORS``); each batch's count is printed.
-``--env`` sets a variable for the server and every reelflow process (e.g. ``PREFECT_LOGGING_TO_API_ENABLED=true``
-to measure a default that reelflow changes: a variable already set wins over reelflow's defaults).
 Target (issue 17): every batch <= 1.10 x ideal, none stalled.
 """
 
@@ -88,12 +84,6 @@ def _prefect_rows(home: Path) -> dict[str, int]:
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in PREFECT_TABLES if t in names}
 
 
-def _busy_answers(home: Path) -> int:
-    """How many requests the Prefect server has answered 503 so far (its log names each)."""
-    log = home / "run" / "prefect-server.log"
-    return log.read_text(errors="replace").count("Encountered retryable exception") if log.exists() else 0
-
-
 def _stalls(jobs: list[tuple[float, float]], limit: int, processing_s: float) -> list[tuple[float, float]]:
     """Gaps longer than 2 x the job time in which fewer than ``limit`` jobs ran before the last one started."""
     last_start = max(start for start, _ in jobs)
@@ -144,10 +134,7 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=24, help="reelflow batch --max-in-flight")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one batch may take")
     parser.add_argument("--timeline", action="store_true", help="print each job's start and end")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a variable for the Prefect server and the batch processes (repeatable)")
     args = parser.parse_args()
-    extra = dict(item.split("=", 1) for item in args.env)
 
     root = Path(tempfile.mkdtemp(prefix="reelflow-fal-bench-"))
     port = free_port()
@@ -156,8 +143,7 @@ def main() -> None:
     os.environ.clear()
     os.environ.update({**base, "REELFLOW_HOME": str(home), "REELFLOW_PREFECT_PORT": "0",
                        "REELFLOW_FAL_CONCURRENCY": str(args.limit), "PYTHONPATH": str(ROOT),
-                       "PREFECT_API_LOG_RETRYABLE_ERRORS": "true", **prepare_fal_env(port, root / "certs"),
-                       **extra})
+                       **prepare_fal_env(port, root / "certs")})
     child_env = dict(os.environ)
     emulator = _start_emulator(port, root / "certs", args.processing, child_env)
     ca = str(root / "certs" / "ca.pem")
@@ -178,17 +164,14 @@ def main() -> None:
             asyncio.run(provision_limits())
             rows_before = _prefect_rows(home)
             print(f"{'batch':>5} {'done':>6} {'submits':>7} {'makespan s':>10} {'ideal s':>7} {'ratio':>6} "
-                  f"{'wall s':>7} {'max in progress':>15} {'503s':>5}  stalls")
+                  f"{'wall s':>7} {'max in progress':>15}  stalls")
             for number in range(1, args.batches + 1):
-                busy_before = _busy_answers(home)
                 result = _one_batch(number, args, root, child_env, f"https://127.0.0.1:{port}", ca)
-                busy = _busy_answers(home) - busy_before
                 results.append(result)
                 stalls = ", ".join(f"{b - a:.0f} s" for a, b in result["stalls"]) or "none"
                 print(f"{number:>5} {result['completed']:>3}/{args.runs:<2} {result['submits']:>7} "
                       f"{result['makespan']:>10.2f} {result['ideal']:>7.1f} {result['ratio']:>6.3f} "
-                      f"{result['wall']:>7.1f} {result['max_in_progress']:>10} (limit {args.limit}) {busy:>5}  "
-                      f"{stalls}",
+                      f"{result['wall']:>7.1f} {result['max_in_progress']:>10} (limit {args.limit})  {stalls}",
                       flush=True)
                 if args.timeline:
                     first = min(start for start, _ in result["jobs"])

@@ -1,7 +1,7 @@
 """Where Prefect runs: a server named by PREFECT_API_URL, or a local one reelflow starts once and reuses.
 
 Prefect's ephemeral mode starts a server subprocess in every Python process (6-18 s each time), so
-by default the CLI starts Prefect's server (``prefect_app``) in the background on first use, records it under
+by default the CLI starts ``prefect server start`` in the background on first use, records it under
 ``$REELFLOW_HOME/run/``, and later commands reuse it (``reelflow server stop`` ends it). Everything
 here must run before ``prefect`` is imported, because Prefect reads these variables at import.
 
@@ -49,28 +49,14 @@ SQLITE_SERVER_DEFAULTS = {
     # the database's single write lock; reelflow reads none of them (it keeps its own run events). The Prefect
     # UI's event feed stays empty; flow runs, task runs, logs and artifacts are recorded as before.
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
-    # Automations evaluate every event; reelflow defines none.
-    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
 }
 """What the background server gets on SQLite (a variable already set wins); PostgreSQL keeps Prefect's defaults."""
-
-SQLITE_CLIENT_DEFAULTS = {
-    # About 15 log rows per run, each batch of them one more write under the lock; the run's progress stays in
-    # reelflow's own events and the progress artifact, its log lines in the process's own output.
-    "PREFECT_LOGGING_TO_API_ENABLED": "false",
-    # A write that meets the lock is answered 503 and retried after 2, 4, 8 ... s: a few more tries ride out a
-    # long stall instead of failing the flow run.
-    "PREFECT_CLIENT_MAX_RETRIES": "8",
-}
-"""What every process using reelflow's own SQLite server gets (a variable already set wins)."""
 
 
 @dataclass(frozen=True)
 class LocalServer:
     pid: int
     url: str
-    database: str = "sqlite"
-    """``sqlite`` (the file in Prefect's home) or ``postgresql``."""
 
     @property
     def api_url(self) -> str:
@@ -97,9 +83,6 @@ def ensure_api(settings: Settings | None = None) -> str | None:
         recorded = recorded_server(settings)
         if recorded is not None and recorded.api_url == api_url.rstrip("/"):
             os.environ.setdefault(AUTH_VARIABLE, server_secrets.auth_string(settings))
-            if recorded.database == "sqlite":
-                for name, value in SQLITE_CLIENT_DEFAULTS.items():
-                    os.environ.setdefault(name, value)
         return api_url
     if settings.prefect_mode == "ephemeral":
         return None
@@ -113,9 +96,6 @@ def use_local_server(server: LocalServer, settings: Settings | None = None) -> N
     """Point this process (and every process it starts) at ``server``, with the auth string it requires."""
     use_prefect_api(server.api_url)
     os.environ[AUTH_VARIABLE] = server_secrets.auth_string(settings or get_settings())
-    if server.database == "sqlite":
-        for name, value in SQLITE_CLIENT_DEFAULTS.items():
-            os.environ.setdefault(name, value)
 
 
 def api_headers() -> dict[str, str]:
@@ -140,7 +120,7 @@ def recorded_server(settings: Settings | None = None) -> LocalServer | None:
     settings = settings or get_settings()
     try:
         state = json.loads(_state_file(settings).read_text())
-        return LocalServer(pid=int(state["pid"]), url=str(state["url"]), database=str(state.get("database", "sqlite")))
+        return LocalServer(pid=int(state["pid"]), url=str(state["url"]))
     except (OSError, ValueError, KeyError):
         return None
 
@@ -203,9 +183,7 @@ def prefect_command() -> list[str]:
 
 def start_server(settings: Settings | None = None, port: int | None = None,
                  database_url: str | None = None) -> LocalServer:
-    """Start Prefect's server in the background (once, even if two commands race) and wait for health: Prefect's
-    own app, as ``prefect server start`` serves it, with writes that meet SQLite's lock retried in the server
-    (``reelflow.orchestration.prefect_app``).
+    """Start ``prefect server start`` in the background (once, even if two commands race) and wait for health.
 
     ``database_url`` (e.g. ``postgresql+asyncpg://user:pw@host/db``) replaces the SQLite file in Prefect's home.
     """
@@ -232,10 +210,10 @@ def start_server(settings: Settings | None = None, port: int | None = None,
             env = {**SQLITE_SERVER_DEFAULTS, **env}
         log = (settings.run_dir / "prefect-server.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "reelflow.orchestration.prefect_app", "--host", "127.0.0.1", "--port", str(port)],
+            [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
-        server = LocalServer(pid=process.pid, url=url, database="postgresql" if database_url else "sqlite")
+        server = LocalServer(pid=process.pid, url=url)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not healthy(server.api_url, timeout=1.0):
             if process.poll() is not None:
@@ -245,7 +223,7 @@ def start_server(settings: Settings | None = None, port: int | None = None,
                 raise ReelflowError(f"the Prefect server was not healthy after {STARTUP_TIMEOUT_S:.0f} s; "
                                     f"see {log.name}")
             time.sleep(0.2)
-        _state_file(settings).write_text(json.dumps({"pid": process.pid, "url": url, "database": server.database}))
+        _state_file(settings).write_text(json.dumps({"pid": process.pid, "url": url}))
         use_local_server(server, settings)
         if "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE" not in env:
             _free_leaked_slots(server.api_url)
