@@ -36,6 +36,7 @@ from reelflow.runs.approvals import await_approval
 from reelflow.store import repo
 from tests.support.cli import REELFLOW, ROOT, run_cli
 from tests.support.deployments import one_worker
+from tests.support.pipeline_defs import keyframe_look_shots
 from tests.support.polling import wait_until
 from tests.support.store import step_row, store_rows
 from tests.support.web_api import auth_headers, error_of, serve_api
@@ -303,14 +304,7 @@ def test_an_answer_to_a_run_without_a_waiting_approval_is_refused_clearly() -> N
 
 def test_an_approval_left_by_a_killed_run_is_asked_again_by_pipeline_resume_and_then_goes_on(tmp_path: Path) -> None:
     idea = f"a harbour, killed while waiting {uuid.uuid4().hex[:6]}"
-    story = {"name": "story-killed", "inputs": {"idea": {"type": "text", "default": idea},
-                                                 "shots": {"type": "texts", "default": ["one", "two"]}},
-             "steps": [{"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image",
-                        "prompt": "$inputs.idea", "params": {"resolution": "320x240"}},
-                       {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
-                       {"id": "shots", "kind": "image_to_video", "model": "local-kenburns",
-                        "for_each": "$inputs.shots", "image": "$look.image", "prompt": "$item",
-                        "params": {"duration": 1, "fps": 8, "resolution": "160x120"}}]}
+    story = keyframe_look_shots("story-killed", idea)
     file = tmp_path / "story.yaml"
     file.write_text(yaml.safe_dump(story))
     repo.latest_event_id()  # the store exists before it is polled

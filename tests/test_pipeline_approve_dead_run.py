@@ -15,19 +15,9 @@ from prefect.client.orchestration import get_client
 
 from reelflow.store import repo
 from tests.support.cli import REELFLOW, ROOT, run_cli
+from tests.support.pipeline_defs import keyframe_look_shots
 from tests.support.polling import wait_until
 from tests.support.store import store_rows
-
-
-def _story(idea: str) -> dict:
-    return {"name": "story-dead-pause", "inputs": {"idea": {"type": "text", "default": idea},
-                                                   "shots": {"type": "texts", "default": ["one", "two"]}},
-            "steps": [{"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image",
-                       "prompt": "$inputs.idea", "params": {"resolution": "320x240"}},
-                      {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
-                      {"id": "shots", "kind": "image_to_video", "model": "local-kenburns",
-                       "for_each": "$inputs.shots", "image": "$look.image", "prompt": "$item",
-                       "params": {"duration": 1, "fps": 8, "resolution": "160x120"}}]}
 
 
 def _flow_run_state(flow_run_id: str) -> str | None:
@@ -39,7 +29,7 @@ def _flow_run_state(flow_run_id: str) -> str | None:
 def test_an_answer_to_a_paused_run_whose_process_was_killed_resumes_it(tmp_path: Path) -> None:
     idea = f"a lighthouse, paused then killed {uuid.uuid4().hex[:6]}"
     file = tmp_path / "story.yaml"
-    file.write_text(yaml.safe_dump(_story(idea)))
+    file.write_text(yaml.safe_dump(keyframe_look_shots("story-dead-pause", idea)))
     repo.latest_event_id()  # the store exists before it is polled
     first = subprocess.Popen([*REELFLOW, "pipeline", "run", str(file), "--json"], cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -14,21 +14,12 @@ import yaml
 
 from reelflow.runs.pipelines import describe_steps
 from reelflow.store import repo
+from tests.support.pipeline_defs import keyframe_look_clip
 from tests.support.polling import wait_until
 from tests.support.store import store_value
 from tests.support.web_api import error_of
 
-STORY = {
-    "name": "story-builder",
-    "inputs": {"idea": {"type": "text", "default": "a lighthouse at dusk"}},
-    "steps": [
-        {"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image", "prompt": "$inputs.idea",
-         "params": {"resolution": "320x192"}},
-        {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
-        {"id": "clip", "kind": "image_to_video", "model": "local-kenburns", "image": "$look.image",
-         "prompt": "$inputs.idea", "params": {"frames": 6, "fps": 6, "resolution": "128x96"}},
-    ],
-}
+STORY = keyframe_look_clip("a lighthouse at dusk", name="story-builder")
 
 
 def test_the_palette_lists_every_step_kind_with_its_typed_fields_and_the_models_it_takes(

@@ -201,7 +201,8 @@ def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
     error_of(not_allowed, 405)
     assert not_allowed.headers["allow"] == "GET, POST"
     field, message = error_of(client.get("/api/runs", params={"limt": 5}), 422)
-    assert field == "limt" and "allowed: batch_id, limit, model, offset, status" in message
+    allowed = "as_of, backend, batch_id, kind, limit, model, offset, pipeline_id, q, since, sort, status, until"
+    assert field == "limt" and f"allowed: {allowed}" in message
     field, message = error_of(client.get("/api/runs?batch_id=a&batch_id=b"), 422)
     assert field == "batch_id" and "given 2 times" in message
     estimate_get = client.get("/api/pipelines/estimate")

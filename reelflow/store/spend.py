@@ -113,4 +113,5 @@ def spend_report(since: date, until: date, today: date | None = None) -> SpendRe
         most_expensive=[CostlyRun(run_id=r.id, model=r.model_id, kind=r.kind, status=r.status,
                                   usd=format(Decimal(str(r.cost_usd)).normalize(), "f"),
                                   prompt=prompts.get(r.id) if isinstance(prompts.get(r.id), str) else None,
-                                  created_at=r.created_at) for r in costly[:TOP]])
+                                  created_at=r.created_at.replace(tzinfo=r.created_at.tzinfo or UTC))
+                        for r in costly[:TOP]])

@@ -32,21 +32,13 @@ from tests.support.panel_fixtures import (
     axe_violations,
     screenshot,
 )
+from tests.support.pipeline_defs import keyframe_look_clip
 from tests.support.polling import wait_until
 from tests.support.store import store_rows, store_value
 from tests.support.web_api import Served, answers, auth_headers
 
 RUN_TIMEOUT_MS = 120_000
-APPROVED = {
-    "inputs": {"idea": {"type": "text", "default": "a lighthouse on a cliff at dusk"}},
-    "steps": [
-        {"id": "keyframe", "kind": "generate_image", "model": "local-procedural-image", "prompt": "$inputs.idea",
-         "params": {"resolution": "320x192"}},
-        {"id": "look", "kind": "approve", "target": "keyframe", "timeout": 600},
-        {"id": "clip", "kind": "image_to_video", "model": "local-kenburns", "image": "$look.image",
-         "prompt": "$inputs.idea", "params": {"frames": 6, "fps": 6, "resolution": "128x96"}},
-    ],
-}
+APPROVED = keyframe_look_clip()
 
 
 def _handle(page: Page, node: str, handle: str, kind: str) -> Locator:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from reelflow.errors import ApiError
 from reelflow.store.spend import SpendReport, spend_report
@@ -14,9 +17,19 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD``: pydantic's lax date would also read ``0`` as 1970-01-01 (a Unix timestamp)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value
+    raise ValueError("an ISO date is allowed (YYYY-MM-DD)")
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
 @router.get("", response_model=SpendReport, responses={422: {"description": "A range that is reversed or too long"}})
-def spend(since: date | None = Query(None, description="First UTC day (default: 29 days before `until`)."),
-          until: date | None = Query(None, description="Last UTC day, included (default: today).")) -> SpendReport:
+def spend(since: IsoDay | None = Query(None, description="First UTC day (default: 29 days before `until`)."),
+          until: IsoDay | None = Query(None, description="Last UTC day, included (default: today).")) -> SpendReport:
     """Recorded costs of finished runs as exact decimal text; runs with no recorded cost are counted in
     ``unknown_cost_runs``, never as free. There are no budget caps yet: month to date is from recorded costs."""
     last = until or datetime.now(UTC).date()
