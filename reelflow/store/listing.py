@@ -11,7 +11,7 @@ from sqlalchemy import Text, cast, func, or_, select
 
 from reelflow.store.db import session_scope
 from reelflow.store.models import Output, Pipeline, Run, Step
-from reelflow.store.views import OutputView, RunView, StepView
+from reelflow.store.views import RunView, run_view
 
 _VIDEO_SECONDS = (select(Output.duration_s).where(Output.run_id == Run.id, Output.role == "video")
                   .order_by(Output.id).limit(1).correlate(Run).scalar_subquery())
@@ -65,18 +65,6 @@ def _order(sort: str) -> list[Any]:
     return [first, tie, Run.id.desc() if descending else Run.id.asc()]
 
 
-def _view(row: SimpleNamespace) -> RunView:
-    return RunView(
-        run_id=row.id, status=row.status, model=row.model_id, backend=row.backend, spec=row.spec,
-        idempotency_key=row.idempotency_key, cost_usd=row.cost_usd, error=row.error, progress=row.progress,
-        prefect_flow_run_id=row.prefect_flow_run_id, batch_id=row.batch_id, created_at=row.created_at,
-        started_at=row.started_at, finished_at=row.finished_at, kind=row.kind or "video",
-        pipeline_id=row.pipeline_id, inputs=row.inputs, pipeline_name=row.pipeline_name,
-        outputs=[OutputView.model_validate(o, from_attributes=True) for o in row.outputs],
-        steps=[_step(s) for s in row.steps],
-    )
-
-
 def _fill(s: Any, rows: dict[str, SimpleNamespace]) -> None:
     """Steps, outputs and saved pipeline names of these runs: one query each, whatever the page size."""
     if not rows:
@@ -97,14 +85,6 @@ def _rows(s: Any, statement: Any) -> dict[str, SimpleNamespace]:
             for row in s.execute(statement).mappings()}
 
 
-def _step(row: SimpleNamespace) -> StepView:
-    detail = row.detail or {}
-    reused = detail.get("reused")
-    return StepView.model_validate(row, from_attributes=True).model_copy(update={
-        "gpu_seconds": detail.get("gpu_seconds"),
-        "reused_from": reused.get("run_id") if isinstance(reused, dict) else None})
-
-
 def find_runs(where: RunFilter, *, sort: str = "-created_at", limit: int = 20,
               offset: int = 0) -> tuple[list[RunView], int]:
     """A page of the runs ``where`` matches in ``sort`` order (see ``SORTS``), and how many match in all."""
@@ -113,7 +93,7 @@ def find_runs(where: RunFilter, *, sort: str = "-created_at", limit: int = 20,
         total = s.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
         rows = _rows(s, select(Run.__table__).where(*conditions).order_by(*_order(sort)).limit(limit).offset(offset))
         _fill(s, rows)
-        return [_view(row) for row in rows.values()], total
+        return [run_view(row, row.pipeline_name) for row in rows.values()], total
 
 
 def runs_by_id(run_ids: list[str]) -> list[RunView]:
@@ -123,4 +103,4 @@ def runs_by_id(run_ids: list[str]) -> list[RunView]:
     with session_scope(readonly=True) as s:
         rows = _rows(s, select(Run.__table__).where(Run.id.in_(run_ids)))
         _fill(s, rows)
-    return [_view(rows[run_id]) for run_id in dict.fromkeys(run_ids) if run_id in rows]
+    return [run_view(rows[run_id], rows[run_id].pipeline_name) for run_id in dict.fromkeys(run_ids) if run_id in rows]

@@ -12,28 +12,11 @@ from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
 from reelflow.store.db import session_scope
 from reelflow.store.models import Event, Output, Run, Step, utcnow
-from reelflow.store.views import EventView, OutputView, RunView, StepView
+from reelflow.store.views import EventView, OutputView, RunView, run_view
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 MIN_ID_PREFIX = 6
 """The shortest run id prefix ``resolve_run_id`` accepts."""
-
-
-def _run_view(run: Run) -> RunView:
-    return RunView(
-        run_id=run.id, status=run.status, model=run.model_id, backend=run.backend, spec=run.spec,
-        idempotency_key=run.idempotency_key, cost_usd=run.cost_usd, error=run.error, progress=run.progress,
-        prefect_flow_run_id=run.prefect_flow_run_id, batch_id=run.batch_id, created_at=run.created_at,
-        started_at=run.started_at, finished_at=run.finished_at, kind=run.kind or "video",
-        pipeline_id=run.pipeline_id, inputs=run.inputs,
-        outputs=[OutputView.model_validate(o, from_attributes=True) for o in run.outputs],
-        steps=[_step_view(s) for s in run.steps],
-    )
-
-
-def _step_view(step: Step) -> StepView:
-    view = StepView.model_validate(step, from_attributes=True)
-    return view.model_copy(update={"gpu_seconds": (step.detail or {}).get("gpu_seconds")})
 
 
 def _load(session, run_id: str) -> Run:
@@ -52,12 +35,12 @@ def create_run(*, run_id: str, idempotency_key: str, spec: dict[str, Any], model
         s.flush()
         s.add(Event(run_id=run_id, kind="status", message="queued", progress=0.0))
         s.flush()
-        return _run_view(_load(s, run_id))
+        return run_view(_load(s, run_id))
 
 
 def get_run(run_id: str) -> RunView:
     with session_scope(readonly=True) as s:
-        return _run_view(_load(s, run_id))
+        return run_view(_load(s, run_id))
 
 
 def find_run(run_id: str) -> RunView | None:
@@ -120,7 +103,7 @@ def find_completed_run(idempotency_key: str) -> RunView | None:
             select(Run.id).where(Run.idempotency_key == idempotency_key, Run.status == "completed")
             .order_by(Run.finished_at.desc()).limit(1)
         ).first()
-        return _run_view(_load(s, run_id)) if run_id else None
+        return run_view(_load(s, run_id)) if run_id else None
 
 
 def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
@@ -139,7 +122,7 @@ def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, mo
             for table, into in ((Step.__table__, "steps"), (Output.__table__, "outputs")):
                 for row in s.execute(select(table).where(table.c.run_id.in_(by_id)).order_by(table.c.id)).mappings():
                     getattr(by_id[row["run_id"]], into).append(SimpleNamespace(**row))
-        return [_run_view(r) for r in runs], total  # type: ignore[arg-type]
+        return [run_view(r) for r in runs], total  # type: ignore[arg-type]
 
 
 def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: float | None = None,

@@ -87,3 +87,25 @@ class EventFacts(BaseModel):
 
 class EventView(EventFacts):
     created_at: datetime
+
+
+def step_view(step: Any) -> StepView:
+    """A store step (an ORM row or a plain row of its columns) as its view."""
+    detail = step.detail or {}
+    reused = detail.get("reused")
+    return StepView.model_validate(step, from_attributes=True).model_copy(update={
+        "gpu_seconds": detail.get("gpu_seconds"),
+        "reused_from": reused.get("run_id") if isinstance(reused, dict) else None})
+
+
+def run_view(run: Any, pipeline_name: str | None = None) -> RunView:
+    """A store run (an ORM row or a plain row of its columns, with ``outputs`` and ``steps``) as its view."""
+    return RunView(
+        run_id=run.id, status=run.status, model=run.model_id, backend=run.backend, spec=run.spec,
+        idempotency_key=run.idempotency_key, cost_usd=run.cost_usd, error=run.error, progress=run.progress,
+        prefect_flow_run_id=run.prefect_flow_run_id, batch_id=run.batch_id, created_at=run.created_at,
+        started_at=run.started_at, finished_at=run.finished_at, kind=run.kind or "video",
+        pipeline_id=run.pipeline_id, inputs=run.inputs, pipeline_name=pipeline_name,
+        outputs=[OutputView.model_validate(o, from_attributes=True) for o in run.outputs],
+        steps=[step_view(s) for s in run.steps],
+    )
