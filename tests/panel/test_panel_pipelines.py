@@ -100,6 +100,22 @@ def _run_id(page: Page) -> str:
     return page.url.rsplit("/", 1)[1]
 
 
+def _run_saved_and_redo(page: Page, base: str, name: str, idea: str, seed: str) -> str:
+    """Run the saved pipeline ``name`` from the list as a person does, wait for its approval, ask for a redo of the
+    keyframe with ``seed``; returns the run id."""
+    page.goto(f"{base}/#/pipelines")
+    page.get_by_role("button", name=f"Run {name}…").click()
+    page.get_by_role("textbox", name="idea").fill(f"{idea} {uuid.uuid4().hex[:6]}")
+    page.get_by_role("button", name="Run pipeline").click()
+    run_id = _run_id(page)
+    expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_role("img", name="keyframe output to judge")).to_be_visible()
+    page.get_by_role("button", name="Redo…").click()
+    page.get_by_label("New seed").fill(seed)
+    page.get_by_role("button", name="Render keyframe again").click()
+    return run_id
+
+
 def test_a_pipeline_built_in_the_builder_is_saved_run_and_approved_on_the_live_graph(
         page: Page, panel: Served, artifacts_dir: Path) -> None:
     name = f"built-{uuid.uuid4().hex[:6]}"
@@ -180,15 +196,7 @@ def test_redo_from_the_panel_renders_the_judged_step_again_with_the_new_seed(
         page: Page, panel: Served, artifacts_dir: Path) -> None:
     name = f"redo-{uuid.uuid4().hex[:6]}"
     _saved(panel, {**APPROVED, "name": name})
-    page.goto(f"{panel.url}/#/pipelines")
-    page.get_by_role("button", name=f"Run {name}…").click()
-    page.get_by_role("textbox", name="idea").fill(f"a harbour at dawn {uuid.uuid4().hex[:6]}")
-    page.get_by_role("button", name="Run pipeline").click()
-    run_id = _run_id(page)
-    expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
-    page.get_by_role("button", name="Redo…").click()
-    page.get_by_label("New seed").fill("4242")
-    page.get_by_role("button", name="Render keyframe again").click()
+    run_id = _run_saved_and_redo(page, panel.url, name, "a harbour at dawn", "4242")
 
     def second_round() -> bool:
         rows = [s for s in describe_steps(repo.get_run(run_id)) if s["id"] == "keyframe"]
@@ -323,16 +331,7 @@ def test_on_fal_a_redo_from_the_panel_renders_and_pays_the_judged_step_once_more
     page = browser.new_context(viewport=DESKTOP).new_page()
     try:
         page.goto(login_url(base, token))
-        page.goto(f"{base}/#/pipelines")
-        page.get_by_role("button", name=f"Run {name}…").click()
-        page.get_by_role("textbox", name="idea").fill(f"a pier at dawn {uuid.uuid4().hex[:6]}")
-        page.get_by_role("button", name="Run pipeline").click()
-        run_id = _run_id(page)
-        expect(page.get_by_test_id("run-status")).to_have_text("waiting for approval", timeout=RUN_TIMEOUT_MS)
-        expect(page.get_by_role("img", name="keyframe output to judge")).to_be_visible()
-        page.get_by_role("button", name="Redo…").click()
-        page.get_by_label("New seed").fill("99")
-        page.get_by_role("button", name="Render keyframe again").click()
+        run_id = _run_saved_and_redo(page, base, name, "a pier at dawn", "99")
 
         def redone() -> dict[str, Any] | None:
             graph = httpx.get(f"{base}/api/runs/{run_id}/graph", headers=auth_headers()).json()
