@@ -127,11 +127,16 @@ def test_a_post_answers_before_the_flow_run_exists_and_the_run_completes_through
         run_id = created.json()["run_id"]
         assert _run(base, run_id)["status"] == "queued"
         proxy.release.set()
-        ended = wait_until(lambda: (found := _run(base, run_id))["status"] in ("completed", "failed", "cancelled")
-                           and found, 240, "the run to end")
-        assert ended["status"] == "completed", ended
-        assert proxy.refused == 3 and proxy.created == 1, (proxy.refused, proxy.created)
-        _prefect_completes(ended["prefect_flow_run_id"])
+        _completes_through_refusals(base, run_id, proxy, refused=3)
+
+
+def _completes_through_refusals(base: str, run_id: str, proxy: FlakyCreate, *, refused: int) -> None:
+    """The run completes, its flow run created once after ``refused`` 503s, and Prefect agrees."""
+    ended = wait_until(lambda: (found := _run(base, run_id))["status"] in ("completed", "failed", "cancelled")
+                       and found, 240, "the run to end")
+    assert ended["status"] == "completed", ended
+    assert proxy.refused == refused and proxy.created == 1, (proxy.refused, proxy.created)
+    _prefect_completes(ended["prefect_flow_run_id"])
 
 
 def _prefect_completes(flow_run_id: str) -> None:
@@ -211,8 +216,4 @@ def test_a_retry_answers_before_the_flow_run_exists_and_the_retried_run_complete
         assert retried.status_code == 200, retried.text
         assert proxy.created == 0, "the retry waited for the Prefect server"
         proxy.release.set()
-        ended = wait_until(lambda: (found := _run(base, run_id))["status"] in ("completed", "failed", "cancelled")
-                           and found, 240, "the retried run to end")
-        assert ended["status"] == "completed", ended
-        assert proxy.refused == 2 and proxy.created == 1, (proxy.refused, proxy.created)
-        _prefect_completes(ended["prefect_flow_run_id"])
+        _completes_through_refusals(base, run_id, proxy, refused=2)
