@@ -209,8 +209,9 @@ def start_server(settings: Settings | None = None, port: int | None = None,
         else:
             env = {**SQLITE_SERVER_DEFAULTS, **env}
         log = (settings.run_dir / "prefect-server.log").open("ab")
+        starter = prefect_command() if database_url else [sys.executable, "-m", "reelflow.orchestration.prefect_sqlite"]
         process = subprocess.Popen(
-            [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [*starter, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
         server = LocalServer(pid=process.pid, url=url)

@@ -21,7 +21,8 @@ def descendants(pid: int) -> list[str]:
 
 def prefect_servers(commands: list[str]) -> list[str]:
     """Those of ``commands`` that are a Prefect API server (Prefect's ephemeral one runs under uvicorn)."""
-    return [c for c in commands if "uvicorn" in c or "prefect.server" in c or "prefect server" in c]
+    return [c for c in commands if "uvicorn" in c or "prefect.server" in c or "prefect server" in c
+            or "reelflow.orchestration.prefect_sqlite" in c]
 
 
 def ephemeral_prefect_servers(reelflow_home: Path) -> list[int]:
