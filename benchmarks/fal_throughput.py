@@ -2,7 +2,8 @@
 the ideal ``runs / limit x job time``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/fal_throughput.py [--batches 10] [--runs 24] [--limit 4]
-        [--processing 5.0] [--prefect-db sqlite|postgres] [--max-in-flight 24] [--timeline]
+        [--processing 5.0] [--prefect-db sqlite|postgres] [--sqlite-begin immediate|deferred] [--max-in-flight 24]
+        [--timeline]
 
 The stack is the one reelflow starts by default: a fresh REELFLOW_HOME, the background Prefect server (on SQLite
 in that home, or on a throwaway PostgreSQL cluster with ``--prefect-db postgres``), the ``fal`` limit provisioned
@@ -131,6 +132,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--processing", type=float, default=5.0)
     parser.add_argument("--prefect-db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--sqlite-begin", choices=("immediate", "deferred"), default="immediate",
+                        help="how the SQLite Prefect server begins write transactions (deferred = Prefect's default)")
     parser.add_argument("--max-in-flight", type=int, default=24, help="reelflow batch --max-in-flight")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one batch may take")
     parser.add_argument("--timeline", action="store_true", help="print each job's start and end")
@@ -143,7 +146,7 @@ def main() -> None:
     os.environ.clear()
     os.environ.update({**base, "REELFLOW_HOME": str(home), "REELFLOW_PREFECT_PORT": "0",
                        "REELFLOW_FAL_CONCURRENCY": str(args.limit), "PYTHONPATH": str(ROOT),
-                       **prepare_fal_env(port, root / "certs")})
+                       "REELFLOW_PREFECT_SQLITE_BEGIN": args.sqlite_begin, **prepare_fal_env(port, root / "certs")})
     child_env = dict(os.environ)
     emulator = _start_emulator(port, root / "certs", args.processing, child_env)
     ca = str(root / "certs" / "ca.pem")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,8 @@ from uuid import UUID
 import httpx
 import pytest
 from prefect.client.orchestration import PrefectClient
-from prefect.states import Crashed
+from prefect.client.schemas.objects import State
+from prefect.states import Crashed, Failed
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -146,10 +147,10 @@ def _prefect_completes(flow_run_id: str) -> None:
     assert str(read_flow_run(flow_run_id).state_type.value) == "COMPLETED"
 
 
-def _crash(api_url: str, flow_run_id: str) -> None:
+def _crash(api_url: str, flow_run_id: str, end: Callable[..., State] = Crashed) -> None:
     async def crash() -> None:
         async with PrefectClient(api_url, auth_string=os.environ.get("PREFECT_API_AUTH_STRING")) as client:
-            await client.set_flow_run_state(UUID(flow_run_id), Crashed(message="the worker could not submit it"),
+            await client.set_flow_run_state(UUID(flow_run_id), end(message="the worker could not submit it"),
                                             force=True)
 
     asyncio.run(crash())
@@ -178,17 +179,18 @@ def test_a_flow_run_crashed_before_the_flow_began_is_started_again(deployed: str
         assert any("crashed before the flow started" in e.message for e in repo.events_after(run_id))
 
 
+@pytest.mark.parametrize("end", [Crashed, Failed], ids=["crashed", "failed"])
 def test_reconcile_starts_again_a_queued_run_whose_flow_run_crashed_while_its_submitter_lives(
-        deployed: str, tmp_path: Path) -> None:
-    """This process records and triggers the run (and stays alive, so the run is no orphan), Prefect crashes
-    the flow run before any worker took it; ``reelflow serve`` (a second process) reconciles it at start."""
+        deployed: str, tmp_path: Path, end: Callable[..., State]) -> None:
+    """This process records and triggers the run (and stays alive, so the run is no orphan), Prefect crashes (or
+    fails) the flow run before any worker took it; ``reelflow serve`` (a second process) reconciles it at start."""
     from reelflow.runs import dispatch
     from reelflow.runs.prepare import prepare_run
 
     image = str(ROOT / "reelflow" / "assets" / "sample.jpg")
     run = prepare_run({**QUICK, "image": image, "prompt": "crashed while its submitter lives"}, force=True).run
     first = asyncio.run(dispatch.trigger(run, force=True))
-    _crash(deployed, first)
+    _crash(deployed, first, end)
     proxy = FlakyCreate(upstream=deployed.rstrip("/"))
     proxy.release.set()
     with served_through(proxy, tmp_path / "serve.log") as base, workers(deployed, tmp_path, 1):

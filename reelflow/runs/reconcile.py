@@ -118,7 +118,7 @@ async def crashed_before_start() -> list[owners.Orphan]:
     for first in range(0, len(ids), STATES_PER_REQUEST):
         states.update(await prefect_rest.flow_run_states(ids[first:first + STATES_PER_REQUEST]))
     return [owners.Orphan(run_id, "queued", owner) for run_id, owner, flow_run_id in queued
-            if states.get(flow_run_id) == "CRASHED"]
+            if states.get(flow_run_id) in ("CRASHED", "FAILED")]
 
 
 async def _candidates() -> list[owners.Orphan]:
