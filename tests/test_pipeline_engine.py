@@ -11,10 +11,12 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+from prefect.client.schemas.objects import TaskRun
 
 from reelflow.core.media import probe_video
 from tests.support.cli import run_cli, run_cli_json
 from tests.support.files import make_image
+from tests.support.polling import wait_until
 from tests.support.store import store_rows, store_value
 
 SHOTS = ["waves crash below", "the beam sweeps the sea", "a gull crosses the light"]
@@ -44,12 +46,18 @@ def _write(tmp_path: Path, definition: dict, name: str = "p.yaml") -> Path:
     return path
 
 
-async def _task_runs(flow_run_id: str) -> dict[str, str]:
-    async with get_client() as client:
-        runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])),
-            task_run_filter=TaskRunFilter())
-    return {t.name: t.state.type.value for t in runs}
+def _task_runs(flow_run_id: str) -> dict[str, str]:
+    """Each task run's state, once Prefect has recorded them all (its task-run recorder writes them a moment after
+    the flow reports them)."""
+    async def read() -> list[TaskRun]:
+        async with get_client() as client:
+            return await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)])),
+                task_run_filter=TaskRunFilter())
+
+    runs = wait_until(lambda: (found := asyncio.run(read())) and all(t.state for t in found) and found, 60,
+                      "every task run's state recorded")
+    return {t.name: t.state.type.value for t in runs if t.state}
 
 
 def _rendered(run_id: str) -> list[str]:
@@ -74,7 +82,7 @@ def test_fan_out_concat_reuse_and_edit_one_shot(tmp_path: Path, photo: Path) -> 
     assert facts.duration_s == pytest.approx(2.5, abs=0.01)
     assert len({i["outputs"]["video"]["sha256"] for i in steps["shots"]["items"]}) == 3, "one video per shot"
 
-    tasks = asyncio.run(_task_runs(result["prefect_flow_run_id"]))
+    tasks = _task_runs(result["prefect_flow_run_id"])
     assert {"shots[0]", "shots[1]", "shots[2]", "film"} <= set(tasks), tasks
     assert {tasks[n] for n in ("shots[0]", "shots[1]", "shots[2]", "film")} == {"COMPLETED"}
     graph = store_rows("SELECT name, kind, pipeline_step, fan_index, depends_on, idempotency_key IS NOT NULL "

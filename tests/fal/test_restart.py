@@ -74,8 +74,8 @@ def test_serve_killed_mid_render_finishes_every_run_on_restart_without_a_second_
                 created = client.post("/api/runs", json=body)
                 assert created.status_code in (200, 201, 202), created.text
                 run_ids.append(created.json()["run_id"])
-        wait_until(lambda: emu.stats()["submits"]["total"] == 2 and len(store_rows(
-            "SELECT id FROM steps WHERE name = 'i2v_fal' AND provider_job_id IS NOT NULL")) >= 2,
+        wait_until(lambda: emu.stats()["submits"]["total"] == 2 and len({run for (run,) in store_rows(
+            "SELECT run_id FROM steps WHERE name = 'i2v_fal' AND provider_job_id IS NOT NULL") if run in run_ids}) >= 2,
                    120, "two fal jobs submitted and their ids stored (the fal limit is 2)")
         wait_until(lambda: sorted(_statuses(run_ids).values()).count("running") >= 4, 60, "four runs rendering")
     finally:
