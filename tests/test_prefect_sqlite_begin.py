@@ -4,6 +4,7 @@ after another writer does not fail with "database is locked" (Prefect's 503 and 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,45 +16,49 @@ from reelflow.orchestration import prefect_sqlite
 from reelflow.settings import reload_settings
 
 
+def _another_writer(database: Path) -> str:
+    """A second connection that will not wait (timeout 0) writes one row: what SQLite said."""
+    connection = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO runs VALUES ('b')")
+        connection.execute("COMMIT")
+        return "B committed"
+    except sqlite3.OperationalError as error:
+        return f"B refused: {error}"
+    finally:
+        connection.close()
+
+
 async def _read_then_write_while_another_writes(database: Path) -> str:
-    """Transaction A reads; B tries to write meanwhile; then A writes. What happened, as text."""
+    """Transaction A (Prefect's own begin_transaction) reads; B writes meanwhile; then A writes. What happened."""
     config = AioSqliteConfiguration(connection_url=f"sqlite+aiosqlite:///{database}")
     engine = await config.engine()
     async with engine.begin() as connection:
         await connection.exec_driver_sql("CREATE TABLE runs (name TEXT)")
-    async with AsyncSession(engine) as first, AsyncSession(engine) as second:
-
-        async def other_writer() -> None:
-            async with config.begin_transaction(second):
-                await second.execute(sa.text("INSERT INTO runs VALUES ('b')"))
-
-        try:
-            async with config.begin_transaction(first):
-                await first.execute(sa.text("SELECT count(*) FROM runs"))
-                writer = asyncio.create_task(other_writer())
-                # DEFERRED lets B commit here; IMMEDIATE keeps B waiting at BEGIN until A commits.
-                await asyncio.wait({writer}, timeout=2.0)
-                b_waited = not writer.done()
-                await first.execute(sa.text("INSERT INTO runs VALUES ('a')"))
-            await writer
-        except sa.exc.OperationalError as error:
-            return f"A failed: {error.orig}"
-        finally:
-            await engine.dispose()
-    async with (await config.engine()).connect() as connection:
-        names = sorted(row[0] for row in await connection.exec_driver_sql("SELECT name FROM runs"))
-    return f"both written {names}, B waited: {b_waited}"
+    try:
+        async with AsyncSession(engine) as session, config.begin_transaction(session):
+            await session.execute(sa.text("SELECT count(*) FROM runs"))
+            other = _another_writer(database)  # DEFERRED: B commits; IMMEDIATE: A holds the write lock already
+            await session.execute(sa.text("INSERT INTO runs VALUES ('a')"))
+    except sa.exc.OperationalError as error:
+        return f"{other}; A failed: {error.orig}"
+    finally:
+        await engine.dispose()
+    with sqlite3.connect(database) as connection:
+        names = sorted(row[0] for row in connection.execute("SELECT name FROM runs"))
+    return f"{other}; A wrote, rows {names}"
 
 
 def test_prefects_default_deferred_transaction_fails_at_once_where_the_patched_one_waits(tmp_path: Path,
                                                                                           monkeypatch) -> None:
     deferred = asyncio.run(_read_then_write_while_another_writes(tmp_path / "deferred.db"))
-    assert deferred.startswith("A failed: database is locked"), deferred
+    assert deferred == "B committed; A failed: database is locked", deferred
 
     monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
     assert prefect_sqlite.begin_immediate() is None
     immediate = asyncio.run(_read_then_write_while_another_writes(tmp_path / "immediate.db"))
-    assert immediate == "both written ['a', 'b'], B waited: True", immediate
+    assert immediate == "B refused: database is locked; A wrote, rows ['a']", immediate
 
 
 def test_the_background_server_runs_with_the_patch_applied(home: Path) -> None:
