@@ -51,3 +51,33 @@ def test_retry_of_a_failed_run_renders_it_again_under_its_id_and_open_shows_the_
     page = run_cli("open", run_id[:8], "--prefect", env=ENV)
     flow_run_id = repo.get_run(run_id).prefect_flow_run_id
     assert page.returncode == 0 and page.stdout.strip().endswith(f"/runs/flow-run/{flow_run_id}")
+
+
+def test_cancel_of_a_run_whose_worker_was_killed_ends_its_running_step_too() -> None:
+    """The worker killed the flow's process (Prefect has the flow run Cancelled) before the step could close
+    itself: ``reelflow cancel`` reconciles the run, and the step shows cancelled, not running for ever."""
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    @flow(name="killed-by-its-worker")
+    def killed() -> None: ...
+
+    async def cancelled_flow_run() -> str:
+        async with get_client() as client:
+            flow_run = await client.create_flow_run(killed)
+            await client.set_flow_run_state(flow_run.id, Cancelled(message="the worker killed it"), force=True)
+            return str(flow_run.id)
+
+    run_id = _recorded(uuid.uuid4().hex[:8], 4)
+    repo.mark_run(run_id, "running", prefect_flow_run_id=asyncio.run(cancelled_flow_run()))
+    repo.open_step(run_id, "i2v_local", "local", prefect_task_run_id=None)
+
+    done = run_cli("cancel", run_id, "--json", env=ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "cancelled"
+    steps = repo.get_run(run_id).steps
+    assert [(s.name, s.status) for s in steps] == [("i2v_local", "cancelled")]
+    assert "the run ended cancelled" in (steps[0].error or "")

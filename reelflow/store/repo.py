@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
@@ -144,10 +144,21 @@ def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: fl
             run.error = error
             if status == "completed":
                 run.progress = 1.0
+            else:
+                _close_open_steps(s, run_id, status, error)
         if cost_usd is not None:
             run.cost_usd = cost_usd
         s.add(Event(run_id=run_id, kind="status", message=status if not error else f"{status}: {error}",
                     progress=run.progress))
+
+
+def _close_open_steps(s: Session, run_id: str, status: str, error: str | None) -> None:
+    """A run ended without its executing process closing its steps (the process was killed, or Prefect ended the
+    flow run): a step still ``running`` ends as the run did, so it does not show running for ever."""
+    ended = f"the run ended {status}" + (f": {error}" if error else "")
+    for step in s.scalars(select(Step).where(Step.run_id == run_id, Step.status == "running")):
+        step.status, step.error, step.finished_at = status, ended, utcnow()
+        step.slot_limit = step.slot_lease_id = None
 
 
 def open_step(run_id: str, name: str, backend: str, *, prefect_task_run_id: str | None,
