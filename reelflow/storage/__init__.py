@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +21,7 @@ class Storage(Protocol):
     name: str
 
     def exists(self, key: str) -> bool: ...
+    def read_chunks(self, key: str) -> Iterator[bytes]: ...
     def readable(self, key: str, content_type: str) -> MediaRef: ...
     def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject: ...
     def put_file(self, path: Path, content_type: str) -> StoredObject: ...

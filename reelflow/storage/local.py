@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from reelflow.core.domain import MediaRef, StoredObject
+from reelflow.errors import StorageError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
 from reelflow.storage.source import file_chunks, sha256_of, url_chunks
 
@@ -30,6 +31,12 @@ class LocalStorage:
 
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
+
+    def read_chunks(self, key: str) -> Iterator[bytes]:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise StorageError(f"{key} is not stored in {self.root}")
+        return file_chunks(path)
 
     def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject:
         return self.put_stream([data], content_type, filename)

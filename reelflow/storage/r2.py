@@ -43,7 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reelflow.core.domain import MediaRef, StoredObject
 from reelflow.errors import HashNeededError, StorageError, TransientSourceError
 from reelflow.storage.keys import RunKey, object_key, run_object_key
-from reelflow.storage.s3_stream import HashingReader, TransferSettings, call, upload
+from reelflow.storage.s3_stream import HashingReader, TransferSettings, call, describe, upload
 from reelflow.storage.source import FILE_CHUNK, sha256_of, url_chunks
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -93,6 +93,21 @@ class R2Storage:
 
     def exists(self, key: str) -> bool:
         return self._size(self.object_name(key)) is not None
+
+    def read_chunks(self, key: str) -> Iterator[bytes]:
+        """The stored object's bytes, a chunk at a time, read from the bucket (not the CDN URL, which may be
+        private or a presigned URL that has expired); a missing object raises ``StorageError`` at once."""
+        name = self.object_name(key)
+        body = call(f"read {name}", self.client.get_object, Bucket=self.bucket, Key=name)["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from body.iter_chunks(FILE_CHUNK)
+            except (BotoCoreError, ClientError) as exc:
+                raise StorageError(f"read {name} failed: {describe(exc)}") from exc
+            finally:
+                body.close()
+        return chunks()
 
     def put_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> StoredObject:
         sha256 = hashlib.sha256(data).hexdigest()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.emulators.fal import FalEmulator
@@ -15,6 +17,7 @@ from tests.support.cli import run_cli, run_cli_json
 from tests.support.fal_pipeline import Env, cli, wan_args
 from tests.support.files import make_image
 from tests.support.s3_server import moto_server, s3_client
+from tests.support.web_api import serve_api
 
 BUCKET = "reelflow-test"
 CDN = "https://cdn.example.test"
@@ -65,6 +68,22 @@ def test_outputs_land_in_the_bucket_with_cdn_urls(bucket: tuple[str, object], tm
     code, again = run_cli_json("run", "--model", "local-kenburns", "--image", str(image), "--frames", "6",
                                "--fps", "6", "--resolution", "128x96", "--seed", "6")
     assert code == 0 and again["cached"] is True and again["run_id"] == result["run_id"]
+
+    body = client.get_object(Bucket=BUCKET, Key=video["key"])["Body"].read()  # type: ignore[attr-defined]
+    assert _zipped_videos(tmp_path, [result["run_id"]]) == [body], "the bulk zip reads the video from the bucket"
+
+
+def _zipped_videos(tmp_path: Path, run_ids: list[str]) -> list[bytes]:
+    """``GET /api/runs/download`` of the served API: the videos in the zip (the CDN URL is not reachable here, so
+    they can only come from the bucket), and nothing listed as missing."""
+    with serve_api() as api, httpx.Client(base_url=api.url, headers=api.headers, timeout=60) as http:
+        response = http.get("/api/runs/download", params={"ids": ",".join(run_ids)})
+    assert response.status_code == 200, response.text
+    target = tmp_path / "runs.zip"
+    target.write_bytes(response.content)
+    with zipfile.ZipFile(target) as archive:
+        assert "missing.txt" not in archive.namelist(), archive.read("missing.txt").decode()
+        return [archive.read(name) for name in archive.namelist()]
 
 
 def test_a_provider_url_lands_at_its_runs_key(bucket: tuple[str, object], emu: FalEmulator, env: Env,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from reelflow.store.views import RunView
+import httpx
 
-CHUNK = 1 << 20
+from reelflow.errors import ReelflowError
+from reelflow.storage import Storage, get_storage
+from reelflow.storage.source import file_chunks
+from reelflow.store.views import OutputView, RunView
+
 PROMPT_WORDS = 5
 
 
@@ -48,19 +53,32 @@ def file_name(run: RunView) -> str:
     return "-".join(part for part in parts if part) + ".mp4"
 
 
+def _video_chunks(video: OutputView | None, storage: Callable[[], Storage]) -> Iterator[bytes] | str:
+    """The video's bytes from its file here, or else from the configured storage (an R2 bucket) by its key; or
+    why it cannot be read."""
+    if video is None:
+        return "no video yet"
+    if video.path and Path(video.path).is_file():
+        return file_chunks(Path(video.path))
+    try:
+        return storage().read_chunks(video.key)
+    except (ReelflowError, httpx.HTTPError) as exc:  # storage gone or its Block unreadable: say so in the zip
+        return f"the video could not be read from storage: {exc}"
+
+
 def video_zip(runs: list[RunView]) -> Iterator[bytes]:
-    """The zip's bytes, a chunk at a time; a run without a local video file is named in ``missing.txt``."""
+    """The zip's bytes, a chunk at a time; a run whose video cannot be read is named in ``missing.txt``."""
     pipe = _Pipe()
     missing: list[str] = []
+    storage = functools.cache(get_storage)
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:  # type: ignore[arg-type]
         for run in runs:
-            video = run.video
-            path = Path(video.path) if video is not None and video.path else None
-            if path is None or not path.is_file():
-                missing.append(f"{run.run_id}: {'no video yet' if video is None else 'the video is not stored here'}")
+            chunks = _video_chunks(run.video, storage)
+            if isinstance(chunks, str):
+                missing.append(f"{run.run_id}: {chunks}")
                 continue
-            with path.open("rb") as source, archive.open(file_name(run), "w", force_zip64=True) as target:
-                while chunk := source.read(CHUNK):
+            with archive.open(file_name(run), "w", force_zip64=True) as target:
+                for chunk in chunks:
                     target.write(chunk)
                     yield pipe.take()
         if missing:
