@@ -331,6 +331,9 @@ def test_on_fal_a_redo_from_the_panel_renders_and_pays_the_judged_step_once_more
     page = browser.new_context(viewport=DESKTOP).new_page()
     try:
         page.goto(login_url(base, token))
+        # The panel renders once it has traded the token for the session cookie; leaving the page before then
+        # aborts that request and the next page is logged out.
+        expect(page.get_by_role("heading", name="Make a video")).to_be_visible()
         run_id = _run_saved_and_redo(page, base, name, "a pier at dawn", "99")
 
         def redone() -> dict[str, Any] | None:

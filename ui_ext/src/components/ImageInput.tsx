@@ -44,8 +44,10 @@ export function aspectOf(resolution: string | undefined): number | null {
 }
 
 export function Preview({ src, resolution, label }: { src: string; resolution?: string; label: string }) {
-  const [size, setSize] = useState<{ w: number; h: number } | null>(null);
-  useEffect(() => setSize(null), [src]);
+  // The natural size is kept with the src it was measured from, so a new src shows no stale size; no effect resets
+  // it (an effect can run after the new image's onLoad, as under Preact, and would wipe the size just measured).
+  const [measured, setMeasured] = useState<{ src: string; w: number; h: number } | null>(null);
+  const size = measured?.src === src ? measured : null;
   const aspect = aspectOf(resolution);
   let crop: React.CSSProperties | null = null;
   if (size && aspect) {
@@ -57,7 +59,7 @@ export function Preview({ src, resolution, label }: { src: string; resolution?: 
   return (
     <figure className="preview">
       <div className="preview-wrap" style={{ position: "relative" }}>
-        <img src={src} alt={label} onLoad={(e) => setSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })} />
+        <img src={src} alt={label} onLoad={(e) => setMeasured({ src, w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })} />
         {crop && <span className="crop" style={crop} aria-hidden="true" />}
       </div>
       <figcaption className="muted">
