@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +20,9 @@ from PIL import Image
 
 from reelflow.core.media import probe_video
 from tests.emulators.comfyui import ComfyEmulator
-from tests.support.cli import ROOT, run_cli, run_cli_json
+from tests.support.cli import REELFLOW, ROOT, run_cli, run_cli_json
 from tests.support.gpu import save_gpu
+from tests.support.polling import wait_until
 from tests.support.store import store_rows, store_value
 
 pytestmark = pytest.mark.usefixtures("fast_polls")
@@ -117,6 +121,35 @@ def test_upscaler_and_interpolator_steps_run_once_and_are_reused(fresh_comfy: Co
     reused = {s["id"]: s["items"][0]["reused_from"] for s in again["steps"]}
     assert reused["upscale"] == {"run_id": result["run_id"], "step": "upscale"}
     assert reused["smooth"] == {"run_id": result["run_id"], "step": "smooth"}
+
+
+@pytest.mark.usefixtures("media_workflows")
+def test_a_killed_run_resumes_its_comfyui_step_by_prompt_id(fresh_comfy: ComfyEmulator, tmp_path: Path) -> None:
+    fresh_comfy.configure(job_seconds=4.0)
+    save_gpu(provider="local", comfyui_url=fresh_comfy.url)
+    file = _write(tmp_path, _definition() | {"name": "killed-upscale"})
+    idea = f"a harbour at noon {uuid.uuid4().hex[:6]}"  # new step keys: nothing to reuse
+    first = subprocess.Popen([*REELFLOW, "pipeline", "run", str(file), "--input", f"idea={idea}", "--json"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        running = wait_until(lambda: fresh_comfy.state.running, 120, "the upscale prompt to run on the GPU")
+        (run_id,) = wait_until(lambda: [r[0] for r in store_rows(
+            "SELECT run_id FROM steps WHERE name = 'upscale' AND provider_job_id = ?", running.prompt_id)], 30,
+            "the prompt id stored on the step")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    assert fresh_comfy.state.running is not None, "killed while the prompt ran"
+
+    code, resumed = run_cli_json("resume", run_id)
+    assert code == 0 and resumed["status"] == "completed", resumed
+    stats = fresh_comfy.stats()
+    (smooth_job,) = [r[0] for r in store_rows("SELECT provider_job_id FROM steps WHERE run_id = ? AND name = "
+                                               "'smooth'", run_id)]
+    assert stats["submits"] == [running.prompt_id, smooth_job], "the upscale prompt was waited on, not queued again"
+    assert sorted(Path(name).suffix for name in stats["uploaded"]) == [".mp4", ".png"]
+    image = next(o for o in resumed["outputs"] if o["role"] == "image" and o["width"] == 2 * KEYFRAME[0])
+    assert image["height"] == 2 * KEYFRAME[1]
 
 
 @pytest.mark.usefixtures("media_workflows")
