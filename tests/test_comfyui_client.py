@@ -29,6 +29,7 @@ from reelflow.providers.comfyui import (
     ComfyJobCancelledError,
     ComfyMissingModelsError,
     ComfyMissingNodesError,
+    ComfyNoVideoOutputError,
     ComfyPromptRejectedError,
     ComfySubmitUncertainError,
     ComfyUnreachableError,
@@ -36,6 +37,7 @@ from reelflow.providers.comfyui import (
     Waiter,
     WorkflowError,
     WorkflowTemplate,
+    find_output,
     find_outputs,
     load_custom_workflow,
     new_prompt_id,
@@ -43,7 +45,7 @@ from reelflow.providers.comfyui import (
     render,
 )
 from tests.emulators.comfyui import ComfyEmulator
-from tests.emulators.common.media import png_bytes
+from tests.emulators.common.media import mp4_bytes, png_bytes
 from tests.support.cli import ROOT as MAIN_ROOT
 
 POLL = 0.2
@@ -417,6 +419,27 @@ async def test_upload_is_content_addressed_and_server_renames_conflicts(emu: Com
     assert renamed == first.replace(".png", " (1).png")
     with pytest.raises(SpecError, match="image"):
         await client.upload_image(b"not an image")
+
+
+async def test_a_video_is_uploaded_under_its_container_extension_and_a_non_video_refused(
+        emu: ComfyEmulator, client: ComfyClient) -> None:
+    name = await client.upload_video(mp4_bytes(32, 32, 4, 8))
+    assert name.startswith("reelflow_") and name.endswith(".mp4")
+    assert emu.stats()["uploaded"][-1] == name
+    with pytest.raises(SpecError, match="video"):
+        await client.upload_video(png_bytes())
+
+
+def test_an_image_output_is_found_in_images_and_an_animated_one_is_not() -> None:
+    entry = {"outputs": {"9": {"images": [{"filename": "up_00001_.png", "subfolder": "upscaled", "type": "output"}]},
+                         "7": {"images": [{"filename": "clip_00001_.mp4", "subfolder": "", "type": "output"}],
+                               "animated": [True]}}}
+    found = find_output(entry, "9", "image")
+    assert (found.filename, found.subfolder, found.node_id, found.content_type) == (
+        "up_00001_.png", "upscaled", "9", "image/png")
+    assert find_output(entry, "9", "video").filename == "clip_00001_.mp4"
+    with pytest.raises(ComfyNoVideoOutputError, match="without an image output"):
+        find_output({"outputs": {"7": entry["outputs"]["7"]}}, "7", "image")
 
 
 def write_custom_workflow(path: Path) -> Path:

@@ -33,7 +33,7 @@ from reelflow.providers.comfyui.rejection import rejection_error
 MAX_CALL_S = 60.0
 UNSURE_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530}
 IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
-VIDEO_SUFFIXES = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "matroska": ".mkv", "gif": ".gif"}
+VIDEO_SUFFIXES = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "matroska": ".mkv", "avi": ".avi", "gif": ".gif"}
 _KNOWN_CLASSES: dict[str, set[str]] = {}  # base URL -> node classes seen installed (custom nodes stay installed)
 
 
@@ -81,17 +81,21 @@ def _image_suffix(data: bytes) -> str:
 
 
 def _video_suffix(data: bytes) -> str:
-    """The container's usual extension, once PyAV has opened the bytes and found a video stream in them."""
+    """The container's usual extension, once PyAV has opened the bytes as a video container (a still image, which
+    FFmpeg also opens, is refused) with a video stream in it."""
     import av
 
     try:
         with av.open(io.BytesIO(data)) as container:
             formats = set(container.format.name.split(","))
-            if not container.streams.video:
-                raise SpecError("video", "has no video stream")
+            has_video = bool(container.streams.video)
     except av.FFmpegError as exc:
         raise SpecError("video", f"not a readable video ({exc})") from None
-    return next((suffix for name, suffix in VIDEO_SUFFIXES.items() if name in formats), ".mp4")
+    suffix = next((suffix for name, suffix in VIDEO_SUFFIXES.items() if name in formats), None)
+    if suffix is None or not has_video:
+        raise SpecError("video", f"not a video (read as {', '.join(sorted(formats))}); allowed: MP4, MOV, WebM, MKV, "
+                        "AVI or GIF with a video stream")
+    return suffix
 
 
 class ComfyClient:
