@@ -203,3 +203,23 @@ def test_workflows_add_needs_the_output_kind_of_an_unknown_save_node(tmp_path: P
         assert added.returncode == 0 and "image in, image out" in added.stdout, added.stdout + added.stderr
     finally:
         run_cli("workflows", "remove", "mine")
+
+
+def test_a_workflow_registered_by_an_earlier_build_is_still_image_to_video() -> None:
+    from reelflow.core.catalog import load_catalog
+    from reelflow.core.catalog.workflows import workflows_dir
+
+    graph = json.loads((ROOT / "examples/comfyui/wan22_i2v_lightx2v_api.json").read_text(encoding="utf-8"))
+    written = {"name": "earlier-wan", "description": "", "source": None, "registered_at": "2026-01-01T00:00:00+00:00",
+               "template": {"name": "earlier-wan", "graph": graph, "output_node": "108", "size_multiple": 16,
+                            "length_rule": None, "inject": {"image": ["97", "image"], "prompt": ["93", "text"],
+                                                            "seed": ["86", "noise_seed"]}}}
+    path = workflows_dir() / "earlier-wan.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(written), encoding="utf-8")
+    try:
+        entry = load_catalog().get("comfyui:earlier-wan")
+        assert (entry.kind, entry.input_kind, entry.output_kind, entry.inputs.prompt, entry.inputs.seed) == (
+            "i2v", "image", "video", "required", True)
+    finally:
+        path.unlink()
