@@ -317,6 +317,10 @@ class Engine:
             videos.extend(got if isinstance(got, list) else [got])
         material: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative, "params": params,
                                     "image": _digest(image), "videos": _digest(videos)}
+        video_in = self._resolve(step.video, needed, item, index, field="video") if (
+            step.kind == "comfyui" and step.video) else None
+        if video_in is not None:  # only then: the keys of every other step stay what they were
+            material["video"] = _digest(video_in)
         seed = self._seed(step, model, params, material, index)
         material["seed"] = seed
         facts = {"seed": seed} if seed is not None else {}
@@ -352,9 +356,11 @@ class Engine:
                 return {"text": await enhance_prompt.with_options(task_run_name=name)(
                     run_id, model.id, prompt or "", params.get("style"), seed)}
             return _Call(material, facts, run)
-        if step.kind == "comfyui" and (model is None or model.kind != "i2v" or not isinstance(image, OutputView)):
-            raise PipelineDefinitionError(step.id, "model", "a comfyui step runs a registered image-to-video workflow "
-                                          "(image in, video out) in this build; give it an image")
+        if step.kind == "comfyui" and model is not None and model.kind != "i2v":
+            return self._comfyui_media(step, model, image if model.input_kind == "image" else video_in, prompt,
+                                       negative, material, facts, seed)
+        if step.kind == "comfyui" and (model is None or not isinstance(image, OutputView)):
+            raise PipelineDefinitionError(step.id, "image", "an image-to-video workflow needs an image (a reference)")
         if step.kind in ("image_to_video", "extend", "comfyui"):
             assert model is not None and isinstance(image, OutputView)
             spec = self._video_spec(step, model, prompt, negative, params, seed)
@@ -379,11 +385,31 @@ class Engine:
             return _Call(material, facts, run)
         raise PipelineDefinitionError(step.id, "kind", f"'{step.kind}' steps are not available in this build yet")
 
+    def _comfyui_media(self, step: StepDef, model: ModelEntry, media: Any, prompt: str | None, negative: str | None,
+                       material: dict[str, Any], facts: dict[str, Any], seed: int | None) -> _Call:
+        """A workflow that is not image-to-video (an upscaler, an interpolator): its input uploaded as it is, its
+        output (an image or a video) kept under its kind's name."""
+        from reelflow.providers.comfyui import MediaParams
+
+        field = model.input_kind
+        if not isinstance(media, OutputView):
+            raise PipelineDefinitionError(step.id, field, f"workflow '{model.id}' takes {_a(field)} (a reference)")
+        media_params = MediaParams(prompt=prompt if model.inputs.prompt != "unused" else None,
+                                   negative_prompt=negative if model.inputs.negative_prompt else None, seed=seed or 0)
+        run_id, output = self.run_id, model.output_kind
+
+        async def run(name: str) -> dict[str, Any]:
+            from tasks.comfyui_step import comfyui_step
+
+            return {output: await comfyui_step.with_options(task_run_name=name)(
+                run_id, model.id, self._media(media), media_params)}
+        return _Call(material, facts, run)
+
     def _seed(self, step: StepDef, model: ModelEntry | None, params: Mapping[str, Any], material: Mapping[str, Any],
               index: int | None) -> int | None:
         """The given seed (``+ i`` for variant i); none given: one derived from the step's inputs, so the same
         inputs make the same seed and a re-run reuses the render (a changed input renders anew)."""
-        if model is None or (model.kind == "i2v" and not model.inputs.seed):
+        if model is None or ((model.kind == "i2v" or model.backend == "comfyui") and not model.inputs.seed):
             return None
         offset = index if step.variants is not None and index is not None else 0
         base = params.get("seed")
@@ -419,6 +445,10 @@ class Engine:
             raise PipelineDefinitionError(step.id, "prompt", "must not be empty")
         size = frame_size(model, params.get("resolution"), (16, 9)) or (1024, 768)
         return ImageParams(prompt=prompt, width=size[0], height=size[1], seed=seed)
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 @dataclass

@@ -29,6 +29,7 @@ from reelflow.providers.comfyui import (
     ComfyJobCancelledError,
     ComfyMissingModelsError,
     ComfyMissingNodesError,
+    ComfyNoVideoOutputError,
     ComfyPromptRejectedError,
     ComfySubmitUncertainError,
     ComfyUnreachableError,
@@ -36,6 +37,7 @@ from reelflow.providers.comfyui import (
     Waiter,
     WorkflowError,
     WorkflowTemplate,
+    find_output,
     find_outputs,
     load_custom_workflow,
     new_prompt_id,
@@ -43,7 +45,7 @@ from reelflow.providers.comfyui import (
     render,
 )
 from tests.emulators.comfyui import ComfyEmulator
-from tests.emulators.common.media import png_bytes
+from tests.emulators.common.media import mp4_bytes, png_bytes
 from tests.support.cli import ROOT as MAIN_ROOT
 
 POLL = 0.2
@@ -96,7 +98,7 @@ def image(tmp_path: Path) -> MediaRef:
 def wan_job(client: ComfyClient, step: MemoryStep, image: MediaRef, *, template: WorkflowTemplate = WAN,
             on_event: Callable[[ProgressEvent], Awaitable[None] | None] | None = None, poll_interval_s: float = POLL,
             deadline_s: float = 30, allow_resubmit: bool = False) -> ComfyJob:
-    job = ComfyJob(client, step, ComfyJobInput(run_id=step.run_id, template=template, params=PARAMS, image=image,
+    job = ComfyJob(client, step, ComfyJobInput(run_id=step.run_id, template=template, params=PARAMS, media=image,
                                                deadline_s=deadline_s, allow_resubmit=allow_resubmit,
                                                poll_interval_s=poll_interval_s))
     if on_event is not None:
@@ -125,7 +127,7 @@ async def wait_for(client: ComfyClient, prompt_id: str, deadline_s: float = 10) 
 
 async def submit_wan(client: ComfyClient, prompt_id: str, template: Any = WAN) -> None:
     name = await client.upload_image(png_bytes())
-    graph = render(template, image_name=name, params=PARAMS, filename_prefix=output_prefix(prompt_id))
+    graph = render(template, upload_name=name, params=PARAMS, filename_prefix=output_prefix(prompt_id))
     await client.submit(graph, prompt_id, "worker-1")
 
 
@@ -135,7 +137,7 @@ def frame_count(data: bytes) -> int:
 
 
 def test_wan_graph_renders_injected_values() -> None:
-    graph = render(WAN, image_name="reelflow_ab.png", params=PARAMS, filename_prefix="reelflow/job-1")
+    graph = render(WAN, upload_name="reelflow_ab.png", params=PARAMS, filename_prefix="reelflow/job-1")
     assert graph["97"]["inputs"]["image"] == "reelflow_ab.png"
     assert graph["93"]["inputs"]["text"] == PARAMS.prompt
     assert graph["89"]["inputs"]["text"] == "blurry"
@@ -147,9 +149,9 @@ def test_wan_graph_renders_injected_values() -> None:
     folders = {ref.folder for ref in WAN.required_models()}
     assert folders == {"diffusion_models", "loras", "text_encoders", "vae"}
     with pytest.raises(SpecError, match="frames"):
-        render(WAN, image_name="x.png", params=PARAMS.model_copy(update={"frames": 48}), filename_prefix="a")
+        render(WAN, upload_name="x.png", params=PARAMS.model_copy(update={"frames": 48}), filename_prefix="a")
     with pytest.raises(SpecError, match="width"):
-        render(WAN, image_name="x.png", params=PARAMS.model_copy(update={"width": 500}), filename_prefix="a")
+        render(WAN, upload_name="x.png", params=PARAMS.model_copy(update={"width": 500}), filename_prefix="a")
 
 
 async def test_happy_path_with_tunnel_auth_progress_and_real_mp4(image: MediaRef) -> None:
@@ -221,7 +223,7 @@ async def test_submit_http_failures_are_transient(emu: ComfyEmulator, client: Co
 
 async def test_identical_graph_is_served_from_cache(emu: ComfyEmulator, client: ComfyClient) -> None:
     name = await client.upload_image(png_bytes())
-    graph = render(WAN, image_name=name, params=PARAMS, filename_prefix="reelflow/same")
+    graph = render(WAN, upload_name=name, params=PARAMS, filename_prefix="reelflow/same")
     entries = []
     for prompt_id in ("same-1", "same-2"):
         await client.submit(graph, prompt_id, "worker-1")
@@ -233,7 +235,7 @@ async def test_identical_graph_is_served_from_cache(emu: ComfyEmulator, client: 
 async def test_partial_acceptance_is_a_failure_and_is_cancelled(emu: ComfyEmulator,
                                                                 client: ComfyClient) -> None:
     name = await client.upload_image(png_bytes())
-    graph = render(WAN, image_name=name, params=PARAMS, filename_prefix="a/b")
+    graph = render(WAN, upload_name=name, params=PARAMS, filename_prefix="a/b")
     graph["200"] = {"class_type": "LoadImage", "inputs": {"image": "never-uploaded.png"}}
     graph["201"] = {"class_type": "SaveImage", "inputs": {"images": ["200", 0], "filename_prefix": "extra"}}
     emu.configure(job_seconds=5)
@@ -417,6 +419,27 @@ async def test_upload_is_content_addressed_and_server_renames_conflicts(emu: Com
     assert renamed == first.replace(".png", " (1).png")
     with pytest.raises(SpecError, match="image"):
         await client.upload_image(b"not an image")
+
+
+async def test_a_video_is_uploaded_under_its_container_extension_and_a_non_video_refused(
+        emu: ComfyEmulator, client: ComfyClient) -> None:
+    name = await client.upload_video(mp4_bytes(32, 32, 4, 8))
+    assert name.startswith("reelflow_") and name.endswith(".mp4")
+    assert emu.stats()["uploaded"][-1] == name
+    with pytest.raises(SpecError, match="video"):
+        await client.upload_video(png_bytes())
+
+
+def test_an_image_output_is_found_in_images_and_an_animated_one_is_not() -> None:
+    entry = {"outputs": {"9": {"images": [{"filename": "up_00001_.png", "subfolder": "upscaled", "type": "output"}]},
+                         "7": {"images": [{"filename": "clip_00001_.mp4", "subfolder": "", "type": "output"}],
+                               "animated": [True]}}}
+    found = find_output(entry, "9", "image")
+    assert (found.filename, found.subfolder, found.node_id, found.content_type) == (
+        "up_00001_.png", "upscaled", "9", "image/png")
+    assert find_output(entry, "9", "video").filename == "clip_00001_.mp4"
+    with pytest.raises(ComfyNoVideoOutputError, match="without an image output"):
+        find_output({"outputs": {"7": entry["outputs"]["7"]}}, "7", "image")
 
 
 def write_custom_workflow(path: Path) -> Path:

@@ -22,7 +22,8 @@ Field = Annotated[str | None, typer.Option(help="The endpoint's input field (fro
 
 @app.callback()
 def models(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False,
-           kind: Annotated[str | None, typer.Option(help="Only this kind: i2v, t2v, t2i, i2i or llm.")] = None,
+           kind: Annotated[str | None, typer.Option(help="Only this kind: i2v, t2v, t2i, i2i, llm, v2v or v2i "
+                                                         "(the last two: ComfyUI workflows).")] = None,
            ) -> None:
     """List the model catalog and whether each model can run here."""
     if ctx.invoked_subcommand is not None:

@@ -1,6 +1,8 @@
-"""``i2v_comfyui``'s job: a ComfyUI prompt on the user's GPU, submitted once under a stored prompt id or resumed by it.
+"""``i2v_comfyui``'s and the ``comfyui`` pipeline step's job: a ComfyUI prompt on the user's GPU, submitted once
+under a stored prompt id or resumed by it. The input (an image, or a video for a video workflow) is uploaded and
+the output of the workflow's kind (a video, or an image) is downloaded.
 
-- Preflight (node classes and model files) and the image upload come first; then the prompt id is written to the
+- Preflight (node classes and model files) and the input upload come first; then the prompt id is written to the
   store, the websocket is opened, and only then is the prompt POSTed.
 - A stored id (task retry, ``reelflow resume``) is waited on again, never submitted again. If ComfyUI lost it
   (restart), the job is submitted anew only when the block allows it (``allow_resubmit_lost_jobs``).
@@ -16,26 +18,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reelflow.core.catalog import load_catalog
+from reelflow.core.catalog import ModelEntry, load_catalog
 from reelflow.core.catalog.workflows import template_for
 from reelflow.core.domain import MediaRef, ProviderOutput, VideoParams
-from reelflow.errors import ProviderError
+from reelflow.errors import ProviderError, SpecError
 from reelflow.gpu.cost import execution_seconds
 from reelflow.gpu.reach import comfy_client
-from reelflow.jobs.gpu import gpu_step, read_media, scratch_dir, video_output, write_stream
+from reelflow.jobs.gpu import gpu_step, image_output, read_media, scratch_dir, video_output, write_stream
 from reelflow.jobs.job import ProviderJob, run_job
 from reelflow.jobs.step import Step
 from reelflow.providers.comfyui import (
+    EXTENSIONS,
     ComfyClient,
     ComfyExecutionError,
     ComfyJobCancelledError,
     ComfyJobLostError,
     ComfySubmitUncertainError,
+    MediaParams,
     OutputFile,
     ProgressEvent,
     Waiter,
     WorkflowTemplate,
-    find_video,
+    find_output,
     new_prompt_id,
     output_prefix,
     render,
@@ -43,6 +47,7 @@ from reelflow.providers.comfyui import (
 from reelflow.settings import get_settings
 
 STEP = "i2v_comfyui"
+MEDIA_STEP = "comfyui"
 CANCEL_CONFIRM_S = 6.0
 CANCEL_CONFIRM_POLL_S = 0.25
 START, SPAN = 0.05, 0.9
@@ -50,7 +55,8 @@ START, SPAN = 0.05, 0.9
 
 @dataclass(frozen=True)
 class ComfyResult:
-    """The finished prompt: its history entry and its video, downloaded to the run's scratch folder."""
+    """The finished prompt: its history entry and its output (video or image), downloaded to the run's scratch
+    folder."""
 
     prompt_id: str
     output: OutputFile
@@ -66,8 +72,8 @@ class ComfyResult:
 class ComfyJobInput:
     run_id: str
     template: WorkflowTemplate
-    params: VideoParams
-    image: MediaRef
+    params: VideoParams | MediaParams
+    media: MediaRef  # the input: an image, or a video for a workflow that takes one
     deadline_s: float
     allow_resubmit: bool
     poll_interval_s: float
@@ -108,7 +114,7 @@ class ComfyProgress:
 
 
 class ComfyJob(ProviderJob[ComfyResult]):
-    """``await run_job(step, ComfyJob(client, step, job))`` -> the finished prompt, its video in scratch."""
+    """``await run_job(step, ComfyJob(client, step, job))`` -> the finished prompt, its output in scratch."""
 
     provider = "ComfyUI"
 
@@ -119,27 +125,31 @@ class ComfyJob(ProviderJob[ComfyResult]):
         self.gpu_seconds = 0.0
         self.attempts = 0
         self.progress = ComfyProgress(step, job.template.graph)
-        self._image_name: str | None = None
+        self._upload_name: str | None = None
         self._waiter: Waiter | None = None  # opened by submit (before the POST), run by wait
         self._started = 0.0
         self._oom_retried = self._lost_resubmitted = False
 
     def _waiter_for(self, prompt_id: str) -> Waiter:
         return Waiter(self.client, prompt_id, self.client_id, on_progress=self.progress,
-                      poll_interval_s=self.job.poll_interval_s, filename_prefix=output_prefix(prompt_id))
+                      poll_interval_s=self.job.poll_interval_s, filename_prefix=output_prefix(prompt_id),
+                      output_extension=EXTENSIONS[self.job.template.output_kind])
 
     async def prepare(self) -> None:
-        if self._image_name is None:
+        if self._upload_name is None:
             await self.client.preflight(self.job.template.graph)
-            self._image_name = await self.client.upload_image(await read_media(self.job.image))
+            kind = self.job.template.input_kind
+            data = await read_media(self.job.media, kind)
+            upload = self.client.upload_video if kind == "video" else self.client.upload_image
+            self._upload_name = await upload(data)
 
     def mint_id(self) -> str:
         return new_prompt_id(self.job.run_id)
 
     async def submit(self) -> str:
         prompt_id = self.job_id
-        assert prompt_id is not None and self._image_name is not None
-        graph = render(self.job.template, image_name=self._image_name, params=self.job.params,
+        assert prompt_id is not None and self._upload_name is not None
+        graph = render(self.job.template, upload_name=self._upload_name, params=self.job.params,
                        filename_prefix=output_prefix(prompt_id))
         self.attempts += 1
         waiter = self._waiter_for(prompt_id)
@@ -179,7 +189,7 @@ class ComfyJob(ProviderJob[ComfyResult]):
         return await self._finish(entry, self._started)
 
     async def _wait_resumed(self) -> ComfyResult | None:
-        """Wait on a stored prompt; None when it is gone or ended without a video and a new attempt may start."""
+        """Wait on a stored prompt; None when it is gone or ended without an output and a new attempt may start."""
         prompt_id = self.job_id
         assert prompt_id is not None
         self.step.log(f"resuming ComfyUI prompt {prompt_id}: waiting on it by id, not submitting again")
@@ -191,7 +201,7 @@ class ComfyJob(ProviderJob[ComfyResult]):
             self._on_lost(exc)
             return None
         except (ComfyJobCancelledError, ComfyExecutionError) as exc:
-            self.step.log(f"the earlier attempt ended without a video ({exc}); starting a new one")
+            self.step.log(f"the earlier attempt ended without an output ({exc}); starting a new one")
             return None
         return await self._finish(entry, started)
 
@@ -208,10 +218,11 @@ class ComfyJob(ProviderJob[ComfyResult]):
         prompt_id = self.job_id
         assert prompt_id is not None
         self.gpu_seconds += execution_seconds(entry) or (time.monotonic() - started)
-        output = find_video(entry, self.job.template.output_node)
+        template = self.job.template
+        output = find_output(entry, template.output_node, template.output_kind)
         if entry.get("recovered"):
             self.step.log(f"ComfyUI forgot prompt {prompt_id}, but its output {output.filename} was on disk")
-        name = f"{prompt_id}{output.extension or '.mp4'}"
+        name = f"{prompt_id}{output.extension or EXTENSIONS[template.output_kind]}"
         path = await write_stream(self.client.stream_view(output), scratch_dir(self.job.run_id) / name)
         await self.step.progress(1.0, f"downloaded {output.filename} ({path.stat().st_size} bytes)", force=True)
         return ComfyResult(prompt_id, output, entry, path)
@@ -241,13 +252,12 @@ def _last_message(entry: dict[str, Any]) -> str:
     return str(messages[-1][0]) if messages else "no status message"
 
 
-async def run_comfyui(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
-    """Run (or resume) the model's ComfyUI graph on the configured GPU; the video is a scratch file."""
-    model = load_catalog().get(model_id, kind="i2v")
+async def _run(run_id: str, step_name: str, model: ModelEntry, media: MediaRef,
+               params: VideoParams | MediaParams) -> tuple[ComfyResult, float | None]:
+    """Run (or resume) the model's graph in a GPU step named ``step_name``: the finished prompt and its cost."""
     template = template_for(model)
-
-    async with gpu_step(run_id, STEP, model, "comfyui") as gs:
-        job_input = ComfyJobInput(run_id=run_id, template=template, params=params, image=image,
+    async with gpu_step(run_id, step_name, model, "comfyui") as gs:
+        job_input = ComfyJobInput(run_id=run_id, template=template, params=params, media=media,
                                   deadline_s=gs.deadline_s, allow_resubmit=gs.gpu.allow_resubmit_lost_jobs,
                                   poll_interval_s=get_settings().comfyui_poll_interval_s)
         async with comfy_client(gs.gpu, gs.reached.url) as client:
@@ -255,4 +265,23 @@ async def run_comfyui(run_id: str, model_id: str, image: MediaRef, params: Video
             result = await run_job(gs.step, job)
         gs.charge(job.gpu_seconds, prompt_id=result.prompt_id, workflow=template.name, submits=job.attempts,
                   output=result.output.filename, recovered=result.recovered)
-    return await video_output(result.path, params, result.prompt_id, gs.step.cost_usd)
+    return result, gs.step.cost_usd
+
+
+async def run_comfyui(run_id: str, model_id: str, image: MediaRef, params: VideoParams) -> ProviderOutput:
+    """Run (or resume) the model's ComfyUI graph on the configured GPU; the video is a scratch file."""
+    model = load_catalog().get(model_id, kind="i2v")
+    result, cost = await _run(run_id, STEP, model, image, params)
+    return await video_output(result.path, params, result.prompt_id, cost)
+
+
+async def run_comfyui_media(run_id: str, model_id: str, media: MediaRef, params: MediaParams) -> ProviderOutput:
+    """Run (or resume) a registered workflow that takes an image or a video and makes an image or a video (an
+    upscaler, an interpolator); its output is a scratch file with its real size (and frames and fps)."""
+    model = load_catalog().get(model_id)
+    if model.backend != "comfyui":
+        raise SpecError("model", f"'{model_id}' is not a ComfyUI workflow (`reelflow workflows list`)")
+    result, cost = await _run(run_id, MEDIA_STEP, model, media, params)
+    if model.output_kind == "image":
+        return await image_output(result.path, result.prompt_id, cost)
+    return await video_output(result.path, None, result.prompt_id, cost)

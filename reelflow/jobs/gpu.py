@@ -27,7 +27,7 @@ from reelflow.gpu.endpoint import block_name, load_endpoint
 from reelflow.gpu.reach import Probe, Reached, probe_for, reach
 from reelflow.jobs.step import StepHandle, tracked_step
 from reelflow.orchestration.concurrency import Slot, gpu_slot
-from reelflow.providers.comfyui.outputs import VIDEO_TYPES
+from reelflow.providers.comfyui.outputs import IMAGE_TYPES, VIDEO_TYPES
 from reelflow.runs.lock import run_lock
 from reelflow.settings import get_settings
 
@@ -85,25 +85,25 @@ async def reach_for_step(step: StepHandle, gpu: GpuEndpoint, block: str, service
     return reached
 
 
-async def read_media(image: MediaRef) -> bytes:
-    """The input image's bytes (a stored file or an http(s) URL), at most ``max_input_bytes``."""
+async def read_media(image: MediaRef, field: str = "image") -> bytes:
+    """The input's bytes (a stored file or an http(s) URL), at most ``max_input_bytes``; errors name ``field``."""
     limit = get_settings().max_input_bytes
     if image.path:
         try:
             return await asyncio.to_thread(Path(image.path).read_bytes)
         except FileNotFoundError:
-            raise SpecError("image", f"input file {image.path} is gone from storage") from None
+            raise SpecError(field, f"input file {image.path} is gone from storage") from None
     if not image.url or not image.url.startswith(("http://", "https://")):
-        raise SpecError("image", f"cannot read {image.describe()}: not a local file or an http(s) URL")
+        raise SpecError(field, f"cannot read {image.describe()}: not a local file or an http(s) URL")
     chunks, size = [], 0
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=True) as http, \
             http.stream("GET", image.url, headers=image.headers or {}) as response:
         if response.status_code != 200:
-            raise ProviderError(f"reading the input image answered HTTP {response.status_code}")
+            raise ProviderError(f"reading the input {field} answered HTTP {response.status_code}")
         async for chunk in response.aiter_bytes(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise SpecError("image", f"input is larger than {limit} bytes")
+                raise SpecError(field, f"input is larger than {limit} bytes")
             chunks.append(chunk)
     return b"".join(chunks)
 
@@ -129,16 +129,38 @@ async def write_stream(chunks: AsyncIterator[bytes], dest: Path) -> Path:
     return dest
 
 
-async def video_output(path: Path, params: VideoParams, job_id: str, cost: float | None) -> ProviderOutput:
-    """A scratch file as the task's output, with its real size, frames and fps when it decodes."""
+async def video_output(path: Path, params: VideoParams | None, job_id: str, cost: float | None) -> ProviderOutput:
+    """A scratch file as the task's output, with its real size, frames and fps when it decodes (when it does
+    not: the requested ``params``, if any)."""
     content_type = VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
     media = MediaRef(path=str(path), content_type=content_type, filename=path.name)
     try:
         facts = await asyncio.to_thread(probe_video, path)
     except Exception as exc:  # not decodable here (e.g. an animated WebP): keep the requested values
         log.warning("could not read %s as a video (%r); recording the requested size and length", path, exc)
+        if params is None:
+            return ProviderOutput(media=media, provider_job_id=job_id, cost_usd=cost, scratch=True)
         return ProviderOutput(media=media, width=params.width, height=params.height, fps=params.fps,
                               frames=params.frames, duration_s=params.duration_s, provider_job_id=job_id,
                               cost_usd=cost, scratch=True)
     return ProviderOutput(media=media, width=facts.width, height=facts.height, fps=facts.fps, frames=facts.frames,
                           duration_s=facts.duration_s, provider_job_id=job_id, cost_usd=cost, scratch=True)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
+async def image_output(path: Path, job_id: str, cost: float | None) -> ProviderOutput:
+    """A scratch image file as the task's output (role ``image``), with its real size."""
+    try:
+        width, height = await asyncio.to_thread(_image_size, path)
+    except OSError as exc:
+        raise ProviderError(f"the output {path.name} is not a readable image ({exc})") from None
+    media = MediaRef(path=str(path), content_type=IMAGE_TYPES.get(path.suffix.lower(), "image/png"),
+                     filename=path.name)
+    return ProviderOutput(media=media, role="image", width=width, height=height, provider_job_id=job_id,
+                          cost_usd=cost, scratch=True)

@@ -45,7 +45,7 @@ async def _start_long_job(emu: ComfyEmulator, tmp_path: Path) -> tuple[ComfyClie
     client = ComfyClient(emu.url)
     name = await client.upload_image(make_image(tmp_path / "in.png", size=(64, 64)).read_bytes())
     prompt_id = new_prompt_id("janitor-test")
-    graph = render(wan22_template(), image_name=name, params=_params(), filename_prefix=output_prefix(prompt_id))
+    graph = render(wan22_template(), upload_name=name, params=_params(), filename_prefix=output_prefix(prompt_id))
     await client.submit(graph, prompt_id, "janitor-test")
     return client, prompt_id
 

@@ -24,13 +24,25 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-Kind = Literal["i2v", "t2v", "t2i", "i2i", "llm"]
-"""What a model makes from what: image/text to video, text/image to image, text to text (a language model)."""
-KINDS: tuple[str, ...] = ("i2v", "t2v", "t2i", "i2i", "llm")
+Kind = Literal["i2v", "t2v", "t2i", "i2i", "llm", "v2v", "v2i"]
+"""What a model makes from what: image/text to video, text/image to image, text to text (a language model);
+video to video or to image (registered ComfyUI workflows only: interpolators, frame pickers)."""
+KINDS: tuple[str, ...] = ("i2v", "t2v", "t2i", "i2i", "llm", "v2v", "v2i")
 VIDEO_KINDS: tuple[str, ...] = ("i2v", "t2v")
 KIND_NAMES: dict[tuple[str, ...], str] = {
     ("i2v",): "video model", VIDEO_KINDS: "video model", ("t2v",): "text-to-video model", ("t2i",): "image model",
-    ("i2i",): "image edit model", ("llm",): "language model"}
+    ("i2i",): "image edit model", ("llm",): "language model", ("v2v",): "video-to-video workflow",
+    ("v2i",): "video-to-image workflow"}
+Medium = Literal["text", "image", "video"]
+KIND_MEDIA: dict[str, tuple[Medium, Medium]] = {
+    "i2v": ("image", "video"), "t2v": ("text", "video"), "t2i": ("text", "image"), "i2i": ("image", "image"),
+    "llm": ("text", "text"), "v2v": ("video", "video"), "v2i": ("video", "image")}
+"""Kind -> (what the model takes, what it makes)."""
+
+
+def kind_of(takes: Medium, makes: Medium) -> Kind:
+    """The kind of a model that makes ``makes`` from ``takes``."""
+    return next(k for k, media in KIND_MEDIA.items() if media == (takes, makes))  # type: ignore[return-value]
 
 
 class ModelInputs(BaseModel):
@@ -183,6 +195,16 @@ class ModelEntry(BaseModel):
     price: Price
     fal: FalFields | None = Field(default=None, description="fal field names (fal models only).")
     source: str | None = Field(default=None, description="Where the input schema was read, and when.")
+
+    @property
+    def input_kind(self) -> Medium:
+        """What the model takes: text, an image or a video."""
+        return KIND_MEDIA[self.kind][0]
+
+    @property
+    def output_kind(self) -> Medium:
+        """What the model makes: text, an image or a video."""
+        return KIND_MEDIA[self.kind][1]
 
     def priced_seconds(self, duration: float | None) -> float | None:
         """The duration the model would really make: the shortest offered one that is long enough, or the

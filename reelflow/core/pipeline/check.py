@@ -55,8 +55,8 @@ FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                                   "params"})),
     "extend": (frozenset({"model", "video"}), frozenset({"prompt", "negative_prompt", "times", "params"})),
     "concat": (frozenset({"videos"}), frozenset({"params"})),
-    "comfyui": (frozenset({"model", "image"}),
-                frozenset({"prompt", "negative_prompt", "for_each", "variants", "params"})),
+    "comfyui": (frozenset({"model"}),  # and image or video: what its workflow takes (``_check_model``)
+                frozenset({"image", "video", "prompt", "negative_prompt", "for_each", "variants", "params"})),
     "approve": (frozenset({"target"}), frozenset({"timeout", "on_timeout"})),
 }
 
@@ -71,7 +71,8 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "concat": ("crossfade", "fps", "resolution"),
     "approve": (),
 }
-"""The params each kind of step takes."""
+"""The params each kind of step takes (a comfyui step whose workflow is not image-to-video: ``MEDIA_PARAMS``)."""
+MEDIA_PARAMS = ("seed",)
 
 FIELD_TYPES: dict[str, ValueType] = {"prompt": "text", "negative_prompt": "text", "image": "image",
                                "end_image": "image", "video": "video", "videos": "video"}
@@ -240,14 +241,17 @@ def model_entry(step: StepDef) -> ModelEntry | None:
         choices = [m for m in catalog.models if m.backend == "comfyui"]
         what = "ComfyUI workflow"
     else:
-        choices = [m for m in catalog.models if m.kind in MODEL_KINDS[step.kind]]
+        choices = [m for m in catalog.models if m.kind in MODEL_KINDS[step.kind]
+                   and (m.backend != "comfyui" or m.kind == "i2v")]  # other workflows run as comfyui steps
         what = f"{KIND_NAMES.get(MODEL_KINDS[step.kind], 'model')} ({'/'.join(MODEL_KINDS[step.kind])})"
     found = next((m for m in choices if m.id == step.model), None)
     if found is None:
         allowed = ", ".join(m.id for m in choices) or (
             "none registered (`reelflow workflows add`)" if step.kind == "comfyui" else "none in the catalog yet")
         elsewhere = next((m for m in catalog.models if m.id == step.model), None)
-        why = (f"'{step.model}' is {_a(KIND_NAMES.get((elsewhere.kind,), 'model'))} ({elsewhere.kind}), not "
+        why = (f"'{step.model}' is a ComfyUI workflow ({elsewhere.kind}); run it as a comfyui step"
+               if elsewhere and elsewhere.backend == "comfyui"
+               else f"'{step.model}' is {_a(KIND_NAMES.get((elsewhere.kind,), 'model'))} ({elsewhere.kind}), not "
                f"{_a(what)} for {_a(step.kind)} step" if elsewhere
                else f"unknown {what} '{step.model}'")
         raise Error(step.id, "model", f"{why}; allowed: {allowed}")
@@ -260,6 +264,8 @@ def _a(noun: str) -> str:
 
 def _check_model(step: StepDef) -> None:
     model = model_entry(step)
+    if model is not None and step.kind == "comfyui":
+        _check_workflow_input(step, model)
     if model is None or step.kind != "image_to_video":
         return
     if model.kind == "t2v" and step.image is not None:
@@ -268,6 +274,19 @@ def _check_model(step: StepDef) -> None:
     if model.kind == "i2v" and step.image is None:
         raise Error(step.id, "image", f"is required: model '{model.id}' animates an image (give a reference, e.g. "
                     "$inputs.image or $keyframe.image)")
+
+
+def _check_workflow_input(step: StepDef, model: ModelEntry) -> None:
+    """A comfyui step gives its workflow what it takes: ``image`` or ``video``, not the other."""
+    wanted = model.input_kind
+    other = "video" if wanted == "image" else "image"
+    if getattr(step, other) is not None:
+        raise Error(step.id, other, f"workflow '{model.id}' takes {_a(wanted)}, not {_a(other)}; give {wanted}: "
+                    f"(a reference) instead of {other}:")
+    if getattr(step, wanted) is None:
+        example = "$inputs.photo or $keyframe.image" if wanted == "image" else "$clip.video"
+        raise Error(step.id, wanted, f"is required: workflow '{model.id}' takes {_a(wanted)} (give a reference, "
+                    f"e.g. {example})")
 
 
 # steps: references and types --------------------------------------------------------------------------------
@@ -389,7 +408,9 @@ def _check_output(definition: PipelineDefinition, name: str, ref_text: str, ids:
 
 
 def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
-    allowed = PARAMS[step.kind]
+    model = model_entry(step)
+    media_workflow = step.kind == "comfyui" and model is not None and model.kind != "i2v"
+    allowed = MEDIA_PARAMS if media_workflow else PARAMS[step.kind]
     for name, value in step.params.items():
         if name not in allowed:
             listed = ", ".join(allowed) or "none"
@@ -400,7 +421,6 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
     seed = step.params.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise Error(step.id, "params.seed", f"{seed!r} is not allowed; a whole number 0-{MAX_SEED}")
-    model = model_entry(step)
     if seed is not None and model is not None and not model.inputs.seed:
         raise Error(step.id, "params.seed", f"model '{model.id}' does not take a seed; leave it out")
     if step.variants is not None and model is not None and not model.inputs.seed:
@@ -408,6 +428,8 @@ def _check_params(definition: PipelineDefinition, step: StepDef) -> None:
                     "identical; leave variants out")
     if step.kind == "concat":
         _check_concat(step)
+    elif media_workflow and model is not None:
+        _check_workflow_texts(step, model)
     elif step.kind == "generate_image" and model is not None:
         _check_image_step(step, model)
     elif step.kind in ("edit_image", "enhance_prompt") and model is not None:
@@ -444,6 +466,22 @@ def _check_image_step(step: StepDef, model: ModelEntry) -> None:
     except SpecError as exc:
         field = "prompt" if exc.field == "image_prompt" else exc.field
         raise _spec_error(step, SpecError(field, exc.message)) from None
+
+
+def _check_workflow_texts(step: StepDef, model: ModelEntry) -> None:
+    """A prompt (and negative prompt) only for a workflow that has somewhere to put it, and then a prompt is due."""
+    if step.prompt is not None and model.inputs.prompt == "unused":
+        raise Error(step.id, "prompt", f"workflow '{model.id}' takes no prompt (it was registered without --prompt); "
+                    "leave it out")
+    if step.prompt is None and model.inputs.prompt == "required":
+        raise Error(step.id, "prompt", f"is required: workflow '{model.id}' puts a prompt into its graph")
+    if step.negative_prompt is not None and not model.inputs.negative_prompt:
+        raise Error(step.id, "negative_prompt", f"workflow '{model.id}' takes no negative prompt; leave it out")
+    if step.prompt is not None:
+        try:
+            _check_text("prompt", _text_probe(step.prompt) or "", model.inputs.prompt_max_chars)
+        except SpecError as exc:
+            raise _spec_error(step, exc) from None
 
 
 def _check_instruction(step: StepDef, model: ModelEntry) -> None:

@@ -161,13 +161,14 @@ def outputs_of(definition: PipelineDefinition, step_id: str, _seen: frozenset[st
 
 
 def comfyui_output(model_id: str | None) -> ValueType | None:
-    """What a ComfyUI workflow model makes (its catalog kind says), or None when the model is unknown."""
+    """What a ComfyUI workflow model makes (an image or a video, as registered), or None when the model is
+    unknown."""
     from reelflow.core.catalog import load_catalog
 
     entry = next((m for m in load_catalog().models if m.id == model_id and m.backend == "comfyui"), None)
     if entry is None:
         return None
-    return "image" if entry.kind in ("t2i", "i2i") else "video"
+    return "image" if entry.output_kind == "image" else "video"
 
 
 def value_of(definition: PipelineDefinition, ref: Ref | str, step: str | None = None) -> Value:

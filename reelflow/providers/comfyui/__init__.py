@@ -18,12 +18,28 @@ from reelflow.errors import (
 from reelflow.providers.comfyui.client import ComfyClient, QueueState, content_name, new_prompt_id
 from reelflow.providers.comfyui.events import ProgressEvent
 from reelflow.providers.comfyui.graph import ModelRef, required_models
-from reelflow.providers.comfyui.outputs import OutputFile, find_outputs, find_video, output_prefix
+from reelflow.providers.comfyui.outputs import (
+    EXTENSIONS,
+    OutputFile,
+    find_image,
+    find_output,
+    find_outputs,
+    find_video,
+    output_prefix,
+)
 from reelflow.providers.comfyui.waiter import OnProgress, Waiter
 from reelflow.providers.comfyui.wan22 import Wan22Files, wan22_i2v_template
-from reelflow.providers.comfyui.workflow import Injections, WorkflowTemplate, load_custom_workflow, render
+from reelflow.providers.comfyui.workflow import (
+    Injections,
+    MediaKind,
+    MediaParams,
+    WorkflowTemplate,
+    load_custom_workflow,
+    render,
+)
 
 __all__ = [
+    "EXTENSIONS",
     "ComfyBusyError",
     "ComfyClient",
     "ComfyDeadlineError",
@@ -38,6 +54,8 @@ __all__ = [
     "ComfySubmitUncertainError",
     "ComfyUnreachableError",
     "Injections",
+    "MediaKind",
+    "MediaParams",
     "ModelRef",
     "OnProgress",
     "OutputFile",
@@ -48,6 +66,8 @@ __all__ = [
     "WorkflowError",
     "WorkflowTemplate",
     "content_name",
+    "find_image",
+    "find_output",
     "find_outputs",
     "find_video",
     "load_custom_workflow",

@@ -33,6 +33,7 @@ from reelflow.providers.comfyui.rejection import rejection_error
 MAX_CALL_S = 60.0
 UNSURE_STATUSES = {500, 502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527, 530}
 IMAGE_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+VIDEO_SUFFIXES = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "matroska": ".mkv", "avi": ".avi", "gif": ".gif"}
 _KNOWN_CLASSES: dict[str, set[str]] = {}  # base URL -> node classes seen installed (custom nodes stay installed)
 
 
@@ -77,6 +78,24 @@ def _image_suffix(data: bytes) -> str:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise SpecError("image", f"not a readable image ({exc})") from None
     return IMAGE_SUFFIXES.get(image_format, ".png")
+
+
+def _video_suffix(data: bytes) -> str:
+    """The container's usual extension, once PyAV has opened the bytes as a video container (a still image, which
+    FFmpeg also opens, is refused) with a video stream in it."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            formats = set(container.format.name.split(","))
+            has_video = bool(container.streams.video)
+    except av.FFmpegError as exc:
+        raise SpecError("video", f"not a readable video ({exc})") from None
+    suffix = next((suffix for name, suffix in VIDEO_SUFFIXES.items() if name in formats), None)
+    if suffix is None or not has_video:
+        raise SpecError("video", f"not a video (read as {', '.join(sorted(formats))}); allowed: MP4, MOV, WebM, MKV, "
+                        "AVI or GIF with a video stream")
+    return suffix
 
 
 class ComfyClient:
@@ -197,7 +216,14 @@ class ComfyClient:
         The server may rename the file, so always use the returned name.
         """
         suffix = _image_suffix(data)
-        name = filename or content_name(data, suffix)
+        return await self._upload(data, filename or content_name(data, suffix))
+
+    async def upload_video(self, data: bytes, filename: str | None = None) -> str:
+        """Upload a video for a video loader (LoadVideo, VHS_LoadVideo): ``/upload/image`` takes any file."""
+        suffix = _video_suffix(data)
+        return await self._upload(data, filename or content_name(data, suffix))
+
+    async def _upload(self, data: bytes, name: str) -> str:
         files = {"image": (name, data, "application/octet-stream")}
         response = await self._request("POST", "/upload/image", files=files, data={"type": "input"},
                                        timeout=MAX_CALL_S)

@@ -1,9 +1,9 @@
-"""Finding the video file(s) a finished prompt wrote, whatever node wrote them."""
+"""Finding the video or image file(s) a finished prompt wrote, whatever node wrote them."""
 
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,7 +11,11 @@ from reelflow.errors import ComfyNoVideoOutputError
 
 VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".webp": "image/webp",
                ".mov": "video/quicktime", ".mkv": "video/x-matroska"}
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+               ".bmp": "image/bmp"}
 OUTPUT_KEYS = ("videos", "gifs", "images")
+EXTENSIONS = {"video": ".mp4", "image": ".png"}
+"""The extension a save node of each kind writes when nothing else says (SaveVideo's auto format, SaveImage)."""
 
 
 class OutputFile(BaseModel):
@@ -30,7 +34,7 @@ class OutputFile(BaseModel):
 
     @property
     def content_type(self) -> str:
-        return VIDEO_TYPES.get(self.extension, "application/octet-stream")
+        return VIDEO_TYPES.get(self.extension) or IMAGE_TYPES.get(self.extension, "application/octet-stream")
 
 
 def output_prefix(prompt_id: str) -> str:
@@ -77,3 +81,33 @@ def find_outputs(history_entry: dict[str, Any], output_node: str | None = None) 
 def find_video(history_entry: dict[str, Any], output_node: str | None = None) -> OutputFile:
     """The one video to keep: from ``output_node`` when it has one, otherwise the first found."""
     return find_outputs(history_entry, output_node)[0]
+
+
+def _node_images(node_id: str, node_output: dict[str, Any]) -> list[OutputFile]:
+    """Still images (``images`` entries of SaveImage/PreviewImage); an ``animated`` node's are videos."""
+    if any(bool(flag) for flag in node_output.get("animated") or []):
+        return []
+    return [OutputFile(filename=item["filename"], subfolder=item.get("subfolder") or "",
+                       type=item.get("type") or "output", node_id=node_id)
+            for item in node_output.get("images") or []
+            if isinstance(item, dict) and item.get("filename")
+            and posixpath.splitext(str(item["filename"]))[1].lower() in IMAGE_TYPES]
+
+
+def find_image(history_entry: dict[str, Any], output_node: str | None = None) -> OutputFile:
+    """The one image to keep: ``output_node``'s first when it has one, otherwise the first found.
+
+    Raises ``ComfyNoVideoOutputError`` (no output of the wanted kind) when there is none."""
+    outputs: dict[str, Any] = history_entry.get("outputs") or {}
+    order = sorted(outputs, key=lambda node_id: node_id != output_node)
+    images = [image for node_id in order for image in _node_images(str(node_id), outputs[node_id] or {})]
+    if not images:
+        summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
+        raise ComfyNoVideoOutputError(f"the prompt finished without an image output (outputs: {summary or 'none'})")
+    return images[0]
+
+
+def find_output(history_entry: dict[str, Any], output_node: str | None,
+                kind: Literal["image", "video"]) -> OutputFile:
+    """The one file of ``kind`` to keep (see ``find_image`` and ``find_video``)."""
+    return find_image(history_entry, output_node) if kind == "image" else find_video(history_entry, output_node)

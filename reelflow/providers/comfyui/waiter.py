@@ -14,7 +14,7 @@ from reelflow.errors import ComfyDeadlineError, ComfyJobLostError, ComfyUnreacha
 from reelflow.providers.comfyui.client import ComfyClient
 from reelflow.providers.comfyui.events import ProgressEvent, check_history, read_message
 from reelflow.providers.comfyui.feed import follow
-from reelflow.providers.comfyui.outputs import OutputFile, expected_output
+from reelflow.providers.comfyui.outputs import IMAGE_TYPES, OutputFile, expected_output
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ OnProgress = Callable[[ProgressEvent], Awaitable[None] | None]
 def recovered_entry(output: OutputFile) -> dict[str, Any]:
     """A stand-in history entry for an output found on disk after the server forgot the prompt."""
     item = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
-    return {"outputs": {"recovered": {"videos": [item]}}, "recovered": True,
+    key = "images" if output.extension in IMAGE_TYPES else "videos"
+    return {"outputs": {"recovered": {key: [item]}}, "recovered": True,
             "status": {"status_str": "success", "completed": True, "messages": []}}
 
 
@@ -35,14 +36,15 @@ class Waiter:
     ``client_id``); submit inside the block, then ``await w.run(deadline_s, interrupt_on_deadline=True)``.
     ``/history`` + ``/queue`` are polled every ``poll_interval_s`` and after each reconnect. ``run`` returns the
     history entry of a success or raises ``ComfyExecutionError``, ``ComfyJobCancelledError``,
-    ``ComfyJobLostError`` (gone from history and queue, no output file under ``filename_prefix``) or
+    ``ComfyJobLostError`` (gone from history and queue, no ``output_extension`` file under ``filename_prefix``) or
     ``ComfyDeadlineError``. An entry recovered from ``/view`` after a lost history has ``"recovered"``.
     """
 
     def __init__(self, client: ComfyClient, prompt_id: str, client_id: str, *, on_progress: OnProgress | None = None,
                  poll_interval_s: float = 15.0, filename_prefix: str | None = None, unreachable_grace_s: float = 300.0,
-                 finish_grace_s: float = 15.0, ws_ready_s: float = 5.0) -> None:
+                 finish_grace_s: float = 15.0, ws_ready_s: float = 5.0, output_extension: str = ".mp4") -> None:
         self.client = client
+        self.output_extension = output_extension
         self.prompt_id = prompt_id
         self.client_id = client_id
         self.on_progress = on_progress
@@ -190,7 +192,7 @@ class Waiter:
         if entry is not None:
             return entry
         if self.filename_prefix:
-            output = expected_output(self.filename_prefix)
+            output = expected_output(self.filename_prefix, self.output_extension)
             if await client.exists(output):
                 return recovered_entry(output)
         raise ComfyJobLostError(client.base_url, prompt_id)

@@ -187,6 +187,7 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
             name, counter = f"{stem} ({counter}){ext}", counter + 1
         (folder / name).write_bytes(image.data)
         state.stats.uploads += 1
+        state.stats.uploaded.append(f"{subfolder}/{name}" if subfolder else name)
         return JSONResponse({"name": name, "subfolder": subfolder, "type": kind})
 
     async def view(request: Request) -> Response:

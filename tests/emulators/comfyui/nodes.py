@@ -21,7 +21,11 @@ OUTPUT_NODES: dict[str, tuple[str, str]] = {
 }
 SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced"}
 PLAIN = {"ModelSamplingSD3", "LoadImage", "CLIPTextEncode", "WanImageToVideo", "VAEDecode", "CreateVideo",
-         "EmptyLatentImage", "ImageScale", "RepeatImageBatch"}
+         "EmptyLatentImage", "ImageScale", "RepeatImageBatch", "ImageScaleBy", "LoadVideo", "VHS_LoadVideo",
+         "GetVideoComponents", "RIFE VFI", "FILM VFI"}
+VIDEO_LOADERS: dict[str, str] = {"LoadVideo": "file", "VHS_LoadVideo": "video"}
+"""Video loader classes and the input naming the uploaded file."""
+INTERPOLATORS = {"RIFE VFI", "FILM VFI"}
 KNOWN = set(LOADERS) | set(OUTPUT_NODES) | SAMPLERS | PLAIN
 PSEUDO_MODELS = {"vae": ["pixel_space"]}
 
@@ -110,6 +114,11 @@ def _node_errors(node: dict[str, Any], installed: dict[str, list[str]],
         errors.append({"type": "custom_validation_failed", "message": "Custom validation failed for node",
                        "details": f"image - Invalid image file: {inputs.get('image')}",
                        "extra_info": {"input_name": "image"}})
+    video_input = VIDEO_LOADERS.get(node["class_type"])
+    if video_input is not None and inputs.get(video_input) not in images:
+        errors.append({"type": "custom_validation_failed", "message": "Custom validation failed for node",
+                       "details": f"{video_input} - Invalid video file: {inputs.get(video_input)}",
+                       "extra_info": {"input_name": video_input}})
     return errors
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import posixpath
 import re
 import time
@@ -13,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 from PIL import Image
 from starlette.websockets import WebSocket
 
-from tests.emulators.comfyui.media import preview_frame, sample_mp4, sample_png
-from tests.emulators.comfyui.nodes import OUTPUT_NODES, SAMPLERS, WAN_MODELS, closure
+from tests.emulators.comfyui.media import interpolated_mp4, preview_frame, sample_mp4, sample_png, scaled_png
+from tests.emulators.comfyui.nodes import INTERPOLATORS, OUTPUT_NODES, SAMPLERS, VIDEO_LOADERS, WAN_MODELS, closure
 
 
 @dataclass
@@ -52,6 +54,7 @@ class ComfyStats:
     interrupts: int = 0
     queue_deletes: int = 0
     uploads: int = 0
+    uploaded: list[str] = field(default_factory=list)  # the stored names, in order
     http_calls: int = 0
     ws_connects: int = 0
     frees: int = 0
@@ -318,6 +321,8 @@ class ComfyState:
                 raise self._failure(job, node_id, self.knobs.error_type, self.knobs.error_message)
             if class_type == "LoadImage":
                 self._check_image(job, node_id)
+            if class_type in VIDEO_LOADERS:
+                self._check_video(job, node_id)
             if node_id in timed:
                 await self._progress(job, node_id, steps, step_s)
             if class_type in OUTPUT_NODES:
@@ -348,6 +353,35 @@ class ComfyState:
         except Exception as exc:
             raise self._failure(job, node_id, "PIL.UnidentifiedImageError", str(exc)) from None
 
+    def _check_video(self, job: Job, node_id: str) -> None:
+        node = job.graph[node_id]
+        path = self.dir("input") / node["inputs"][VIDEO_LOADERS[node["class_type"]]]
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise ValueError("no video stream")
+        except (av.FFmpegError, ValueError) as exc:
+            raise self._failure(job, node_id, "av.error.InvalidDataError", str(exc)) from None
+
+    def _made(self, job: Job, node_id: str, extension: str) -> bytes:
+        """What the output node saves: from an uploaded input, the image scaled by the graph's ImageScaleBy nodes
+        (SaveImage), or the video with its frames and fps multiplied by its interpolator nodes' ``multiplier``
+        (a video save node); otherwise (no such input or node) the sample PNG or MP4."""
+        order = closure(job.graph, [node_id])
+        nodes = [job.graph[n] for n in order]
+        if extension == ".png":
+            loads = [n["inputs"]["image"] for n in nodes if n["class_type"] == "LoadImage"]
+            scales = [float(n["inputs"]["scale_by"]) for n in nodes if n["class_type"] == "ImageScaleBy"]
+            if loads and scales:
+                return scaled_png(self.dir("input") / loads[0], math.prod(scales))
+            return sample_png()
+        videos = [n["inputs"][VIDEO_LOADERS[n["class_type"]]] for n in nodes if n["class_type"] in VIDEO_LOADERS]
+        if videos:
+            multiplier = math.prod(int(n["inputs"].get("multiplier", 2)) for n in nodes
+                                   if n["class_type"] in INTERPOLATORS)
+            return interpolated_mp4(self.dir("input") / videos[0], multiplier)
+        return sample_mp4()
+
     def _write_output(self, job: Job, node_id: str) -> dict[str, Any]:
         class_type = job.graph[node_id]["class_type"]
         key, extension = OUTPUT_NODES[class_type]
@@ -358,7 +392,7 @@ class ComfyState:
         pattern = re.compile(rf"^{re.escape(base)}_(\d{{5}})_\.")
         used = [int(m.group(1)) for path in folder.iterdir() if (m := pattern.match(path.name))]
         filename = f"{base}_{max(used, default=0) + 1:05d}_{extension}"
-        (folder / filename).write_bytes(sample_png() if extension == ".png" else sample_mp4())
+        (folder / filename).write_bytes(self._made(job, node_id, extension))
         item: dict[str, Any] = {"filename": filename, "subfolder": subfolder, "type": "output"}
         if self.knobs.output_key != "auto":
             key = self.knobs.output_key
