@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ async def write_stream(chunks: AsyncIterator[bytes], dest: Path) -> Path:
     return dest
 
 
-async def video_output(path: Path, params: VideoParams, job_id: str, cost: float | None) -> ProviderOutput:
+async def video_output(path: Path, params: VideoParams, job_id: str, cost: Decimal | None) -> ProviderOutput:
     """A scratch file as the task's output, with its real size, frames and fps when it decodes."""
     content_type = VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
     media = MediaRef(path=str(path), content_type=content_type, filename=path.name)
