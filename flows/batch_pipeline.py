@@ -15,6 +15,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
@@ -27,7 +28,8 @@ from flows.pipeline_flow import pipeline_run
 from flows.video_pipeline import video_pipeline
 from reelflow.core import batch
 from reelflow.core.batch import BatchItem, ItemResult
-from reelflow.core.domain import Via, usd_text
+from reelflow.core.domain import Via
+from reelflow.core.money import total_usd, usd_number, usd_text
 from reelflow.core.pipeline.load import load_definition
 from reelflow.errors import ReelflowError
 from reelflow.orchestration.prefect_server import ui_url
@@ -127,11 +129,11 @@ async def _run_on_workers(pending: list[tuple[int, BatchItem, RunView]], tally: 
         raise
 
 
-def batch_cost(results: list[ItemResult]) -> float | None:
+def batch_cost(results: list[ItemResult]) -> Decimal | None:
     """What the items cost together; unknown (None) when a completed item's cost is unknown: unknown is not free."""
     if any(r.status == "completed" and r.cost_usd is None for r in results):
         return None
-    return round(sum(r.cost_usd or 0.0 for r in results), 6)
+    return total_usd(r.cost_usd or Decimal(0) for r in results)
 
 
 def _summary(batch_id: str, items: list[BatchItem], tally: _Tally) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def _summary(batch_id: str, items: list[BatchItem], tally: _Tally) -> dict[str, 
         counts[result.status] = counts.get(result.status, 0) + 1
     return {"batch_id": batch_id, "total": len(items), "counts": counts,
             "cached": sum(r.cached for r in results),
-            "cost_usd": batch_cost(results),
+            "cost_usd": usd_number(batch_cost(results)),
             "items": [r.model_dump(mode="json") for r in results]}
 
 

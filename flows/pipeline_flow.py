@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow
@@ -29,6 +30,7 @@ from flows.video_pipeline import CANCELLED_NOTE, I2V_TASKS, _media_of
 from reelflow.core.catalog import ModelEntry
 from reelflow.core.catalog.models import parse_size
 from reelflow.core.domain import ImageParams, MediaRef, ProviderOutput
+from reelflow.core.money import total_usd
 from reelflow.core.pipeline.check import model_entry
 from reelflow.core.pipeline.definition import PipelineDefinition, StepDef, is_reference, literal_text, parse_ref
 from reelflow.core.pipeline.graph import step_dependencies
@@ -458,12 +460,10 @@ class _Call:
     run: Callable[[str], Awaitable[dict[str, Any]]]
 
 
-def run_cost(run_id: str) -> float | None:
+def run_cost(run_id: str) -> Decimal | None:
     """The run's cost: its completed steps' costs (reused steps cost nothing now); unknown when one is unknown."""
     priced = [s for s in store.pipeline_steps(run_id) if s["status"] == "completed" and ":cache_r2" not in s["name"]]
-    if any(s["cost_usd"] is None for s in priced):
-        return None
-    return round(sum(s["cost_usd"] or 0.0 for s in priced), 6)
+    return total_usd(s["cost_usd"] for s in priced)
 
 
 async def execute(run: RunView, force: bool) -> RunView:

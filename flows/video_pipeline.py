@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 from prefect import flow
@@ -15,6 +16,7 @@ from flows.fallback import run_i2v
 from flows.run_outcome import executing
 from reelflow.core.catalog import VIDEO_KINDS, load_catalog
 from reelflow.core.domain import MediaRef
+from reelflow.core.money import total_usd
 from reelflow.core.spec import image_params, parse_spec, video_params
 from reelflow.runs.prepare import prepare_run
 from reelflow.storage import get_storage
@@ -58,13 +60,11 @@ def _media_of(output: OutputView, storage: str) -> MediaRef:
     return get_storage(storage).readable(output.key, output.content_type)
 
 
-def run_cost(run: RunView) -> float | None:
+def run_cost(run: RunView) -> Decimal | None:
     """The sum of the completed provider steps' costs (storing is not priced); unknown (None) when one of them is
     unknown, e.g. GPU time on an endpoint without a $/hour: unknown is not free."""
     priced = [step for step in run.steps if step.status == "completed" and not step.name.startswith("cache_r2")]
-    if any(step.cost_usd is None for step in priced):
-        return None
-    return round(sum(step.cost_usd or 0.0 for step in priced), 6)
+    return total_usd(step.cost_usd for step in priced)
 
 
 async def execute(run: RunView) -> RunView:

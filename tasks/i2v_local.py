@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 from prefect import task
@@ -53,8 +54,8 @@ async def i2v_local(run_id: str, model_id: str, image: MediaRef, params: VideoPa
             raise
         await step.progress(1.0, "render finished", force=True)
         facts = probe_video(out_path)
-        step.cost_usd = 0.0
+        step.cost_usd = Decimal(0)
         step.detail = {"frames": facts.frames, "fps": facts.fps, "width": facts.width, "height": facts.height}
     return ProviderOutput(media=MediaRef(path=str(out_path), content_type="video/mp4", filename="video.mp4"),
                           width=facts.width, height=facts.height, fps=facts.fps, frames=facts.frames,
-                          duration_s=facts.duration_s, cost_usd=0.0, scratch=True)
+                          duration_s=facts.duration_s, cost_usd=Decimal(0), scratch=True)

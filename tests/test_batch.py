@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
@@ -211,11 +212,11 @@ def test_a_submitted_batch_runs_on_a_worker_with_its_items_as_child_flow_runs(tm
 def test_a_batch_with_an_item_of_unknown_cost_costs_unknown_not_the_sum_of_the_others() -> None:
     from flows.batch_pipeline import batch_cost
     from reelflow.core.batch import ItemResult
-    from reelflow.core.domain import usd_text
+    from reelflow.core.money import usd_text
 
     priced = ItemResult(item="a", status="completed", run_id="a" * 32, cost_usd=0.25)
     unpriced = ItemResult(item="b", status="completed", run_id="b" * 32, cost_usd=None)
     failed = ItemResult(item="c", status="failed", run_id="c" * 32, cost_usd=None)
-    assert batch_cost([priced, failed]) == 0.25
+    assert batch_cost([priced, failed]) == Decimal("0.25")
     assert batch_cost([priced, unpriced]) is None
     assert usd_text(batch_cost([priced, unpriced])) == "unknown" and usd_text(0.25) == "$0.2500"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def test_video_arguments_fit_the_schema_and_the_price_matches(model_id: str, cha
                                                               expected: dict[str, Any], usd: float) -> None:
     args, cost = _video(model_id, **changes)
     assert {k: args.get(k) for k in expected} == expected
-    assert cost == pytest.approx(usd)
+    assert cost == Decimal(str(usd))
 
 
 def test_text_to_video_sends_no_image_and_the_veo_2_entry_sends_no_unknown_input() -> None:
@@ -121,7 +122,7 @@ def test_image_arguments_fit_the_schema_and_the_price_matches(model_id: str, exp
     args = fal.build_arguments(model, params, IMG if model.kind == "i2i" else None)
     assert check_body(input_fields(schema(model.endpoint), model.endpoint), args) == [], args
     assert {k: args.get(k) for k in expected} == expected and args["prompt"] == "make it dusk"
-    assert model.price.estimate(megapixels=0.786432) == pytest.approx(usd)
+    assert model.price.estimate(megapixels=0.786432) == Decimal(str(usd))
 
 
 def test_models_that_cannot_are_refused_an_end_image_or_audio() -> None:

@@ -285,9 +285,9 @@ def test_local_jobs_record_their_pipeline_steps_and_write_their_outputs(tmp_path
     clips = [write_clip(tmp_path / f"{n}.mp4", [colour] * 24) for n, colour in enumerate((RED, BLUE))]
     made = _media_steps(run_id, clips)
 
-    rows = store_rows("SELECT name, status, backend, cost_usd FROM steps WHERE run_id = ? ORDER BY id", run_id)
-    assert rows == [("keyframe", "completed", "local", 0.0), ("look", "completed", "local", 0.0),
-                    ("film", "completed", "local", 0.0), ("more[0]:last_frame", "completed", "local", 0.0)]
+    rows = store_rows("SELECT name, status, backend, cost_micro_usd FROM steps WHERE run_id = ? ORDER BY id", run_id)
+    assert rows == [("keyframe", "completed", "local", 0), ("look", "completed", "local", 0),
+                    ("film", "completed", "local", 0), ("more[0]:last_frame", "completed", "local", 0)]
 
     keyframe, look, film, frame = (made[k] for k in ("keyframe", "look", "film", "more[0]"))
     key_path = Path(keyframe.media.path)  # type: ignore[attr-defined]

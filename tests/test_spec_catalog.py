@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from reelflow.core.catalog import load_catalog
@@ -31,7 +33,7 @@ def test_catalog_offers_every_promised_model() -> None:
     ("wan-2.2-i2v-comfyui", {"gpu_usd_per_hour": 0.36, "gpu_seconds": 100}, 0.01),
 ])
 def test_price_estimates(model_id: str, kwargs: dict, expected: float) -> None:
-    assert load_catalog().get(model_id).price.estimate(**kwargs) == pytest.approx(expected)
+    assert load_catalog().get(model_id).price.estimate(**kwargs) == Decimal(str(expected)), "exact, not close"
 
 
 def test_strict_types_name_the_field() -> None:

@@ -102,6 +102,36 @@ def test_an_old_store_opened_by_a_users_command_is_upgraded_and_keeps_every_row(
     assert _sqlite_rows(copies[0]) == before, "the copy is the store as it was, its last write included"
 
 
+def test_costs_in_a_schema_5_store_become_exact_micro_dollars(tmp_path: Path) -> None:
+    """A store the previous reelflow wrote (Alembic revision 0005, costs as float dollars) is upgraded by a user's
+    command: each cost is the same amount in integer micro-dollars, an unknown cost stays unknown."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "reelflow.db"
+    engine = create_engine(f"sqlite:///{path}")
+    costs = {RUN_IDS[0]: 0.1, RUN_IDS[1]: 1.253001, RUN_IDS[2]: None}
+    with engine.begin() as conn:
+        command.upgrade(schema.alembic_config(conn), "0005")
+        for run_id, cost in costs.items():
+            conn.execute(text("INSERT INTO runs (id, idempotency_key, model_id, backend, status, spec, forced, "
+                              "cost_usd, progress, created_at, kind) VALUES (:id, :id, 'wan-2.5-i2v', 'fal', "
+                              "'completed', '{}', 0, :cost, 1.0, '2026-11-30 12:00:00', 'video')"),
+                         {"id": run_id, "cost": cost})
+            conn.execute(text("INSERT INTO steps (run_id, name, backend, status, attempts, cost_usd, started_at) "
+                              "VALUES (:id, 'i2v_fal', 'fal', 'completed', 1, :cost, '2026-11-30 12:00:00')"),
+                         {"id": run_id, "cost": cost})
+    engine.dispose()
+
+    shown = [_json(run_cli("status", run_id, "--json", env=_env(home)))["cost_usd"] for run_id in costs]
+    assert shown == [0.1, 1.253001, None]
+    with closing(sqlite3.connect(path)) as db:
+        for table in ("runs", "steps"):
+            stored = db.execute(f"SELECT cost_micro_usd, typeof(cost_micro_usd) FROM {table} ORDER BY rowid").fetchall()
+            assert stored == [(100_000, "integer"), (1_253_001, "integer"), (None, "null")], table
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            assert "cost_usd" not in columns, f"{table} keeps no float cost"
+
+
 def test_a_step_whose_process_died_before_the_upgrade_resumes_its_paid_job_after_it(tmp_path: Path,
                                                                                      env: SetEnv) -> None:
     path = _old_sqlite_store(tmp_path / "home", 1)  # schema 1: no slot columns yet

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from reelflow.cli import logs
 from reelflow.cli.output import print_json, short_id
 from reelflow.core.batch import ItemResult
-from reelflow.core.domain import usd_text
+from reelflow.core.money import usd_text
 from reelflow.errors import ReelflowError, SpecError
 from reelflow.orchestration import prefect_server
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from reelflow.core.domain import usd_text
+from reelflow.core.money import usd_json, usd_number, usd_text
 from reelflow.errors import AmbiguousRunIdError
 from reelflow.orchestration.prefect_server import ui_url
 from reelflow.store import repo
@@ -40,7 +41,7 @@ def step_json(step: StepView) -> dict[str, Any]:
     return {"name": step.name, "backend": step.backend, "status": step.status,
             "provider_job_id": step.provider_job_id, "attempts": step.attempts, "started_at": _iso(step.started_at),
             "finished_at": _iso(step.finished_at), "duration_s": _seconds(step.started_at, step.finished_at),
-            "gpu_seconds": step.gpu_seconds, "cost_usd": step.cost_usd, "error": step.error}
+            "gpu_seconds": step.gpu_seconds, "cost_usd": usd_number(step.cost_usd), "error": step.error}
 
 
 def event_json(event: EventView) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def run_json(run: RunView) -> dict[str, Any]:
         "seed": run.spec.get("seed"),
         "batch_id": run.batch_id,
         "outputs": [o.model_dump(mode="json", exclude_none=True) for o in outputs],
-        "cost_usd": run.cost_usd,
+        "cost_usd": usd_number(run.cost_usd),
         "error": run.error,
         "prefect_flow_run_id": run.prefect_flow_run_id,
         "prefect_url": ui_url(run.prefect_flow_run_id),
@@ -71,8 +72,13 @@ def run_json(run: RunView) -> dict[str, Any]:
     }
 
 
+def _json_value(value: Any) -> Any:
+    """Money (``Decimal``) as a JSON number with its exact text; anything else JSON does not know as text."""
+    return usd_json(value) if isinstance(value, Decimal) else str(value)
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=_json_value))
 
 
 def print_run(console: Console, run: RunView, *, link: bool = True) -> None:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
-from reelflow.core.domain import usd_text
+from reelflow.core.money import usd_text
 from reelflow.errors import (
     AmbiguousRunIdError,
     ModelUnavailableError,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from reelflow.core.catalog import load_catalog
 from reelflow.core.listeners import Listeners
+from reelflow.core.money import Usd
 from reelflow.core.pipeline.definition import PipelineDefinition
 from reelflow.core.spec import MAX_SEED, PipelineSpec
 from reelflow.errors import SpecError
@@ -39,7 +40,7 @@ class ItemResult(BaseModel):
     status: str
     run_id: str | None = None
     cached: bool = False
-    cost_usd: float | None = None
+    cost_usd: Usd | None = None
     error: str | None = None
     video: str | None = None
     prefect_url: str | None = None

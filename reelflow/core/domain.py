@@ -6,6 +6,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reelflow.core.money import Usd
+
 Backend = Literal["local", "fal", "comfyui", "swarmui"]
 GpuBackend = Literal["comfyui", "swarmui"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -73,7 +75,7 @@ class ProviderOutput(BaseModel):
     frames: int | None = None
     duration_s: float | None = None
     provider_job_id: str | None = None
-    cost_usd: float | None = None
+    cost_usd: Usd | None = None
     scratch: bool = False  # a working file that may be deleted once stored
     text: str | None = None  # what a language model answered (role "text"; ``media`` then has no location)
 
@@ -104,8 +106,3 @@ class StoredObject(ObjectFacts):
 
     path: str | None = None
     url: str | None = None
-
-
-def usd_text(cost_usd: float | None) -> str:
-    """A cost as people read it: ``$0.1234``, or ``unknown`` when it is not known (unknown is not free)."""
-    return "unknown" if cost_usd is None else f"${cost_usd:.4f}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from reelflow.core.catalog import ModelEntry
@@ -18,7 +19,7 @@ def execution_seconds(entry: dict[str, Any]) -> float | None:
     return (max(stamps) - min(stamps)) / 1000.0 if len(stamps) >= 2 else None
 
 
-def job_cost(model: ModelEntry, usd_per_hour: float | None, gpu_seconds: float) -> float | None:
+def job_cost(model: ModelEntry, usd_per_hour: float | None, gpu_seconds: float) -> Decimal | None:
     """GPU seconds x the instance's $/hour; None when the rate is unknown (a local GPU, a plain URL)."""
     return model.price.estimate(gpu_usd_per_hour=usd_per_hour, gpu_seconds=gpu_seconds)
 

@@ -17,6 +17,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class FalRequest:
     run_id: str
     step: str
     model: ModelEntry
-    cost_usd: float | None
+    cost_usd: Decimal | None
     arguments: Callable[[], Awaitable[dict[str, Any]]]
     parse: Callable[..., ProviderOutput]  # (result, *, request_id) -> output
 
@@ -259,7 +260,7 @@ async def run_edit_image(run_id: str, model_id: str, image: MediaRef, params: Im
                                         arguments=arguments, parse=_parser(model)))
 
 
-def _video_cost(model: ModelEntry, params: VideoParams) -> float | None:
+def _video_cost(model: ModelEntry, params: VideoParams) -> Decimal | None:
     return model.price.estimate(seconds=params.duration_s, resolution=params.resolution, audio=params.audio)
 
 

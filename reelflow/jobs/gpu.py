@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ async def write_stream(chunks: AsyncIterator[bytes], dest: Path) -> Path:
     return dest
 
 
-async def video_output(path: Path, params: VideoParams | None, job_id: str, cost: float | None) -> ProviderOutput:
+async def video_output(path: Path, params: VideoParams | None, job_id: str, cost: Decimal | None) -> ProviderOutput:
     """A scratch file as the task's output, with its real size, frames and fps when it decodes (when it does
     not: the requested ``params``, if any)."""
     content_type = VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
@@ -154,7 +155,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
-async def image_output(path: Path, job_id: str, cost: float | None) -> ProviderOutput:
+async def image_output(path: Path, job_id: str, cost: Decimal | None) -> ProviderOutput:
     """A scratch image file as the task's output (role ``image``), with its real size."""
     try:
         width, height = await asyncio.to_thread(_image_size, path)

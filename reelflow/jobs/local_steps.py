@@ -13,6 +13,7 @@ import io
 import re
 import threading
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from PIL import Image
@@ -69,7 +70,7 @@ def _write_png(run_id: str, step: StepHandle, data: bytes) -> Path:
 
 def _image_output(path: Path, width: int, height: int) -> ProviderOutput:
     return ProviderOutput(media=MediaRef(path=str(path), content_type=PNG, filename=path.name), role="image",
-                          width=width, height=height, cost_usd=0.0, scratch=True)
+                          width=width, height=height, cost_usd=Decimal(0), scratch=True)
 
 
 def _size(data: bytes) -> tuple[int, int]:
@@ -83,7 +84,7 @@ async def run_local_image(run_id: str, model_id: str, params: ImageParams) -> Pr
     async with tracked_step(run_id, "generate_image", "local", endpoint=model.endpoint) as step:
         data = await asyncio.to_thread(procedural_image, params.prompt, params.width, params.height, params.seed)
         path = _write_png(run_id, step, data)
-        step.cost_usd = 0.0
+        step.cost_usd = Decimal(0)
         step.detail = {"path": str(path), "width": params.width, "height": params.height, "seed": params.seed}
         await step.progress(1.0, "image drawn", force=True)
     return _image_output(path, params.width, params.height)
@@ -100,7 +101,7 @@ async def run_local_edit(run_id: str, model_id: str, image: MediaRef, params: Im
         data = await asyncio.to_thread(edit_image_locally, original, params.prompt, params.seed)
         path = _write_png(run_id, step, data)
         width, height = _size(data)
-        step.cost_usd = 0.0
+        step.cost_usd = Decimal(0)
         step.detail = {"path": str(path), "width": width, "height": height, "instruction": params.prompt}
         await step.progress(1.0, "image edited", force=True)
     return _image_output(path, width, height)
@@ -109,7 +110,7 @@ async def run_local_edit(run_id: str, model_id: str, image: MediaRef, params: Im
 def _video_output(path: Path, facts: MediaFacts) -> ProviderOutput:
     return ProviderOutput(media=MediaRef(path=str(path), content_type=MP4, filename=path.name), role="video",
                           width=facts.width, height=facts.height, fps=facts.fps, frames=facts.frames,
-                          duration_s=facts.duration_s, cost_usd=0.0, scratch=True)
+                          duration_s=facts.duration_s, cost_usd=Decimal(0), scratch=True)
 
 
 def _digest(path: Path) -> str:
@@ -152,7 +153,7 @@ async def run_concat(run_id: str, clips: Sequence[MediaRef], *, crossfade_s: flo
         except asyncio.CancelledError:
             cancel.set()
             raise
-        step.cost_usd = 0.0
+        step.cost_usd = Decimal(0)
         step.detail = {"path": str(path), "clips": len(clips), "crossfade_s": crossfade_s, "frames": facts.frames,
                        "fps": facts.fps, "width": facts.width, "height": facts.height,
                        "duration_s": facts.duration_s}
@@ -172,7 +173,7 @@ async def run_last_frame(run_id: str, video: MediaRef) -> ProviderOutput:
                 source.unlink(missing_ok=True)
         path = _write_png(run_id, step, data)
         width, height = _size(data)
-        step.cost_usd = 0.0
+        step.cost_usd = Decimal(0)
         step.detail = {"path": str(path), "width": width, "height": height}
         await step.progress(1.0, "last frame taken", force=True)
     return _image_output(path, width, height)

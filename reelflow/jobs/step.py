@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
@@ -65,7 +66,7 @@ class StepHandle:
     name: str
     step_id: int
     provider_job_id: str | None
-    cost_usd: float | None = None
+    cost_usd: Decimal | None = None
     detail: dict = field(default_factory=dict)
     _artifact_id: object | None = None
     _last_progress_at: float = 0.0

@@ -8,6 +8,7 @@ is the one fal reports for the tokens used (unknown, never zero, when it reports
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from reelflow.core.catalog import load_catalog
@@ -28,7 +29,7 @@ async def run_enhance_prompt(run_id: str, model_id: str, prompt: str, *, style: 
     if model.backend == "local":
         async with tracked_step(run_id, STEP, "local", endpoint=model.endpoint) as step:
             text = await asyncio.to_thread(enhance_prompt_locally, prompt, style=style)
-            step.cost_usd = 0.0
+            step.cost_usd = Decimal(0)
             step.detail = {"text": text, "style": style, "seed": seed}
             await step.progress(1.0, "prompt enhanced", force=True)
         return text

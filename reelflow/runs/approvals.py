@@ -19,6 +19,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
@@ -165,7 +166,7 @@ def _close_round(step_id: int, status: str, answer: ApprovalAnswer | None, error
         row.status = status
         row.error = error
         row.finished_at = utcnow()
-        row.cost_usd = 0.0  # a person's answer is free; unknown would make the whole run's cost unknown
+        row.cost_usd = Decimal(0)  # a person's answer is free; unknown would make the whole run's cost unknown
         if answer is not None:
             row.detail = {**(row.detail or {}), "decision": answer.decision, "via": answer.via,
                           "prompt": answer.prompt, "seed": answer.seed, "note": answer.note}

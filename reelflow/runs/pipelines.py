@@ -14,10 +14,12 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from reelflow.core.domain import MediaRef, ProviderOutput, Via
 from reelflow.core.inputs import load_image
+from reelflow.core.money import total_usd
 from reelflow.core.pipeline.check import check_definition, resolve_inputs
 from reelflow.core.pipeline.definition import OUTPUTS, PipelineDefinition, parse_ref
 from reelflow.core.pipeline.graph import step_dependencies
@@ -163,11 +165,9 @@ def _state(items: list[dict[str, Any]]) -> str:
     return "running"
 
 
-def _cost(items: list[dict[str, Any]]) -> float | None:
+def _cost(items: list[dict[str, Any]]) -> Decimal | None:
     done = [i for i in items if i["status"] == "completed"]
-    if any(i["cost_usd"] is None for i in done):
-        return None
-    return round(sum(i["cost_usd"] or 0.0 for i in done), 6) if done else None
+    return total_usd(i["cost_usd"] for i in done) if done else None
 
 
 def describe_steps(run: RunView) -> list[dict[str, Any]]:

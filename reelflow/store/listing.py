@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_, select
 
 from reelflow.store.db import session_scope
-from reelflow.store.models import Output, Pipeline, Run, Step
+from reelflow.store.models import Output, Pipeline, Run, Step, attributes
 from reelflow.store.views import RunView, run_view
 
 _VIDEO_SECONDS = (select(Output.duration_s).where(Output.run_id == Run.id, Output.role == "video")
@@ -71,7 +71,7 @@ def _fill(s: Any, rows: dict[str, SimpleNamespace]) -> None:
         return
     for table, into in ((Step.__table__, "steps"), (Output.__table__, "outputs")):
         for found in s.execute(select(table).where(table.c.run_id.in_(rows)).order_by(table.c.id)).mappings():
-            getattr(rows[found["run_id"]], into).append(SimpleNamespace(**found))
+            getattr(rows[found["run_id"]], into).append(SimpleNamespace(**attributes(table, found)))
     saved = {row.pipeline_id for row in rows.values() if row.pipeline_id}
     names = {found.id: found.name for found in s.execute(select(Pipeline.id, Pipeline.name)
                                                            .where(Pipeline.id.in_(saved)))} if saved else {}
@@ -81,7 +81,7 @@ def _fill(s: Any, rows: dict[str, SimpleNamespace]) -> None:
 
 
 def _rows(s: Any, statement: Any) -> dict[str, SimpleNamespace]:
-    return {row["id"]: SimpleNamespace(**row, steps=[], outputs=[], pipeline_name=None)
+    return {row["id"]: SimpleNamespace(**attributes(Run.__table__, row), steps=[], outputs=[], pipeline_name=None)
             for row in s.execute(statement).mappings()}
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from reelflow.store.columns import MicroUsd
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def attributes(table: Any, row: Any) -> dict[str, Any]:
+    """A row read from ``select(table)`` by the models' attribute names (a column may be named otherwise in SQL:
+    ``cost_usd`` is kept as ``cost_micro_usd``)."""
+    return {column.key: row[column] for column in table.c}
 
 
 class Base(DeclarativeBase):
@@ -61,7 +70,7 @@ class Run(Base):
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     prefect_flow_run_id: Mapped[str | None] = mapped_column(String(36), index=True)
     error: Mapped[str | None] = mapped_column(Text)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[Decimal | None] = mapped_column("cost_micro_usd", MicroUsd, key="cost_usd")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
@@ -96,7 +105,7 @@ class Step(Base):
     slot_limit: Mapped[str | None] = mapped_column(String(100))  # the concurrency slot held while running
     slot_lease_id: Mapped[str | None] = mapped_column(String(36))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[Decimal | None] = mapped_column("cost_micro_usd", MicroUsd, key="cost_usd")
     error: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

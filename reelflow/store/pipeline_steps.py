@@ -4,6 +4,7 @@ idempotency key and outputs, and finding a completed step with the same key to r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def finish_step(run_id: str, name: str, *, key: str, outputs: dict[str, Any], fa
         detail[OUTPUTS_FIELD] = encoded
         if reused_from is not None:
             detail["reused"] = {"run_id": reused_from.run_id, "step": reused_from.name}
-            step.status, step.cost_usd, step.finished_at, step.error = "completed", 0.0, utcnow(), None
+            step.status, step.cost_usd, step.finished_at, step.error = "completed", Decimal(0), utcnow(), None
             step.backend = "cache"
         step.idempotency_key = key
         step.detail = detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
 from reelflow.store.db import session_scope
-from reelflow.store.models import Event, Output, Run, Step, utcnow
+from reelflow.store.models import Event, Output, Run, Step, attributes, utcnow
 from reelflow.store.views import EventView, OutputView, RunView, run_view
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
@@ -114,18 +115,18 @@ def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, mo
         filters = [cond for cond, wanted in ((Run.status == status, status), (Run.model_id == model, model),
                                              (Run.batch_id == batch_id, batch_id)) if wanted]
         total = s.scalar(select(func.count()).select_from(Run).where(*filters)) or 0
-        runs = [SimpleNamespace(**row, steps=[], outputs=[]) for row in s.execute(
+        runs = [SimpleNamespace(**attributes(Run.__table__, row), steps=[], outputs=[]) for row in s.execute(
             select(Run.__table__).where(*filters).order_by(Run.created_at.desc(), Run.id).limit(limit)
             .offset(offset)).mappings()]
         by_id = {run.id: run for run in runs}
         if by_id:
             for table, into in ((Step.__table__, "steps"), (Output.__table__, "outputs")):
                 for row in s.execute(select(table).where(table.c.run_id.in_(by_id)).order_by(table.c.id)).mappings():
-                    getattr(by_id[row["run_id"]], into).append(SimpleNamespace(**row))
+                    getattr(by_id[row["run_id"]], into).append(SimpleNamespace(**attributes(table, row)))
         return [run_view(r) for r in runs], total  # type: ignore[arg-type]
 
 
-def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: float | None = None,
+def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: Decimal | None = None,
              prefect_flow_run_id: str | None = None) -> None:
     """Move a run to a new status and log it as an event; finished runs stay finished."""
     with session_scope() as s:
@@ -223,7 +224,7 @@ def held_leases(run_id: str) -> list[str]:
                                                                Step.slot_lease_id.is_not(None))))
 
 
-def close_step(step_id: int, status: str, *, cost_usd: float | None = None, error: str | None = None,
+def close_step(step_id: int, status: str, *, cost_usd: Decimal | None = None, error: str | None = None,
                detail: dict[str, Any] | None = None) -> None:
     """End the step; its slot was given back as its job ended, so no lease stays recorded."""
     with session_scope() as s:

@@ -61,12 +61,12 @@ class _Sum:
         self.runs = 0
         self.unknown = 0
 
-    def add(self, cost: float | None) -> None:
+    def add(self, cost: Decimal | None) -> None:
         self.runs += 1
         if cost is None:
             self.unknown += 1
         else:
-            self.usd += Decimal(str(cost))
+            self.usd += cost
 
     def fields(self) -> dict[str, object]:
         return {"usd": format(self.usd.normalize(), "f"), "runs": self.runs, "unknown_cost_runs": self.unknown}
@@ -101,7 +101,7 @@ def spend_report(since: date, until: date, today: date | None = None) -> SpendRe
                 tally.add(row.cost_usd)
             if row.cost_usd:
                 costly.append(row)
-        costly.sort(key=lambda r: (-Decimal(str(r.cost_usd)), r.created_at))
+        costly.sort(key=lambda r: (-r.cost_usd, r.created_at))
         prompts = {r.id: (r.spec or {}).get("prompt") for r in s.execute(
             select(Run.id, Run.spec).where(Run.id.in_([r.id for r in costly[:TOP]])))}
     every_day = [since + timedelta(days=n) for n in range((until - since).days + 1)]
@@ -111,7 +111,7 @@ def spend_report(since: date, until: date, today: date | None = None) -> SpendRe
         models=sorted((ModelSpend(model=m, **t.fields()) for m, t in models.items()),
                       key=lambda m: (-Decimal(m.usd), m.model)),
         most_expensive=[CostlyRun(run_id=r.id, model=r.model_id, kind=r.kind, status=r.status,
-                                  usd=format(Decimal(str(r.cost_usd)).normalize(), "f"),
+                                  usd=format(r.cost_usd.normalize(), "f"),
                                   prompt=prompts.get(r.id) if isinstance(prompts.get(r.id), str) else None,
                                   created_at=r.created_at.replace(tzinfo=r.created_at.tzinfo or UTC))
                         for r in costly[:TOP]])

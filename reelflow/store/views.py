@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from reelflow.core.domain import MediaFacts, StoredObject
+from reelflow.core.money import Usd
 
 
 class OutputView(StoredObject, MediaFacts):
@@ -27,7 +28,7 @@ class StepFacts(BaseModel):
     status: str
     provider_job_id: str | None = None
     attempts: int = 1
-    cost_usd: float | None = None
+    cost_usd: Usd | None = None
     error: str | None = None
     kind: str | None = None
     pipeline_step: str | None = None
@@ -55,7 +56,7 @@ class RunView(BaseModel):
     idempotency_key: str
     outputs: list[OutputView] = []
     steps: list[StepView] = []
-    cost_usd: float | None = None
+    cost_usd: Usd | None = None
     error: str | None = None
     progress: float = 0.0
     prefect_flow_run_id: str | None = None

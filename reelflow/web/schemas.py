@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reelflow.core.domain import MediaFacts, ObjectFacts
+from reelflow.core.money import Usd
 from reelflow.core.spec import MAX_SEED
 from reelflow.providers.vastai import InstanceFacts
 from reelflow.store.views import EventFacts, StepFacts
@@ -95,7 +96,7 @@ class RunOut(BaseModel):
     backend: str
     spec: dict[str, Any]
     progress: float
-    cost_usd: float | None = None
+    cost_usd: Usd | None = None
     error: str | None = None
     video_url: str | None = None
     poster_url: str | None = None
@@ -142,7 +143,7 @@ class RunPage(BaseModel):
 class PriceOut(BaseModel):
     unit: str
     text: str = Field(description="The price in words, e.g. '$0.10 per second at 720p'.")
-    estimate_usd: float | None = Field(description="Estimated cost of one job with the given inputs, if known.")
+    estimate_usd: Usd | None = Field(description="Estimated cost of one job with the given inputs, if known.")
     source: str | None = Field(default=None, description="Where the price was read, and when.")
     confirmed: bool = Field(default=True, description="False: the price is not confirmed from the provider's pages.")
 

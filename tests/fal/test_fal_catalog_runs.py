@@ -137,6 +137,6 @@ def test_edit_image_sends_the_image_and_the_instruction(emu: FalEmulator, env: E
     assert (sent[0] if isinstance(sent, list) else sent).startswith("data:image/png")
     assert output["role"] == "image" and output["media"]["url"].startswith(emu.base_url)
     assert output["cost_usd"] == pytest.approx(0.039 if model_id == "nano-banana-edit" else 0.04)
-    step = store_rows("SELECT status, cost_usd FROM steps WHERE run_id = ? AND name = 'edit_image'",
+    step = store_rows("SELECT status, cost_micro_usd FROM steps WHERE run_id = ? AND name = 'edit_image'",
                       prepared.run.run_id)
-    assert step == [("completed", pytest.approx(output["cost_usd"]))]
+    assert step == [("completed", round(output["cost_usd"] * 1_000_000))]

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from reelflow.core.catalog import load_catalog
+from reelflow.core.money import usd
 from reelflow.errors import FalRequestError, SpecError
 from reelflow.providers.fal.llm import llm_arguments, parse_llm_output
 from tests.emulators.fal import FalEmulator
@@ -86,7 +88,7 @@ def test_enhance_prompt_on_fal_submits_once_and_records_the_reported_cost(emu: F
     row = step_row(run_id, "enhance_prompt")
     assert row["status"] == "completed" and row["job"] == job_id
     full = llm_arguments(load_catalog().get(MODEL), "a lighthouse on a cliff at dusk", style="film noir")
-    assert row["cost"] == llm_result(full)["usage"]["cost"] > 0
+    assert row["cost"] == usd(llm_result(full)["usage"]["cost"]) > 0, "the reported cost, to the micro-dollar"
 
 
 def test_a_killed_enhance_prompt_is_resumed_by_its_request_id_not_submitted_again(emu: FalEmulator,
@@ -127,7 +129,7 @@ def test_llm_output_is_the_text_with_the_reported_cost_and_an_empty_answer_is_an
     parsed = parse_llm_output({"output": ' "a slow dolly over the sea" ', "usage": {"cost": 0.00042}},
                               request_id="r1")
     assert (parsed.text, parsed.cost_usd, parsed.provider_job_id, parsed.role) == (
-        "a slow dolly over the sea", 0.00042, "r1", "text")
+        "a slow dolly over the sea", Decimal("0.00042"), "r1", "text")
     assert parse_llm_output({"output": "x", "usage": {}}).cost_usd is None  # unknown, not free
     for bad in ({"output": ""}, {"usage": {"cost": 1}}, {"output": "x", "error": "model overloaded"}):
         with pytest.raises(FalRequestError):

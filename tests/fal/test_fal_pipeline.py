@@ -173,9 +173,10 @@ def test_prompt_to_flux_image_to_wan_video(emu: FalEmulator, env: Env) -> None:
     assert outputs["poster"]["content_type"] == "image/jpeg"
     for output in outputs.values():
         assert sha256_file(Path(output["path"])) == output["sha256"]
-    assert store_rows("SELECT name, status, cost_usd FROM steps WHERE run_id = ? ORDER BY id", result["run_id"]) == [
-        ("generate_image", "completed", 0.003), ("cache_r2:image", "completed", None),
-        ("i2v_fal", "completed", 0.25), ("cache_r2:video", "completed", None)]
+    assert store_rows("SELECT name, status, cost_micro_usd FROM steps WHERE run_id = ? ORDER BY id",
+                      result["run_id"]) == [
+        ("generate_image", "completed", 3_000), ("cache_r2:image", "completed", None),
+        ("i2v_fal", "completed", 250_000), ("cache_r2:video", "completed", None)], "micro-dollars, exact"
     assert result["cost_usd"] == 0.253
     stats = emu.stats()
     assert stats["submits"]["by_endpoint"] == {FLUX: 1, WAN: 1}

@@ -54,7 +54,7 @@ def test_wan_pipeline_on_vast_completes_with_cost(fresh_comfy: ComfyEmulator, va
     assert step["status"] == "completed" and step["job"] == stats["submits"][0]
     assert step["detail"]["usd_per_hour"] == 0.42 and step["detail"]["submits"] == 1
     assert 0 < step["cost"] == run.cost_usd
-    assert abs(step["cost"] - 0.42 * step["detail"]["gpu_seconds"] / 3600) < 1e-6
+    assert abs(float(step["cost"]) - 0.42 * step["detail"]["gpu_seconds"] / 3600) < 1e-6
     kinds = event_kinds(run.run_id)
     assert any(k == "progress" and "(KSamplerAdvanced) step" in m for k, m in kinds)
     assert any(k == "slot" for k, _ in kinds)

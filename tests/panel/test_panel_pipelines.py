@@ -348,7 +348,7 @@ def test_on_fal_a_redo_from_the_panel_renders_and_pays_the_judged_step_once_more
         expect(page.get_by_test_id("run-status")).to_have_text("completed", timeout=RUN_TIMEOUT_MS)
         expect(page.get_by_test_id("node-clip")).to_contain_text("$0.25")
         screenshot(page, artifacts_dir, "pipeline-run-fal-completed")
-        rows = store_rows("SELECT name, status, provider_job_id, cost_usd, detail FROM steps WHERE run_id = ? "
+        rows = store_rows("SELECT name, status, provider_job_id, cost_micro_usd, detail FROM steps WHERE run_id = ? "
                           "ORDER BY id", run_id)
         assert emu.stats()["submits"]["by_endpoint"] == {FLUX: 2, WAN: 1}, rows
     finally:

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from typing import Any
 
+from reelflow.core.money import from_micros
 from reelflow.settings import get_settings
 
 
@@ -21,11 +22,11 @@ def store_value(sql: str, *args: object) -> Any:
 
 
 def step_row(run_id: str, name: str) -> dict[str, Any]:
-    rows = store_rows("SELECT status, provider_job_id, detail, error, cost_usd FROM steps WHERE run_id = ? AND "
+    rows = store_rows("SELECT status, provider_job_id, detail, error, cost_micro_usd FROM steps WHERE run_id = ? AND "
                       "name = ? ORDER BY id DESC LIMIT 1", run_id, name)
     status, job, detail, error, cost = rows[0]
     return {"status": status, "job": job, "detail": json.loads(detail) if detail else None, "error": error,
-            "cost": cost}
+            "cost": None if cost is None else from_micros(cost)}
 
 
 def event_kinds(run_id: str) -> list[tuple[str, str]]:

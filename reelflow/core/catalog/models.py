@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reelflow.core.domain import Backend
+from reelflow.core.money import usd
 from reelflow.errors import SpecError
 
 SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
@@ -128,10 +129,10 @@ class Price(BaseModel):
 
     def estimate(self, *, seconds: float | None = None, megapixels: float | None = None,
                  resolution: str | None = None, gpu_usd_per_hour: float | None = None,
-                 gpu_seconds: float | None = None, audio: bool = False) -> float | None:
+                 gpu_seconds: float | None = None, audio: bool = False) -> Decimal | None:
         """Cost in USD for one job, or None when it cannot be known in advance (audio's price included)."""
         cost = self._estimate(seconds, megapixels, resolution, gpu_usd_per_hour, gpu_seconds, audio)
-        return None if cost is None else float(cost.quantize(Decimal("0.000001")))
+        return usd(cost)
 
     def _estimate(self, seconds: float | None, megapixels: float | None, resolution: str | None,
                   gpu_usd_per_hour: float | None, gpu_seconds: float | None, audio: bool) -> Decimal | None:
@@ -221,7 +222,7 @@ class ModelEntry(BaseModel):
 
     def estimate_usd(self, *, duration: float | None = None, resolution: str | None = None,
                      gpu_usd_per_hour: float | None = None, gpu_seconds: float | None = None,
-                     audio: bool = False) -> float | None:
+                     audio: bool = False) -> Decimal | None:
         """One job's price for these inputs (the model's defaults where None), or None when unknown."""
         label = resolution or self.inputs.default_resolution
         size = parse_size(resolution or self.inputs.default_resolution or "")

@@ -101,7 +101,6 @@ def _one_job(model: ModelEntry, step: StepDef, rate: float | None, gpu_seconds: 
     return None if usd is None else dollars(usd)
 
 
-def dollars(usd: float) -> Decimal:
-    """A catalog estimate (a float rounded to a millionth) as the exact decimal it stands for."""
-    exact = Decimal(str(usd))
-    return exact.quantize(Decimal(1)) if exact == exact.to_integral_value() else exact.normalize()
+def dollars(usd: Decimal) -> Decimal:
+    """A catalog estimate (to the micro-dollar) without trailing zeros."""
+    return usd.quantize(Decimal(1)) if usd == usd.to_integral_value() else usd.normalize()

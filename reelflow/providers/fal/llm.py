@@ -8,10 +8,12 @@ The endpoint takes no seed. The catalog entry's ``fal.fixed`` holds the model, t
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from reelflow.core.catalog import ModelEntry
 from reelflow.core.domain import MediaRef, ProviderOutput
+from reelflow.core.money import usd
 from reelflow.errors import FalRequestError, SpecError
 
 SYSTEM_PROMPT = (
@@ -37,10 +39,10 @@ def llm_arguments(model: ModelEntry, prompt: str, *, style: str | None = None) -
     return {"prompt": subject, "system_prompt": system, **fixed}
 
 
-def _cost(result: dict[str, Any]) -> float | None:
+def _cost(result: dict[str, Any]) -> Decimal | None:
     usage = result.get("usage")
     cost = usage.get("cost") if isinstance(usage, dict) else None
-    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
+    return usd(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
 
 
 def _clean(text: str) -> str:

@@ -11,7 +11,7 @@
 (``tests/test_store_migration.py`` checks both).
 """
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest revision, known without importing Alembic so that checking an up-to-date store stays cheap."""
 
 LEGACY_REVISIONS = {1: "0001", 2: "0002", 3: "0003", 4: "0004"}
