@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,7 @@ def _last_message(entry: dict[str, Any]) -> str:
 
 
 async def _run(run_id: str, step_name: str, model: ModelEntry, media: MediaRef,
-               params: VideoParams | MediaParams) -> tuple[ComfyResult, float | None]:
+               params: VideoParams | MediaParams) -> tuple[ComfyResult, Decimal | None]:
     """Run (or resume) the model's graph in a GPU step named ``step_name``: the finished prompt and its cost."""
     template = template_for(model)
     async with gpu_step(run_id, step_name, model, "comfyui") as gs:

@@ -232,17 +232,23 @@ def _check_fields(step: StepDef) -> None:
         raise Error(step.id, "variants", "give for_each or variants, not both")
 
 
+def step_models(kind: str, models: list[ModelEntry]) -> list[ModelEntry]:
+    """The catalog models a step of ``kind`` may use: a comfyui step any registered workflow; other kinds the
+    models of their catalog kinds, ComfyUI workflows only if image-to-video (the others run as comfyui steps)."""
+    if kind == "comfyui":
+        return [m for m in models if m.backend == "comfyui"]
+    return [m for m in models if m.kind in MODEL_KINDS.get(kind, ()) and (m.backend != "comfyui" or m.kind == "i2v")]
+
+
 def model_entry(step: StepDef) -> ModelEntry | None:
     """The catalog entry of the step's model (None for concat and approve), checked to suit its kind."""
     if step.kind in ("concat", "approve"):
         return None
     catalog = load_catalog()
+    choices = step_models(step.kind, catalog.models)
     if step.kind == "comfyui":
-        choices = [m for m in catalog.models if m.backend == "comfyui"]
         what = "ComfyUI workflow"
     else:
-        choices = [m for m in catalog.models if m.kind in MODEL_KINDS[step.kind]
-                   and (m.backend != "comfyui" or m.kind == "i2v")]  # other workflows run as comfyui steps
         what = f"{KIND_NAMES.get(MODEL_KINDS[step.kind], 'model')} ({'/'.join(MODEL_KINDS[step.kind])})"
     found = next((m for m in choices if m.id == step.model), None)
     if found is None:

@@ -43,9 +43,7 @@ def _models_of(kind: str) -> list[str]:
     catalog = load_catalog().models
     if kind in ("concat", "approve"):
         return []
-    if kind == "comfyui":
-        return [m.id for m in catalog if m.backend == "comfyui"]
-    return [m.id for m in catalog if m.kind in checks.MODEL_KINDS[kind]]
+    return [m.id for m in checks.step_models(kind, catalog)]
 
 
 def palette() -> dict[str, Any]:
