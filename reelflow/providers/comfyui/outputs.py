@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -64,18 +65,25 @@ def _node_videos(node_id: str, node_output: dict[str, Any]) -> list[OutputFile]:
     return found
 
 
+def _collect(history_entry: dict[str, Any], output_node: str | None,
+             of_node: Callable[[str, dict[str, Any]], list[OutputFile]], what: str) -> list[OutputFile]:
+    """The files ``of_node`` finds in every output node, ``output_node``'s first; none raises
+    ``ComfyNoVideoOutputError`` naming what each node did output."""
+    outputs: dict[str, Any] = history_entry.get("outputs") or {}
+    order = sorted(outputs, key=lambda node_id: node_id != output_node)
+    found = [item for node_id in order for item in of_node(str(node_id), outputs[node_id] or {})]
+    if not found:
+        summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
+        raise ComfyNoVideoOutputError(f"the prompt finished without {what} output (outputs: {summary or 'none'})")
+    return found
+
+
 def find_outputs(history_entry: dict[str, Any], output_node: str | None = None) -> list[OutputFile]:
     """Every video in ``images``/``gifs``/``videos`` of every output node, ``output_node``'s first.
 
     Raises ``ComfyNoVideoOutputError`` when there is none.
     """
-    outputs: dict[str, Any] = history_entry.get("outputs") or {}
-    order = sorted(outputs, key=lambda node_id: node_id != output_node)
-    videos = [video for node_id in order for video in _node_videos(str(node_id), outputs[node_id] or {})]
-    if not videos:
-        summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
-        raise ComfyNoVideoOutputError(f"the prompt finished without a video output (outputs: {summary or 'none'})")
-    return videos
+    return _collect(history_entry, output_node, _node_videos, "a video")
 
 
 def find_video(history_entry: dict[str, Any], output_node: str | None = None) -> OutputFile:
@@ -98,13 +106,7 @@ def find_image(history_entry: dict[str, Any], output_node: str | None = None) ->
     """The one image to keep: ``output_node``'s first when it has one, otherwise the first found.
 
     Raises ``ComfyNoVideoOutputError`` (no output of the wanted kind) when there is none."""
-    outputs: dict[str, Any] = history_entry.get("outputs") or {}
-    order = sorted(outputs, key=lambda node_id: node_id != output_node)
-    images = [image for node_id in order for image in _node_images(str(node_id), outputs[node_id] or {})]
-    if not images:
-        summary = {node_id: sorted((value or {}).keys()) for node_id, value in outputs.items()}
-        raise ComfyNoVideoOutputError(f"the prompt finished without an image output (outputs: {summary or 'none'})")
-    return images[0]
+    return _collect(history_entry, output_node, _node_images, "an image")[0]
 
 
 def find_output(history_entry: dict[str, Any], output_node: str | None,
