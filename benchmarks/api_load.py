@@ -152,6 +152,7 @@ class Probe:
     def __init__(self, pid: int, port: int, token: str) -> None:
         self.pid, self.port, self.token = pid, port, token
         self.phases: dict[str, Phase] = {}
+        self.windows: list[tuple[str, float, float]] = []
 
     def phase(self, name: str) -> Phase:
         return self.phases.setdefault(name, Phase(name))
@@ -160,10 +161,11 @@ class Probe:
         """``run(*groups)`` with one group of fresh connections per count; its CPU is booked to phase ``name``."""
         groups = [await _connections(self.port, self.token, count) for count in counts]
         phase = self.phase(name)
-        server, generator = _cpu_s(self.pid), time.process_time()
+        server, generator, began = _cpu_s(self.pid), time.process_time(), time.time()
         try:
             return await run(*groups)
         finally:
+            self.windows.append((name, began, time.time()))
             phase.server_cpu_s += _cpu_s(self.pid) - server
             phase.generator_cpu_s += time.process_time() - generator
             phase.requests += sum(counts)
@@ -222,6 +224,9 @@ async def _load(base: str, port: int, token: str, args: argparse.Namespace, pid:
         print(phase.line())
     for line in settled:
         print(f"POSTed runs, {line}")
+    if args.sample_stacks:
+        for name, began, ended in probe.windows:
+            print(f"sampled window: {began:.3f} {ended:.3f} {name}")
 
 
 def main() -> None:
@@ -232,6 +237,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--via", default="auto", choices=("auto", "local"),
                         help="reelflow serve --via (auto, its default, asks Prefect for a worker per run)")
+    parser.add_argument("--sample-stacks", type=Path, help="run the server under benchmarks/sampled_serve.py, "
+                        "its threads' stacks sampled into this file (prints each phase's time window)")
     parser.add_argument("--settle-s", type=float, default=600.0, help="how long to wait for the POSTed runs to end")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="reelflow-load-"))
@@ -244,9 +251,11 @@ def main() -> None:
           f"{Path('/proc/loadavg').read_text().split()[:3]} load, {os.cpu_count()} cores")
     port = _free_port()
     log = (tmp / "serve.log").open("wb")
-    serve = subprocess.Popen([sys.executable, "-m", "reelflow.cli.main", "serve", "--port", str(port), "--via",
-                              args.via], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "reelflow.cli.main"]
+    if args.sample_stacks:
+        command = [sys.executable, str(ROOT / "benchmarks" / "sampled_serve.py"), str(args.sample_stacks.resolve())]
+    serve = subprocess.Popen([*command, "serve", "--port", str(port), "--via", args.via], cwd=ROOT, env=env,
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
