@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.cli import run_cli_json
 from tests.support.files import file_server, files_under, make_image
+from tests.support.settings_env import SetEnv
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,17 @@ def test_decompression_bomb_is_refused_without_decoding() -> None:
     with pytest.raises(SpecError, match="too many pixels") as caught:
         inspect_image(png, "bomb.png")
     assert caught.value.field == "image"
+
+
+def test_an_image_checked_once_is_checked_again_under_a_lower_pixel_limit(env: SetEnv) -> None:
+    from reelflow.core.inputs import inspect_image
+    from reelflow.errors import ImageTooLargeError
+    from tests.emulators.common.media import png_bytes
+
+    image = png_bytes(size=(40, 30))
+    first = inspect_image(image, "a.png")
+    again = inspect_image(image, "b.png")  # remembered: not decoded again
+    assert (again.width, again.height, again.sha256, again.source) == (40, 30, first.sha256, "b.png")
+    env(REELFLOW_MAX_INPUT_PIXELS="1000")
+    with pytest.raises(ImageTooLargeError, match="too many pixels"):
+        inspect_image(image, "a.png")

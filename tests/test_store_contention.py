@@ -5,6 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,90 @@ def test_a_retried_step_recording_the_same_output_again_keeps_one_row() -> None:
     assert repo.add_output("r-output-twice", None, stored, produced) == first
     repo.add_output("r-output-twice", None, stored, produced.model_copy(update={"role": "poster"}))
     assert [o.role for o in repo.get_run("r-output-twice").outputs] == ["video", "poster"]
+
+
+WRITERS = 10
+HOLD_S = 0.02
+
+
+def test_writers_of_one_process_take_turns_without_waiting_in_sqlite() -> None:
+    """Ten threads write at once, each holding its transaction for HOLD_S (the work a request does in it). SQLite
+    hands its lock to a waiting writer only when that writer's busy handler wakes up (sleeps of up to 100 ms);
+    the process's own lock hands it on at the commit, so a BEGIN IMMEDIATE never waits for a writer of this
+    process (before it did, the last for about WRITERS * HOLD_S)."""
+    from sqlalchemy import event, update
+
+    from reelflow.store import repo
+    from reelflow.store.db import session_scope
+    from reelflow.store.models import Run
+
+    repo.create_run(run_id="r-writers", idempotency_key="k-writers", spec={}, model_id="local-kenburns",
+                    backend="local")
+    with session_scope(readonly=True) as s:
+        engine = s.get_bind()
+    begins: list[float] = []
+    writers: set[int] = set()  # other threads of the test process (a heartbeat) may write meanwhile
+
+    def before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement == "BEGIN IMMEDIATE" and threading.get_ident() in writers:
+            conn.info["began"] = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "began" in conn.info:
+            begins.append(time.perf_counter() - conn.info.pop("began"))
+
+    start = threading.Barrier(WRITERS)
+
+    def write(number: int) -> None:
+        writers.add(threading.get_ident())
+        start.wait()
+        with session_scope() as s:
+            s.execute(update(Run).where(Run.id == "r-writers").values(progress=number / WRITERS))
+            time.sleep(HOLD_S)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(write, range(WRITERS)))
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    assert len(begins) == WRITERS
+    assert max(begins) < WRITERS * HOLD_S / 4, f"a BEGIN IMMEDIATE waited {max(begins) * 1000:.0f} ms"
+
+
+def test_an_identical_run_is_looked_up_by_its_key_index() -> None:
+    """Given the key and the status, SQLite's planner took the status index and walked every completed run;
+    the lookup must go by the key. Of several runs with the key, the newest completed one is found."""
+    from sqlalchemy import event
+
+    from reelflow.store import repo
+    from reelflow.store.db import session_scope
+
+    for name, status in (("old", "completed"), ("new", "completed"), ("failed", "failed"), ("open", "queued")):
+        repo.create_run(run_id=f"r-key-{name}", idempotency_key="k-key-index", spec={}, model_id="local-kenburns",
+                        backend="local")
+        if status != "queued":
+            repo.mark_run(f"r-key-{name}", status)
+    with session_scope(readonly=True) as s:
+        engine = s.get_bind()
+    asked: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "WHERE runs.idempotency_key = ?" in statement:
+            asked.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found = repo.find_completed_run("k-key-index")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert found is not None and found.run_id == "r-key-new"
+    assert asked, "no query by idempotency_key was seen"
+    with session_scope(readonly=True) as s:
+        connection = s.connection().connection.dbapi_connection
+        assert connection is not None
+        for statement, parameters in asked:
+            plan = " ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "ix_runs_idempotency_key" in plan and "ix_runs_status" not in plan, plan

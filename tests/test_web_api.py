@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from tests.emulators.swarmui import SwarmEmulator
 from tests.emulators.vastai import API_KEY, DEFAULT_INSTANCE_ID, VastEmulator
 from tests.support.files import file_server, make_image
 from tests.support.gpu import save_gpu
+from tests.support.polling import wait_until
 from tests.support.settings_env import SetEnv
 from tests.support.web_api import Served, error_of, serve_api, sse_messages
 
@@ -291,6 +295,48 @@ def test_private_image_urls_refused_unless_allowed(client: httpx.Client, env: Se
         assert response.status_code == 201, response.text
         assert seen == ["/in.png"]
         assert follow_run(client, response.json()["run_id"])[-1]["message"] == "completed"
+
+
+HELD_DOWNLOADS = 3  # more than the turns POST /api/runs takes for runs of uploaded images
+
+
+def test_image_urls_slow_to_answer_do_not_hold_up_runs_of_uploaded_images(client: httpx.Client,
+                                                                           env: SetEnv) -> None:
+    image = png_bytes(shade(31), UPLOAD_SIZE)
+    release = threading.Event()
+    asked: list[str] = []
+
+    class Held(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            release.wait(120)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    env(REELFLOW_ALLOW_PRIVATE_URLS="true")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Held)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with ThreadPoolExecutor(HELD_DOWNLOADS) as pool:
+            held = [pool.submit(client.post, "/api/runs", json={**LOCAL, "image": f"{base}/{n}.png", "seed": 40 + n})
+                    for n in range(HELD_DOWNLOADS)]
+            wait_until(lambda: len(asked) == HELD_DOWNLOADS, what="every held run fetching its image at once")
+            quick = client.post("/api/runs", json={**LOCAL, "image": uploaded(client, 32), "seed": 44})
+            assert quick.status_code == 201, quick.text
+            assert not any(future.done() for future in held)
+            release.set()
+            assert [future.result(timeout=120).status_code for future in held] == [201] * HELD_DOWNLOADS
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
 
 
 def test_private_gpu_urls_refused_unless_allowed_or_local(client: httpx.Client, env: SetEnv,

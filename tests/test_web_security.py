@@ -436,3 +436,16 @@ def test_a_url_the_portal_hands_out_at_run_time_is_guarded_before_it_sees_a_cred
             os.environ["REELFLOW_ALLOW_PRIVATE_URLS"] = previous or "true"
             reload_settings()
     assert seen == []
+
+
+def test_a_token_file_written_anew_is_the_token_at_the_next_read(env: SetEnv, tmp_path: Path) -> None:
+    env(REELFLOW_HOME=str(tmp_path / "home"))
+    path = tmp_path / "home" / "api-token"
+    path.parent.mkdir()
+    path.write_text("first-token-" + "a" * 30 + "\n")
+    assert read_api_token() == "first-token-" + "a" * 30
+    assert read_api_token() == "first-token-" + "a" * 30  # remembered while the file is the same
+    path.write_text("second-token-" + "b" * 40 + "\n")
+    assert read_api_token() == "second-token-" + "b" * 40
+    path.unlink()
+    assert read_api_token() is None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from pathlib import Path
 from urllib.parse import quote
 
 from reelflow.settings import get_settings
@@ -19,10 +21,30 @@ def read_api_token() -> str | None:
     explicit = settings.api_token.get_secret_value().strip() if settings.api_token is not None else ""
     if explicit:
         return explicit
+    path = settings.api_token_path
     try:
-        return settings.api_token_path.read_text(encoding="utf-8").strip() or None
+        seen = os.stat(path)
     except FileNotFoundError:
         return None
+    version = (seen.st_ino, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
+    known = _read.get(path)
+    now = time.monotonic()
+    if known is not None and known[0] == version and now - known[1] < TOKEN_FILE_TRUSTED_S:
+        return known[2]
+    try:
+        token = path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+    _read[path] = (version, now, token)
+    return token
+
+
+TOKEN_FILE_TRUSTED_S = 1.0
+_read: dict[Path, tuple[tuple[int, int, int, int], float, str | None]] = {}
+"""The token file's contents by path, with the stat they were read at and when: the REST API checks the token on
+every request, and one stat costs less than opening and reading the file (each system call is a turn a busy
+server's other threads can take the GIL in). A file written anew is read again once its stat differs, and a
+rewrite the stat cannot tell (same size within one timestamp tick) within TOKEN_FILE_TRUSTED_S."""
 
 
 def ensure_api_token() -> str:

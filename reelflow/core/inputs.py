@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from reelflow.settings import get_settings
 
 MAX_REDIRECTS = 5
 IMAGE_TYPES = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
+DECODED_KEPT = 256
+_decoded: OrderedDict[tuple[str, int], tuple[str, int, int]] = OrderedDict()
+"""(sha256, pixel limit) of images that decoded to the last pixel, with their format and size: an upload used
+by many runs (``POST /api/runs`` with the same ``upload:<id>``) is decoded once, not once per run."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,12 @@ def inspect_image(data: bytes, source: str, field: str = "image") -> InputImage:
     """Check the image is a PNG, JPEG or WebP within REELFLOW_MAX_INPUT_PIXELS that decodes to the last pixel."""
     allowed = ", ".join(IMAGE_TYPES)
     max_pixels = get_settings().max_input_pixels
+    sha256 = hashlib.sha256(data).hexdigest()
+    if (known := _decoded.get((sha256, max_pixels))) is not None:
+        fmt, width, height = known
+        content_type, ext = IMAGE_TYPES[fmt]
+        return InputImage(data=data, sha256=sha256, width=width, height=height, content_type=content_type,
+                          extension=ext, source=source)
     too_many = f"at most {max_pixels} pixels are allowed (REELFLOW_MAX_INPUT_PIXELS)"
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -58,9 +69,12 @@ def inspect_image(data: bytes, source: str, field: str = "image") -> InputImage:
     except (OSError, SyntaxError, ValueError) as exc:
         raise SpecError(field, f"'{source}' is a damaged or incomplete image ({exc}); give a complete {allowed} "
                         "file") from None
+    _decoded[(sha256, max_pixels)] = (fmt, width, height)
+    while len(_decoded) > DECODED_KEPT:
+        _decoded.popitem(last=False)
     content_type, ext = IMAGE_TYPES[fmt]
-    return InputImage(data=data, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
-                      content_type=content_type, extension=ext, source=source)
+    return InputImage(data=data, sha256=sha256, width=width, height=height, content_type=content_type,
+                      extension=ext, source=source)
 
 
 def _read_file(source: str) -> bytes:

@@ -53,12 +53,14 @@ def prepare_run(spec_data: dict[str, Any] | PipelineSpec, *, force: bool = False
         if done is not None and outputs_present(done):
             return Prepared(run=done.model_copy(update={"cached": True}), cached=True)
     run_id = run_id or uuid.uuid4().hex
-    inputs = [(role, found, storage.put_bytes(found.data, found.content_type, f"{role}{found.extension}"))
-              for role, found in (("input", image), ("end_image", end_image)) if found is not None]
-    repo.create_run(run_id=run_id, idempotency_key=key, spec=spec.model_dump(mode="json"), model_id=model.id,
-                    backend=model.backend, forced=force, pipeline_id=pipeline_id, batch_id=batch_id)
-    for role, found, stored in inputs:
-        media = MediaRef(path=stored.path, url=stored.url, content_type=found.content_type)
-        repo.add_output(run_id, None, stored, ProviderOutput(media=media, role=role, width=found.width,
-                                                             height=found.height))
-    return Prepared(run=repo.get_run(run_id), cached=False)
+    input_files = []
+    for role, found in (("input", image), ("end_image", end_image)):
+        if found is not None:
+            stored = storage.put_bytes(found.data, found.content_type, f"{role}{found.extension}")
+            media = MediaRef(path=stored.path, url=stored.url, content_type=found.content_type)
+            input_files.append((stored, ProviderOutput(media=media, role=role, width=found.width,
+                                                       height=found.height)))
+    run = repo.create_run(run_id=run_id, idempotency_key=key, spec=spec.model_dump(mode="json"), model_id=model.id,
+                          backend=model.backend, forced=force, pipeline_id=pipeline_id, batch_id=batch_id,
+                          input_files=input_files)
+    return Prepared(run=run, cached=False)

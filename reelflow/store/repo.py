@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
 from reelflow.store.db import session_scope
+from reelflow.store.listing import runs_by_id
 from reelflow.store.models import Event, Output, Run, Step, attributes, utcnow
 from reelflow.store.views import EventView, OutputView, RunView, run_view
 
@@ -28,15 +30,16 @@ def _load(session, run_id: str) -> Run:
 
 
 def create_run(*, run_id: str, idempotency_key: str, spec: dict[str, Any], model_id: str, backend: str,
-               forced: bool = False, pipeline_id: str | None = None, batch_id: str | None = None) -> RunView:
+               forced: bool = False, pipeline_id: str | None = None, batch_id: str | None = None,
+               input_files: Sequence[tuple[StoredObject, ProviderOutput]] = ()) -> RunView:
+    """Record a queued run and its stored input files in one short write transaction; read back after it."""
     with session_scope() as s:
-        run = Run(id=run_id, idempotency_key=idempotency_key, spec=spec, model_id=model_id, backend=backend,
-                  status="queued", forced=forced, pipeline_id=pipeline_id, batch_id=batch_id)
-        s.add(run)
+        s.add(Run(id=run_id, idempotency_key=idempotency_key, spec=spec, model_id=model_id, backend=backend,
+                  status="queued", forced=forced, pipeline_id=pipeline_id, batch_id=batch_id))
         s.flush()
         s.add(Event(run_id=run_id, kind="status", message="queued", progress=0.0))
-        s.flush()
-        return run_view(_load(s, run_id))
+        s.add_all(_output_row(run_id, None, stored, produced) for stored, produced in input_files)
+    return runs_by_id([run_id])[0]
 
 
 def get_run(run_id: str) -> RunView:
@@ -100,11 +103,16 @@ def resolve_run_id(given: str) -> str:
 def find_completed_run(idempotency_key: str) -> RunView | None:
     """The newest completed run with this key, if any."""
     with session_scope(readonly=True) as s:
-        run_id = s.scalars(
-            select(Run.id).where(Run.idempotency_key == idempotency_key, Run.status == "completed")
-            .order_by(Run.finished_at.desc()).limit(1)
-        ).first()
-        return run_view(_load(s, run_id)) if run_id else None
+        # by the key's index alone, the status picked here: given both, SQLite used the status index and went
+        # through every completed run (a few ms per run recorded, at 3,000 runs)
+        found = s.execute(select(Run.id, Run.status, Run.finished_at)
+                          .where(Run.idempotency_key == idempotency_key)).all()
+        done = [row for row in found if row.status == "completed"]
+        if not done:
+            return None
+        finished = [row for row in done if row.finished_at is not None]
+        newest = max(finished, key=lambda row: row.finished_at) if finished else done[0]
+        return run_view(_load(s, newest.id))
 
 
 def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
@@ -240,6 +248,13 @@ def close_step(step_id: int, status: str, *, cost_usd: Decimal | None = None, er
             step.detail = detail
 
 
+def _output_row(run_id: str, step_id: int | None, stored: StoredObject, produced: ProviderOutput) -> Output:
+    return Output(run_id=run_id, step_id=step_id, role=produced.role, key=stored.key, path=stored.path,
+                  url=stored.url, sha256=stored.sha256, bytes=stored.bytes, content_type=stored.content_type,
+                  width=produced.width, height=produced.height, fps=produced.fps, frames=produced.frames,
+                  duration_s=produced.duration_s)
+
+
 def add_output(run_id: str, step_id: int | None, stored: StoredObject, produced: ProviderOutput) -> OutputView:
     """Record a stored output; recording the same object in the same role again (a retried step) is a no-op."""
     with session_scope() as s:
@@ -247,10 +262,7 @@ def add_output(run_id: str, step_id: int | None, stored: StoredObject, produced:
                                              Output.key == stored.key).limit(1)).first()
         if row is not None:
             return OutputView.model_validate(row, from_attributes=True)
-        row = Output(run_id=run_id, step_id=step_id, role=produced.role, key=stored.key, path=stored.path,
-                     url=stored.url, sha256=stored.sha256, bytes=stored.bytes, content_type=stored.content_type,
-                     width=produced.width, height=produced.height, fps=produced.fps, frames=produced.frames,
-                     duration_s=produced.duration_s)
+        row = _output_row(run_id, step_id, stored, produced)
         s.add(row)
         s.flush()
         return OutputView.model_validate(row, from_attributes=True)

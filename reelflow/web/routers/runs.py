@@ -15,7 +15,7 @@ from reelflow.web.schemas import RunCreate, RunOut, RunPage
 from reelflow.web.services.present import page_readers, run_out, run_page
 from reelflow.web.services.run_filters import run_filter
 from reelflow.web.services.shared_reads import shared_reads
-from reelflow.web.services.submit import cancel_run, create_run, retry_run
+from reelflow.web.services.submit import cancel_run, create_run, retry_run, run_creators
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 RunId = Path(min_length=1, max_length=64, description="A run id.")
@@ -30,10 +30,10 @@ def launcher_of(request: Request) -> Launcher:
 
 @router.post("", status_code=201, response_model=RunOut, dependencies=[Depends(require_token)],
              responses={200: {"description": "An identical finished run, returned from cache"}, **ERRORS})
-def create(body: RunCreate, request: Request, response: Response) -> RunOut:
+async def create(body: RunCreate, request: Request, response: Response) -> RunOut:
     """Validate and record a run, then render it in the background (201); an identical finished run is
     returned at once with ``cached: true`` (200) unless ``force`` is set."""
-    prepared = create_run(body, launcher_of(request))
+    prepared = await to_thread.run_sync(create_run, body, launcher_of(request), limiter=run_creators(body))
     if prepared.cached:
         response.status_code = 200
     return run_out(prepared.run)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
+
+from anyio import CapacityLimiter
 
 from reelflow.errors import ApiError, SpecError
 from reelflow.runs import cancel as cancelling
@@ -13,9 +16,24 @@ from reelflow.runs.prepare import Prepared, prepare_run
 from reelflow.store import pipelines, repo
 from reelflow.store.views import RunView
 from reelflow.web.schemas import RunCreate
-from reelflow.web.services.images import resolve_image
+from reelflow.web.services.images import UPLOAD_PREFIX, resolve_image
 
 CANCEL_WAIT_S = 15.0
+CREATORS = 2
+"""``POST /api/runs`` bodies turned into recorded runs at once. Each is CPU under the GIL and a turn on the store's
+write lock: 30 threads at once only take turns with each other and with the event loop, which then answers
+every request late (measured by ``benchmarks/api_load.py``)."""
+_creators: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def run_creators(body: RunCreate) -> CapacityLimiter | None:
+    """This event loop's turns for creating ``body``'s run (a limiter waits with the primitives of the loop it was
+    first used in); None, the thread pool's own limit, for a run whose image may be fetched from a URL (a saved
+    pipeline's may be one), which can take up to REELFLOW_DOWNLOAD_TIMEOUT_S: too long to hold one of few turns."""
+    if body.pipeline_id is not None or any(image is not None and not image.startswith(UPLOAD_PREFIX)
+                                           for image in (body.image, body.end_image)):
+        return None
+    return _creators.setdefault(asyncio.get_running_loop(), CapacityLimiter(CREATORS))
 
 
 def merge_spec(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
