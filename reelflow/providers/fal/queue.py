@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from fal_client import AsyncClient, AsyncRequestHandle, Status
 
 T = TypeVar("T")
-POLL_FRACTION = 0.05
+POLL_FRACTION = 0.02
 OnUpdate = Callable[[FalUpdate], Awaitable[None] | None]
 INLINE_IMAGE_LIMIT = 7 * 1024 * 1024
 
