@@ -88,6 +88,10 @@ def test_a_stored_pipeline_runs_from_rest_and_its_run_shows_the_step_graph(tmp_p
         assert (clip["kind"], clip["pipeline_step"], clip["fan_index"], clip["depends_on"]) == (
             "image_to_video", "clip", None, [])
         assert clip["idempotency_key"] and len(clip["idempotency_key"]) == 64
+        graph = httpx.get(f"{served.url}/api/runs/{run_id}/graph", headers=auth_headers()).json()
+        costs = [graph["run"]["cost_usd"]] + [c for step in graph["steps"]
+                                              for c in [step["cost_usd"], *(i["cost_usd"] for i in step["items"])]]
+        assert costs and all(type(c) is int or type(c) is float for c in costs), f"money as JSON numbers: {costs}"
         assert store_value("SELECT pipeline_version FROM runs WHERE id = ?", run_id) == 2, "the latest version"
         assert store_value("SELECT pipeline_id FROM runs WHERE id = ?", run_id) == pipeline_id
         again = httpx.post(base, json={"inputs": {"idea": "waves at dusk"}}, headers=auth_headers())

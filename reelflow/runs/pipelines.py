@@ -19,7 +19,7 @@ from typing import Any
 
 from reelflow.core.domain import MediaRef, ProviderOutput, Via
 from reelflow.core.inputs import load_image
-from reelflow.core.money import total_usd
+from reelflow.core.money import total_usd, usd_number
 from reelflow.core.pipeline.check import check_definition, resolve_inputs
 from reelflow.core.pipeline.definition import OUTPUTS, PipelineDefinition, parse_ref
 from reelflow.core.pipeline.graph import step_dependencies
@@ -176,8 +176,9 @@ def describe_steps(run: RunView) -> list[dict[str, Any]]:
     if not is_pipeline_run(run):
         video = run.video
         return [{"id": "video", "kind": "image_to_video", "model": run.model, "depends_on": [],
-                 "status": run.status, "cost_usd": run.cost_usd, "error": run.error,
-                 "items": [{"name": "video", "status": run.status, "backend": run.backend, "cost_usd": run.cost_usd,
+                 "status": run.status, "cost_usd": usd_number(run.cost_usd), "error": run.error,
+                 "items": [{"name": "video", "status": run.status, "backend": run.backend,
+                            "cost_usd": usd_number(run.cost_usd),
                             "outputs": {"video": video.model_dump(mode="json", exclude_none=True)} if video else {},
                             "provider_job_id": next((s.provider_job_id for s in run.steps if s.provider_job_id),
                                                     None), "error": run.error}]}]
@@ -192,8 +193,11 @@ def describe_steps(run: RunView) -> list[dict[str, Any]]:
         items = sorted((_item_json(row) | {"fan_index": row["fan_index"]} for row in latest.values()
                         if row["pipeline_step"] == step.id or row["name"] == step.id),
                        key=lambda i: i["fan_index"] or 0)
+        cost = _cost(items)
+        for item in items:  # JSON from here on: money as numbers with their exact text
+            item["cost_usd"] = usd_number(item["cost_usd"])
         described.append({"id": step.id, "kind": step.kind, "model": step.model, "depends_on": sorted(deps[step.id]),
-                          "status": _state(items), "cost_usd": _cost(items),
+                          "status": _state(items), "cost_usd": usd_number(cost),
                           "error": next((i["error"] for i in items if i["status"] in ("failed", "skipped")), None),
                           "items": items})
     return described
