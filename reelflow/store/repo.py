@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -13,8 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 from reelflow.core.domain import ProviderOutput, StoredObject
 from reelflow.errors import AmbiguousRunIdError, RunNotFoundError
 from reelflow.store.db import session_scope
-from reelflow.store.listing import runs_by_id
-from reelflow.store.models import Event, Output, Run, Step, attributes, utcnow
+from reelflow.store.listing import RunFilter, find_runs, runs_by_id
+from reelflow.store.models import Event, Output, Run, Step, utcnow
 from reelflow.store.views import EventView, OutputView, RunView, run_view
 
 FINISHED = frozenset({"completed", "failed", "cancelled"})
@@ -117,21 +116,9 @@ def find_completed_run(idempotency_key: str) -> RunView | None:
 
 def list_runs(*, limit: int = 20, offset: int = 0, status: str | None = None, model: str | None = None,
               batch_id: str | None = None) -> tuple[list[RunView], int]:
-    """A page of runs, newest first, and how many match: four plain queries (count, runs, their steps, their
-    outputs) read as rows, not ORM objects, which cost most of a page's time under load."""
-    with session_scope(readonly=True) as s:
-        filters = [cond for cond, wanted in ((Run.status == status, status), (Run.model_id == model, model),
-                                             (Run.batch_id == batch_id, batch_id)) if wanted]
-        total = s.scalar(select(func.count()).select_from(Run).where(*filters)) or 0
-        runs = [SimpleNamespace(**attributes(Run.__table__, row), steps=[], outputs=[]) for row in s.execute(
-            select(Run.__table__).where(*filters).order_by(Run.created_at.desc(), Run.id).limit(limit)
-            .offset(offset)).mappings()]
-        by_id = {run.id: run for run in runs}
-        if by_id:
-            for table, into in ((Step.__table__, "steps"), (Output.__table__, "outputs")):
-                for row in s.execute(select(table).where(table.c.run_id.in_(by_id)).order_by(table.c.id)).mappings():
-                    getattr(by_id[row["run_id"]], into).append(SimpleNamespace(**attributes(table, row)))
-        return [run_view(r) for r in runs], total  # type: ignore[arg-type]
+    """A page of runs, newest first, and how many match (the gallery's query, ``listing.find_runs``)."""
+    where = RunFilter(statuses=(status,) if status else (), model=model, batch_id=batch_id)
+    return find_runs(where, limit=limit, offset=offset)
 
 
 def mark_run(run_id: str, status: str, *, error: str | None = None, cost_usd: Decimal | None = None,
