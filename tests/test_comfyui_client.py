@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from typing import Any
 import av
 import httpx
 import pytest
+from prefect.exceptions import TerminationSignal
 
 from reelflow.core.catalog.workflows import wan22_template
 from reelflow.core.domain import MediaRef, VideoParams
@@ -47,6 +50,7 @@ from reelflow.providers.comfyui import (
 from tests.emulators.comfyui import ComfyEmulator
 from tests.emulators.common.media import mp4_bytes, png_bytes
 from tests.support.cli import ROOT as MAIN_ROOT
+from tests.support.polling import wait_until
 
 POLL = 0.2
 WAN = wan22_template()
@@ -343,6 +347,42 @@ async def test_cancel_interrupts_the_running_prompt(emu: ComfyEmulator, client: 
     assert not (await client.queue_state()).busy
     await client.free()
     assert emu.stats()["frees"] == 1
+
+
+def test_the_interrupt_reaches_comfyui_when_the_event_loop_is_torn_down_during_the_cancel(
+        emu: ComfyEmulator, image: MediaRef) -> None:
+    """A Prefect runner cancels in two blows: its intent (the job task is cancelled) and then SIGTERM, which Prefect
+    raises as TerminationSignal wherever the main thread is; in the event loop's own code it ends ``asyncio.run``,
+    which cancels every task once more. The stop already on its way to ComfyUI must still get there."""
+    emu.configure(job_seconds=30.0, control_answer_delay_s=0.5)
+    step = MemoryStep()
+
+    async def job_with_its_own_client(running: asyncio.Event) -> None:
+        async with ComfyClient(emu.url) as comfy:
+            await run_wan(comfy, image, step, on_event=lambda event: running.set())
+
+    def as_prefect_does(signum: int, frame: object) -> None:
+        raise TerminationSignal(signal=signum)
+
+    async def runner_cancels() -> None:
+        running = asyncio.Event()
+        job = asyncio.create_task(job_with_its_own_client(running))
+        await running.wait()
+        await asyncio.to_thread(wait_until, lambda: step.provider_job_id and emu.state.running, 10, "the job to run")
+        job.cancel()
+        await asyncio.to_thread(wait_until, lambda: emu.stats()["queue_deletes"], 10, "the queue delete")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await job
+
+    previous = signal.signal(signal.SIGTERM, as_prefect_does)
+    try:
+        with pytest.raises(TerminationSignal):
+            asyncio.run(runner_cancels())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert emu.stats()["interrupts"] >= 1
+    assert emu.state.running is None
+    assert emu.state.history[step.provider_job_id]["status"]["messages"][-1][0] == "execution_interrupted"
 
 
 async def test_malformed_prompt_body_is_comfyuis_text_500(emu: ComfyEmulator) -> None:

@@ -24,12 +24,16 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Generic, TypeVar
+
+from prefect.exceptions import TerminationSignal
 
 from reelflow.jobs.cancel_signal import cancel_intent, run_cancelled
 from reelflow.jobs.step import Step
 
 ResultT = TypeVar("ResultT")
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -116,15 +120,38 @@ async def _submit(step: Step, job: ProviderJob[ResultT]) -> str:
 
 async def _cancel(step: Step, job: ProviderJob[ResultT], submitting: asyncio.Future[str] | None) -> None:
     """Let a submit in flight finish (its id gets stored), then stop the job; the run is cancelled regardless."""
+    deadline = asyncio.get_running_loop().time() + job.cancel_timeout_s
     try:
-        async with asyncio.timeout(job.cancel_timeout_s):
-            if submitting is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(submitting)
-            if job.job_id is None:
-                return
-            done = await asyncio.shield(job.cancel())
+        if submitting is not None:
+            with contextlib.suppress(Exception):
+                await _outlast_cancellation(lambda: submitting, deadline, restart=False)
+        if job.job_id is None:
+            return
+        done = await _outlast_cancellation(job.cancel, deadline, restart=True)
     except BaseException as exc:  # the run is being cancelled whatever happens here
         log.warning("could not cancel %s job %s: %r", job.provider, job.job_id, exc)
         return
     step.log(done)
+
+
+async def _outlast_cancellation(start: Callable[[], Awaitable[T]], deadline: float, *, restart: bool) -> T:
+    """Await ``start()`` to its end by ``deadline`` even if this task is cancelled again or interrupted meanwhile.
+
+    The SIGTERM that follows a runner's cancel intent is raised wherever the main thread is: out of the event loop
+    it ends ``asyncio.run``, which cancels every task once more, this one and the stop it awaits included. The loop
+    runs until those tasks end, so the stop is awaited again, and ``restart``-ed when it was itself the one
+    cancelled or interrupted (stopping twice is harmless; a submit cannot be restarted)."""
+    loop = asyncio.get_running_loop()
+    running: asyncio.Future[T] = asyncio.ensure_future(start())
+    while True:
+        if running.done():
+            interrupted = running.cancelled() or isinstance(running.exception(), TerminationSignal)
+            if not (interrupted and restart):
+                return running.result()
+            running = asyncio.ensure_future(start())
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            running.cancel()
+            raise TimeoutError("not done by the cancel's deadline")
+        with contextlib.suppress(asyncio.CancelledError, TerminationSignal):
+            await asyncio.wait({running}, timeout=remaining)

@@ -121,6 +121,7 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
             if body.get("delete"):
                 state.stats.queue_deletes += 1
                 state.delete([str(prompt_id) for prompt_id in body["delete"]])
+            await asyncio.sleep(state.knobs.control_answer_delay_s)
             return Response(status_code=200)
         running = [state.running.item()] if state.running else []
         pending = [job.item() for job in state.pending]
@@ -130,6 +131,7 @@ def _routes(state: ComfyState) -> list[BaseRoute]:
         body = await request.body()
         state.stats.interrupts += 1
         state.interrupt(json.loads(body).get("prompt_id") if body else None)
+        await asyncio.sleep(state.knobs.control_answer_delay_s)
         return Response(status_code=200)
 
     async def free(request: Request) -> Response:

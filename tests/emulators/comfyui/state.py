@@ -29,6 +29,7 @@ class ComfyKnobs:
     job_seconds: float = 1.0
     progress_steps: int = 4
     history_delay_s: float = 0.15
+    control_answer_delay_s: float = 0.0  # POST /queue and /interrupt act at once and answer this much later
     late_history_s: float = 0.0
     drop_websocket_after_s: float | None = None
     silent_websocket: bool = False
