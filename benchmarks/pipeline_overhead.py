@@ -90,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--processing", type=float, default=5.0)
     parser.add_argument("--limit", type=int, default=2)
+    parser.add_argument("--timeline", action="store_true", help="print each step's and job's times too")
     parser.add_argument("--fal-poll-max", type=float, default=None,
                         help="REELFLOW_FAL_POLL_MAX_S: the longest fal status poll interval (default: reelflow's)")
     args = parser.parse_args()
@@ -114,10 +115,11 @@ def main() -> None:
         emulator.terminate()
         emulator.wait(30)
         prefect_server.stop_server()
-    _report(run_id, answered_at, stats, args.processing, args.limit)
+    _report(run_id, answered_at, stats, args.processing, args.limit, timeline=args.timeline)
 
 
-def _report(run_id: str, answered_at: float, stats: dict, processing: float, limit: int) -> None:
+def _report(run_id: str, answered_at: float, stats: dict, processing: float, limit: int, *,
+            timeline: bool = False) -> None:
     from reelflow.store import pipeline_steps, repo
 
     run = repo.get_run(run_id)
@@ -141,6 +143,8 @@ def _report(run_id: str, answered_at: float, stats: dict, processing: float, lim
              min(_epoch(rows[n]["started_at"]) for n in shots) - answered_at,
              _epoch(film["started_at"]) - max(job(n)["ended_wall"] for n in shots)]
     overheads = before + after
+    if timeline:
+        _print_timeline(run, rows, jobs, slots, answered_at)
     print(f"run {run.status}; submits {stats['submits']['by_endpoint']}; max in progress {stats['max_in_progress']} "
           f"(limit {limit})")
     print(f"makespan {makespan:.2f} s   ideal {ideal:.2f} s (keyframe {keyframe_s:.2f} + {math.ceil(SHOTS / limit)} x "
@@ -149,6 +153,20 @@ def _report(run_id: str, answered_at: float, stats: dict, processing: float, lim
           f"{max(overheads):.3f} s; start -> provider call {', '.join(f'{v:.3f}' for v in before)}; provider done "
           f"-> next step {', '.join(f'{v:.3f}' for v in after)} (keyframe -> approval, answer -> shots, "
           "last shot -> concat)")
+
+
+def _print_timeline(run: object, rows: dict, jobs: dict, slots: dict, answered_at: float) -> None:
+    start = _epoch(run.started_at)
+    moments = [("run started", start), ("run finished", _epoch(run.finished_at)), ("approval answered", answered_at)]
+    for name, row in rows.items():
+        moments += [(f"{name} started", _epoch(row["started_at"]))] if row["started_at"] else []
+        moments += [(f"{name} finished", _epoch(row["finished_at"]))] if row["finished_at"] else []
+        if name in slots:
+            moments.append((f"{name} slot granted", slots[name]))
+        if (job := jobs.get(row["provider_job_id"] or "")) is not None:
+            moments += [(f"{name} job started", job["started_wall"]), (f"{name} job ended", job["ended_wall"])]
+    for what, moment in sorted(moments, key=lambda item: item[1]):
+        print(f"  {moment - start:7.3f}  {what}")
 
 
 if __name__ == "__main__":
