@@ -15,7 +15,7 @@
   flight is let finish, so its id is stored, then ``job.cancel()`` stops the provider's job. The runner records
   its cancel intent in this process before the SIGTERM; Prefect raises the signal wherever the main thread is,
   and inside an asyncio socket write it is only logged, so a watcher also turns that intent into a task
-  cancellation (``_watch_cancel_intent``).
+  cancellation (``_watch_cancel_intent``). The stop outlasts the SIGTERM's own teardown (``_outlast_cancellation``).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ async def _cancel(step: Step, job: ProviderJob[ResultT], submitting: asyncio.Fut
     deadline = asyncio.get_running_loop().time() + job.cancel_timeout_s
     try:
         if submitting is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):  # a minted id is stopped all the same
                 await _outlast_cancellation(lambda: submitting, deadline, restart=False)
         if job.job_id is None:
             return
