@@ -357,17 +357,15 @@ def test_the_interrupt_reaches_comfyui_when_the_event_loop_is_torn_down_during_t
     emu.configure(job_seconds=30.0, control_answer_delay_s=0.5)
     step = MemoryStep()
 
-    async def job_with_its_own_client(running: asyncio.Event) -> None:
+    async def job_with_its_own_client() -> None:
         async with ComfyClient(emu.url) as comfy:
-            await run_wan(comfy, image, step, on_event=lambda event: running.set())
+            await run_wan(comfy, image, step)
 
     def as_prefect_does(signum: int, frame: object) -> None:
         raise TerminationSignal(signal=signum)
 
     async def runner_cancels() -> None:
-        running = asyncio.Event()
-        job = asyncio.create_task(job_with_its_own_client(running))
-        await running.wait()
+        job = asyncio.create_task(job_with_its_own_client())
         await asyncio.to_thread(wait_until, lambda: step.provider_job_id and emu.state.running, 10, "the job to run")
         job.cancel()
         await asyncio.to_thread(wait_until, lambda: emu.stats()["queue_deletes"], 10, "the queue delete")

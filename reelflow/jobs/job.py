@@ -151,7 +151,8 @@ async def _outlast_cancellation(start: Callable[[], Awaitable[T]], deadline: flo
             running = asyncio.ensure_future(start())
         remaining = deadline - loop.time()
         if remaining <= 0:
-            running.cancel()
+            if restart:  # a submit is left to finish: its answer may be the id of a paid job
+                running.cancel()
             raise TimeoutError("not done by the cancel's deadline")
         with contextlib.suppress(asyncio.CancelledError, TerminationSignal):
             await asyncio.wait({running}, timeout=remaining)
